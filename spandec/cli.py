@@ -1,0 +1,205 @@
+"""Command line: ``spandec train | evaluate | predict | stats`` (``spandec CMD --help`` for options)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
+from .registry import STRATEGIES
+
+
+def load_sentences(source: str, split: str = "train", scheme: str = "auto", limit: int | None = None) -> list[Sentence]:
+    """Sentences from a CoNLL file, a saved/Hub ``datasets`` dataset (``split``), first ``limit`` only."""
+    if os.path.isfile(source):
+        sentences = read_conll(source, scheme=scheme)
+    elif os.path.isdir(source) and any(Path(source).glob(f"{split}.*")) and not (Path(source) / "dataset_dict.json").exists():
+        sentences = read_dataset_dir(source, scheme=scheme)[split]
+    else:
+        sentences = load_hf_dataset(source, split)
+    return sentences[:limit] if limit else sentences
+
+
+def read_inputs(path: str) -> list[str | list[str]]:
+    """Texts to tag from a file: .jsonl (``text`` or ``tokens`` per line), CoNLL (.conll/.tsv) or plain text (a text per line)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if p.suffix == ".jsonl":
+        items = []
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            if isinstance(row, dict) and isinstance(row.get("tokens"), list):
+                items.append([str(t) for t in row["tokens"]])
+            elif isinstance(row, dict) and isinstance(row.get("text"), str):
+                items.append(row["text"])
+            elif isinstance(row, str):
+                items.append(row)
+            else:
+                raise DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list")
+        return items
+    if p.suffix in (".conll", ".tsv", ".iob", ".bio"):
+        return [s.words for s in read_conll(p)]
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _cmd_stats(args) -> int:
+    path = Path(args.path)
+    files = sorted(f for f in path.rglob("*") if f.suffix in (".txt", ".tsv", ".conll") and not f.name.endswith(".docids.txt")) if path.is_dir() else [path]
+    for f in files:
+        print(format_stats(dataset_stats(read_conll(f, scheme=args.scheme)), str(f)))
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .registry import new_model
+    from .training import TrainingArgs, train
+
+    train_data = load_sentences(args.train, args.train_split, args.scheme, args.max_train_sentences)
+    dev_data = load_sentences(args.dev, args.dev_split, args.scheme, args.max_dev_sentences) if args.dev else None
+    labels = sorted({t for s in train_data for _, _, t in s.entities})
+    options = {"max_span_words": args.max_span_words}
+    if args.strategy in ("spandec", "sf-spandec"):
+        options.update(decoder_layers=args.decoder_layers, encoder_layers=args.encoder_layers)
+        if args.threshold is not None:
+            options["threshold"] = args.threshold
+    if args.strategy == "pl-marker":
+        options["marker_max_length"] = args.marker_max_length
+    model = new_model(args.strategy, labels, args.encoder, **options)
+    targs = TrainingArgs(
+        output_dir=args.output, epochs=args.epochs, batch_size=args.batch_size,
+        per_device_batch_size=args.per_device_batch_size, learning_rate=args.lr, schedule=args.schedule,
+        seed=args.seed, resume=not args.no_resume, max_steps=args.max_steps, progress=not args.quiet,
+    )
+    result = train(model, train_data, dev_data, targs)
+    summary = {"strategy": args.strategy, "train_sentences": len(train_data), **result}
+    if int(os.environ.get("RANK", "0")) == 0:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+        (Path(args.output) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluation import evaluate
+    from .modeling_base import NERModel
+
+    model = NERModel.from_pretrained(args.model, device=args.device)
+    data = load_sentences(args.data, args.split, args.scheme, args.max_sentences)
+    options = {"threshold": args.threshold} if args.threshold is not None else {}
+    result = evaluate(model, data, batch_size=args.batch_size, output_conll=args.output_conll, **options)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .modeling_base import NERModel
+
+    model = NERModel.from_pretrained(args.model, device=args.device)
+    inputs = [args.text] if args.text is not None else read_inputs(args.file)
+    options = {"threshold": args.threshold} if args.threshold is not None else {}
+    preds = model.predict_batch(inputs, batch_size=args.batch_size, flat=not args.all_spans,
+                                min_score=args.min_score, **options)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for item, ents in zip(inputs, preds):
+            key = "text" if isinstance(item, str) else "tokens"
+            out.write(json.dumps({key: item, "entities": ents}, ensure_ascii=False) + "\n")
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``spandec`` argument parser."""
+    p = argparse.ArgumentParser(prog="spandec", description="Train, evaluate and run span-based NER models (token classification, PL-Marker, SpanDec, SF-SpanDec).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stats", help="print sentence/mention counts of a CoNLL file or of every file in a folder")
+    s.add_argument("path", help="CoNLL file, or a folder searched recursively for .txt/.tsv/.conll files")
+    s.add_argument("--scheme", default="auto", help="tag scheme: auto (detect), iob1, iob2/bio, iobes (default auto)")
+    s.set_defaults(func=_cmd_stats)
+
+    t = sub.add_parser("train", help="train one strategy with the paper's recipe")
+    t.add_argument("--strategy", required=True, choices=STRATEGIES, help="which NER strategy to train")
+    t.add_argument("--train", required=True, help="training data: CoNLL file, dataset folder, or HF datasets name/path")
+    t.add_argument("--dev", help="dev data (same forms) evaluated after every epoch; the best epoch is kept in OUTPUT/best")
+    t.add_argument("--train-split", default="train", help="split name when --train is a datasets dataset (default train)")
+    t.add_argument("--dev-split", default="validation", help="split name when --dev is a datasets dataset (default validation)")
+    t.add_argument("--output", required=True, help="output folder: best/ (best model), last/ (resumable checkpoint), training.json")
+    t.add_argument("--encoder", default=None, help="encoder: local folder or Hub id (default: the shipped all-MiniLM-L6-v2)")
+    t.add_argument("--epochs", type=int, default=3, help="number of epochs (default 3)")
+    t.add_argument("--batch-size", type=int, default=64, help="effective batch size, reached by gradient accumulation (default 64)")
+    t.add_argument("--per-device-batch-size", type=int, default=16, help="sentences per forward pass and device (default 16)")
+    t.add_argument("--lr", type=float, default=5e-5, help="learning rate of pretrained weights; new weights get 10x (default 5e-5)")
+    t.add_argument("--schedule", default="onecycle", choices=("onecycle", "linear"), help="lr schedule, 3%% warm-up (default onecycle)")
+    t.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    t.add_argument("--max-span-words", type=int, default=8, help="longest span in words for span strategies (default 8)")
+    t.add_argument("--encoder-layers", type=int, default=None, help="SpanDec: encoder layers kept (default: all but the last)")
+    t.add_argument("--decoder-layers", type=int, default=1, help="SpanDec: decoder layers (default 1)")
+    t.add_argument("--threshold", type=float, default=None, help="SF-SpanDec: default pruning threshold saved with the model (default 0.5)")
+    t.add_argument("--marker-max-length", type=int, default=128, help="PL-Marker: markers per packed group (default 128)")
+    t.add_argument("--max-train-sentences", type=int, default=None, help="use only the first N training sentences")
+    t.add_argument("--max-dev-sentences", type=int, default=None, help="use only the first N dev sentences")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke runs)")
+    t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
+    t.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last holds a checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="seqeval (IOB2 strict) precision/recall/F1 of a saved model on gold data")
+    e.add_argument("model", help="saved model folder or Hub id")
+    e.add_argument("data", help="gold data: CoNLL file, dataset folder, or HF datasets name/path")
+    e.add_argument("--split", default="test", help="split for dataset folders / datasets (default test)")
+    e.add_argument("--output-conll", help="write 'word gold pred' lines here (conlleval input)")
+    e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--threshold", type=float, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
+    e.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
+    e.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N sentences")
+    e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
+    e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    e.set_defaults(func=_cmd_evaluate)
+
+    r = sub.add_parser("predict", help="tag a text or a file; writes JSON lines {text|tokens, entities}")
+    r.add_argument("model", help="saved model folder or Hub id")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="one text to tag")
+    src.add_argument("--file", help="file to tag: .txt (one text per line), .jsonl ('text' or 'tokens'), .conll/.tsv")
+    r.add_argument("--output", help="JSONL output file (default: standard output)")
+    r.add_argument("--threshold", type=float, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
+    r.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default 8)")
+    r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")
+    r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
+    r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    r.set_defaults(func=_cmd_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spandec`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"spandec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

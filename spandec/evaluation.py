@@ -1,0 +1,68 @@
+"""Evaluation: seqeval (IOB2, strict) micro and per-type scores, and CoNLL prediction files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2
+
+from .data import Sentence, spans_to_tags
+from .spans import Document, decode, unreachable
+
+
+def predict_tags(model, sentences: Sequence[Sentence], batch_size: int = 32, **options) -> list[list[str]]:
+    """Flat predictions of ``model`` for each sentence, as IOB2 tags."""
+    docs = [Document.from_input(s.words) for s in sentences]
+    cands = model.predict_candidates(docs, batch_size=batch_size, **options)
+    return [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in decode(c)]) for s, c in zip(sentences, cands)]
+
+
+def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
+    """seqeval strict IOB2 micro precision/recall/F1 (in %) and per-type scores."""
+    report = classification_report(
+        [list(g) for g in gold], [list(p) for p in pred], mode="strict", scheme=IOB2, output_dict=True, zero_division=0
+    )
+    micro = report.pop("micro avg")
+    for key in ("macro avg", "weighted avg"):
+        report.pop(key, None)
+    pct = lambda d: {k: round(100 * d[k], 2) for k in ("precision", "recall", "f1-score")} | {"support": int(d["support"])}
+    return {
+        "precision": round(100 * micro["precision"], 2),
+        "recall": round(100 * micro["recall"], 2),
+        "f1": round(100 * micro["f1-score"], 2),
+        "per_type": {t: pct(v) for t, v in sorted(report.items())},
+    }
+
+
+def evaluate(model, sentences: Sequence[Sentence], batch_size: int = 32, output_conll: str | Path | None = None,
+             **options) -> dict:
+    """Score ``model`` on gold ``sentences``; optionally write ``word gold pred`` lines to ``output_conll``."""
+    start = time.perf_counter()
+    pred = predict_tags(model, sentences, batch_size=batch_size, **options)
+    seconds = time.perf_counter() - start
+    result = score([s.tags for s in sentences], pred)
+    gold = [e for s in sentences for e in s.entities]
+    result.update(
+        sentences=len(sentences),
+        gold_mentions=len(gold),
+        seconds=round(seconds, 2),
+        samples_per_second=round(len(sentences) / max(seconds, 1e-9), 1),
+        **model.last_stats_total,
+    )
+    if model.strategy != "token":
+        result["unreachable_gold"] = len(unreachable(gold, model.config.max_span_words))
+    if output_conll:
+        write_conll(output_conll, sentences, pred)
+    return result
+
+
+def write_conll(path: str | Path, sentences: Sequence[Sentence], pred: Sequence[Sequence[str]]) -> None:
+    """Write ``word gold pred`` lines, a blank line between sentences (conlleval's input format)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for s, p in zip(sentences, pred):
+            for w, g, t in zip(s.words, s.tags, p):
+                f.write(f"{w} {g} {t}\n")
+            f.write("\n")

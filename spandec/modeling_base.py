@@ -1,0 +1,333 @@
+"""What every strategy shares: its config, saving and loading, windowed prediction.
+
+A strategy subclasses :class:`NERModel` and implements four hooks:
+``window_features`` (one encoded window -> training/inference features),
+``collate`` (features -> batch tensors), ``forward`` (batch -> loss) and
+``score_windows`` (batch -> per-window candidates or word probabilities).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
+from .spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class NERConfig:
+    """Settings shared by all strategies (saved as config.json)."""
+
+    labels: list[str] = field(default_factory=list)  # entity types, without "O"
+    encoder: str = DEFAULT_ENCODER  # encoder id or folder it was initialised from
+    max_span_words: int = 8  # longest span (in words) span models enumerate
+    window_subwords: int | None = None  # subwords per encoder window; None = the encoder's limit
+    window_context_words: int = 16  # words of context around each window's core
+    dropout: float = 0.1
+    encoder_config: dict | None = None  # the (possibly truncated) encoder's HF config
+    model_type: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain dict for config.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NERConfig":
+        """Build from a config.json dict, ignoring unknown keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class WindowInput:
+    """One encoder window: subword ids plus each word's first and last subword index."""
+
+    input_ids: list[int]
+    word_first: list[int]
+    word_last: list[int]
+    core: tuple[int, int]  # window-local word indices this window owns
+    offset: int  # document index of the window's first word
+    doc: int = 0
+
+
+class NERModel(nn.Module):
+    """Base class: encoder + strategy head, with Hugging Face style save/load and ``predict``."""
+
+    config_class: ClassVar[type[NERConfig]] = NERConfig
+    model_type: ClassVar[str] = ""
+
+    def __init__(self, config: NERConfig, encoder: nn.Module, tokenizer: Any):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        config.model_type = self.model_type
+        config.encoder_config = encoder.config.to_dict()
+        self.id2label = ["O"] + list(config.labels)
+        self.label2id = {label: i for i, label in enumerate(self.id2label)}
+        limit = max_text_length(encoder.config, tokenizer)
+        self.window_subwords = min(config.window_subwords or limit, limit) - 2
+        self.last_stats: dict[str, int] = {}  # of the last batch: candidate spans, spans decoded
+        self.last_stats_total: dict[str, int] = {}  # the same, summed over the last predict call
+
+    # ----- construction, saving, loading -------------------------------------------------
+    @classmethod
+    def encoder_layers(cls, config: NERConfig) -> int | None:
+        """How many encoder layers the strategy keeps (None = all)."""
+        return None
+
+    @classmethod
+    def from_encoder(cls, labels: Sequence[str], encoder: str = DEFAULT_ENCODER, **kwargs) -> "NERModel":
+        """A new model on a pretrained encoder (local folder, Hub id, or the shipped default)."""
+        config = cls.config_class(labels=list(labels), encoder=encoder, **kwargs)
+        enc, removed = load_encoder(encoder, cls.encoder_layers(config))
+        return cls(config, enc, load_tokenizer(encoder), removed_layers=removed)
+
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> None:
+        """Write config.json, model.safetensors (optionally cast to ``dtype``) and the tokenizer to ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
+                 for k, v in self.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+        (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        self.tokenizer.save_pretrained(str(path))
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> "NERModel":
+        """Load a saved model from a local folder or a Hub id; picks the right class from config.json."""
+        path = _local_path(str(name_or_path))
+        config_file = Path(path) / CONFIG_NAME
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{name_or_path}: no {CONFIG_NAME}; not a spandec model folder")
+        data = json.loads(config_file.read_text())
+        from .registry import model_class
+
+        klass = model_class(data.get("model_type", ""))
+        if cls is not NERModel and not issubclass(klass, cls):
+            raise ValueError(f"{name_or_path} holds a {data.get('model_type')!r} model, not {cls.model_type!r}")
+        config = klass.config_class.from_dict(data)
+        encoder = encoder_from_config(config.encoder_config)
+        model = klass(config, encoder, load_tokenizer(path, encoder.config), removed_layers=[])
+        state = load_file(str(Path(path) / WEIGHTS_NAME))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model.eval()
+        return model.to(device or default_device())
+
+    @property
+    def strategy(self) -> str:
+        """Strategy name: token, pl-marker, spandec or sf-spandec."""
+        return self.model_type
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ----- windows ----------------------------------------------------------------------
+    def encode_window(self, words: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
+        """Subword ids (with special tokens) of ``words`` and each word's first/last subword index."""
+        tok = self.tokenizer
+        enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
+        ids, word_ids = enc["input_ids"], enc.word_ids()
+        first = [-1] * len(words)
+        last = [-1] * len(words)
+        for pos, w in enumerate(word_ids):
+            if w is None:
+                continue
+            if first[w] < 0:
+                first[w] = pos
+            last[w] = pos
+        if min(first, default=0) < 0:  # words the tokenizer drops (e.g. zero-width characters) become [UNK]
+            fixed = [w if first[k] >= 0 else tok.unk_token for k, w in enumerate(words)]
+            return self.encode_window(fixed)
+        return ids, first, last
+
+    def subword_counts(self, words: Sequence[str]) -> list[int]:
+        """Number of subwords of each word (at least 1)."""
+        if not words:
+            return []
+        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False)
+        counts = [0] * len(words)
+        for w in enc.word_ids():
+            if w is not None:
+                counts[w] += 1
+        return [max(1, c) for c in counts]
+
+    def windows(self, words: Sequence[str], doc: int = 0) -> list[WindowInput]:
+        """Encode ``words`` as overlapping windows that fit the encoder (one window for short texts)."""
+        context = max(self.config.window_context_words, self.config.max_span_words)
+        out = []
+        for start, end, cs, ce in make_windows(self.subword_counts(words), self.window_subwords, context):
+            ids, first, last = self.encode_window(words[start:end])
+            if len(ids) > self.window_subwords + 2:  # a single over-long word: keep its first subwords
+                ids, first, last = _clip(ids, first, last, self.window_subwords + 2)
+            out.append(WindowInput(ids, first, last, (cs - start, ce - start), start, doc))
+        return out
+
+    # ----- hooks -------------------------------------------------------------------------
+    def window_features(self, window: WindowInput, spans: Sequence[tuple[int, int, str]] | None = None) -> dict:
+        """Features of one window; with ``spans`` (window-local gold entities) also its training labels."""
+        raise NotImplementedError
+
+    def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """Pad a list of features into batch tensors."""
+        raise NotImplementedError
+
+    def score_windows(self, features: Sequence[dict], **options) -> list[Any]:
+        """Run the model on a batch of inference features; one result per window."""
+        raise NotImplementedError
+
+    def merge(self, windows: Sequence[WindowInput], results: Sequence[Any]) -> list[Candidate]:
+        """Combine a document's window results into document-level candidates."""
+        raise NotImplementedError
+
+    # ----- prediction --------------------------------------------------------------------
+    def training_features(self, words: Sequence[str], entities: Sequence[tuple[int, int, str]]) -> list[dict]:
+        """Training features of a sentence: one per window, gold entities made window-local."""
+        feats = []
+        for win in self.windows(words):
+            lo, hi = win.offset, win.offset + len(win.word_first)
+            local = [(s - lo, e - lo, t) for s, e, t in entities if lo <= s and e <= hi]
+            feats.append(self.window_features(win, local))
+        return feats
+
+    @torch.no_grad()
+    def predict_candidates(self, docs: Sequence[Document], batch_size: int = 8, **options) -> list[list[Candidate]]:
+        """Document-level candidates (before decoding) for each document."""
+        self.eval()
+        windows = [w for d, doc in enumerate(docs) for w in self.windows(doc.words, d)]
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
+        results: list[Any] = [None] * len(windows)
+        stats = {"candidates": 0, "decoded": 0}
+        with self.autocast():
+            for b in range(0, len(order), batch_size):
+                idx = order[b : b + batch_size]
+                outs = self.score_windows([self.window_features(windows[k]) for k in idx], **options)
+                for k, out in zip(idx, outs):
+                    results[k] = out
+                for key in stats:
+                    stats[key] += self.last_stats.get(key, 0)
+        self.last_stats_total = stats
+        per_doc: list[list[int]] = [[] for _ in docs]
+        for k, w in enumerate(windows):
+            per_doc[w.doc].append(k)
+        return [self.merge([windows[k] for k in ks], [results[k] for k in ks]) for ks in per_doc]
+
+    def predict(
+        self,
+        inputs: str | Sequence[str] | Sequence[str | Sequence[str]],
+        batch_size: int = 8,
+        flat: bool = True,
+        min_score: float = 0.0,
+        **options,
+    ) -> list[dict] | list[list[dict]]:
+        """Entities of a text, a list of words, or a list of either (then one list per input).
+
+        A list of strings counts as one pre-split sentence unless an item holds whitespace,
+        in which case it is a list of texts. ``flat=False`` returns every span with a score of
+        at least ``min_score`` (overlaps allowed); options go to the strategy (e.g. ``threshold``).
+        """
+        single = isinstance(inputs, str) or (
+            isinstance(inputs, (list, tuple)) and len(inputs) > 0 and all(isinstance(x, str) for x in inputs)
+            and not any(any(ch.isspace() for ch in x) for x in inputs)
+        )
+        out = self.predict_batch([inputs] if single else list(inputs), batch_size, flat, min_score, **options)
+        return out[0] if single else out
+
+    def predict_batch(self, items: Sequence[str | Sequence[str]], batch_size: int = 8, flat: bool = True,
+                      min_score: float = 0.0, **options) -> list[list[dict]]:
+        """Entities of each item (a text or a list of words): always one list per item."""
+        docs = [Document.from_input(x) for x in items]
+        cands = self.predict_candidates(docs, batch_size=batch_size, **options)
+        return [entity_dicts(doc, decode(c, flat=flat, min_score=min_score)) for doc, c in zip(docs, cands)]
+
+    def autocast(self):
+        """Mixed precision on CUDA, nothing on CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(pretrained encoder parameters, new parameters) for the 10x learning rate of new weights."""
+        pretrained = {id(p) for p in self.encoder.parameters()} | self.pretrained_head_ids()
+        params = list(self.parameters())
+        return [p for p in params if id(p) in pretrained], [p for p in params if id(p) not in pretrained]
+
+    def pretrained_head_ids(self) -> set[int]:
+        """Ids of head parameters initialised from pretrained weights (trained at the base rate)."""
+        return set()
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Right-pad integer sequences into a 2-D tensor."""
+    width = max((len(s) for s in seqs), default=0)
+    out = torch.full((len(seqs), max(width, 1)), value, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+    return out
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _clip(ids: list[int], first: list[int], last: list[int], limit: int):
+    keep = ids[: limit - 1] + ids[-1:]
+    return keep, [min(f, limit - 2) for f in first], [min(l, limit - 2) for l in last]
+
+
+def _local_path(name_or_path: str) -> str:
+    if os.path.isdir(name_or_path):
+        return name_or_path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name_or_path)
+    except Exception as exc:  # offline, unknown repo, ...
+        raise FileNotFoundError(f"{name_or_path}: not a local folder and not downloadable from the Hub ({exc})") from exc
+
+
+class SpanModel(NERModel):
+    """Base of the span strategies: enumerate spans per window core, label them, merge by offset."""
+
+    def window_features(self, window: WindowInput, spans=None) -> dict:
+        cs, ce = window.core
+        cands = enumerate_spans(len(window.word_first), self.config.max_span_words, range(cs, ce))
+        feat = {
+            "input_ids": window.input_ids,
+            "span_start": [window.word_first[s] for s, _ in cands],
+            "span_end": [window.word_last[e - 1] for _, e in cands],
+            "spans": cands,
+            "word_first": window.word_first,
+        }
+        if spans is not None:
+            gold = {(s, e): self.label2id[t] for s, e, t in spans}
+            feat["span_labels"] = [gold.get(c, 0) for c in cands]
+        return feat
+
+    def candidates_from_probs(self, spans: Sequence[tuple[int, int]], probs: torch.Tensor) -> list[Candidate]:
+        """Non-O candidates (argmax label) of window-local ``spans`` with class probabilities ``probs``."""
+        if len(spans) == 0:
+            return []
+        score, label = probs.max(-1)
+        return [
+            Candidate(s, e, self.id2label[l], sc)
+            for (s, e), l, sc in zip(spans, label.tolist(), score.tolist())
+            if l != 0
+        ]
+
+    def merge(self, windows: Sequence[WindowInput], results: Sequence[list[Candidate]]) -> list[Candidate]:
+        return [c._replace(start=c.start + w.offset, end=c.end + w.offset) for w, res in zip(windows, results) for c in res]

@@ -1,0 +1,387 @@
+"""SpanDec and SF-SpanDec (Maracani et al., 2026).
+
+The encoder runs without its last layer(s); a light decoder then builds one
+representation per candidate span. Span (i, j) gets two queries,
+``m_start + pos(i)`` and ``m_end + pos(j)`` (learned markers plus the encoder's
+position embedding of the span's first and last subword). Each decoder layer lets
+the two queries cross-attend, pre-norm, to ``[q_i, q_j, z_1..z_L]``: the text and
+their own pair, never other spans. A shared MLP follows; the two outputs are
+concatenated and a linear layer scores the entity types plus O.
+
+SF-SpanDec adds a linear token classifier (entity vs O) on the encoder output,
+trained jointly; at inference, spans holding a word whose entity probability is
+below the threshold are dropped before the decoder runs (threshold 0 = SpanDec).
+
+Speed: in the first decoder layer the queries depend only on positions, so their
+projections and their attention over the text are computed once per position and
+shared by every span starting/ending there (an exact softmax split); only the 2x2
+interaction within each pair is per span.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+from transformers import AutoConfig
+
+from .encoder import position_embedding, resolve_encoder, text_position_ids
+from .modeling_base import NERConfig, SpanModel, pad
+
+
+@dataclass
+class SpanDecConfig(NERConfig):
+    """SpanDec settings: encoder/decoder depth (paper Table 8) and the span filter."""
+
+    encoder_layers: int | None = None  # None = the pretrained encoder's layers minus one
+    decoder_layers: int = 1
+    decoder_heads: int | None = None  # None = the encoder's heads
+    decoder_ffn: int | None = None  # None = the encoder's intermediate size
+    decoder_init: str = "encoder"  # "encoder": start from the dropped encoder layers; "random"
+    span_filter: bool = False  # SF-SpanDec: token classifier + pruning
+    threshold: float = 0.5  # SF pruning threshold used when predict() gets none
+    token_loss_weight: float = 1.0
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm cross-attention of span queries over [own pair, text], then a pre-norm MLP."""
+
+    def __init__(self, hidden: int, heads: int, ffn: int, dropout: float, eps: float = 1e-12):
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads")
+        self.heads, self.head_dim = heads, hidden // heads
+        self.norm_q = nn.LayerNorm(hidden, eps=eps)
+        self.norm_mem = nn.LayerNorm(hidden, eps=eps)
+        self.query, self.key, self.value, self.out = (nn.Linear(hidden, hidden) for _ in range(4))
+        self.norm_mlp = nn.LayerNorm(hidden, eps=eps)
+        self.fc1, self.fc2 = nn.Linear(hidden, ffn), nn.Linear(ffn, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(*x.shape[:-1], self.heads, self.head_dim)
+
+    def memory(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the text ``z`` (B, L, H) -> two (B, L, heads, d) tensors."""
+        zn = self.norm_mem(z)
+        return self._split(self.key(zn)), self._split(self.value(zn))
+
+    def project(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Query, key and value projections of queries ``q`` (..., H) -> (..., heads, d)."""
+        x = self.norm_q(q)
+        return self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
+
+    def finish(self, q: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """Output projection, residual, then the MLP block."""
+        q = q + self.dropout(self.out(attended.flatten(-2)))
+        return q + self.dropout(self.fc2(self.dropout(nn.functional.gelu(self.fc1(self.norm_mlp(q))))))
+
+    def forward(self, q, mem_k, mem_v, mem_bias, return_weights: bool = False):
+        """General path. q: (B, N, 2, H); mem_k/v: (B, L, h, d); mem_bias: (B, L) additive mask."""
+        Q, K, V = self.project(q)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        lq = torch.einsum("bnqhd,bnkhd->bnqhk", Q, K) * scale
+        lz = torch.einsum("bnqhd,blhd->bnqhl", Q, mem_k) * scale + mem_bias[:, None, None, None, :]
+        weights = torch.cat([lq, lz], dim=-1).float().softmax(-1).to(q.dtype)
+        attended = torch.einsum("bnqhk,bnkhd->bnqhd", weights[..., :2], V) + torch.einsum(
+            "bnqhl,blhd->bnqhd", weights[..., 2:], mem_v
+        )
+        out = self.finish(q, attended)
+        return (out, weights) if return_weights else out
+
+    def forward_positions(self, qpos, starts, ends, mem_k, mem_v, mem_bias):
+        """First-layer fast path, exact: text attention computed once per position, shared by spans.
+
+        qpos: (B, P, 2, H) start/end queries at every position; starts/ends: (B, N) positions.
+        """
+        Q, K, V = self.project(qpos)  # (B, P, 2, h, d)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        lz = (torch.einsum("bpqhd,blhd->bpqhl", Q, mem_k) * scale + mem_bias[:, None, None, None, :]).float()
+        mz = lz.amax(-1)  # (B, P, 2, h)
+        ez = torch.exp(lz - mz[..., None])
+        sz = ez.sum(-1)
+        az = torch.einsum("bpqhl,blhd->bpqhd", ez, mem_v.float())
+
+        def take(t: torch.Tensor) -> torch.Tensor:  # (B, P, 2, ...) -> (B, N, 2, ...): start slot at i, end slot at j
+            idx_s = starts.view(*starts.shape, *([1] * (t.dim() - 3))).expand(-1, -1, *t.shape[3:])
+            idx_e = ends.view(*ends.shape, *([1] * (t.dim() - 3))).expand(-1, -1, *t.shape[3:])
+            return torch.stack([t[:, :, 0].gather(1, idx_s), t[:, :, 1].gather(1, idx_e)], dim=2)
+
+        q = take(qpos)
+        Qs, Ks, Vs = take(Q).float(), take(K).float(), take(V).float()
+        lq = torch.einsum("bnqhd,bnkhd->bnqhk", Qs, Ks) * scale  # (B, N, 2, h, 2)
+        m = torch.maximum(take(mz), lq.amax(-1))
+        eq = torch.exp(lq - m[..., None])
+        scale_z = torch.exp(take(mz) - m)
+        num = take(az) * scale_z[..., None] + torch.einsum("bnqhk,bnkhd->bnqhd", eq, Vs)
+        den = take(sz) * scale_z + eq.sum(-1)
+        return self.finish(q, (num / den[..., None]).to(q.dtype))
+
+
+class SpanDecModel(SpanModel):
+    """SpanDec; with ``config.span_filter`` SF-SpanDec."""
+
+    config_class = SpanDecConfig
+    model_type = "spandec"
+
+    def __init__(self, config: SpanDecConfig, encoder: nn.Module, tokenizer, removed_layers=()):
+        super().__init__(config, encoder, tokenizer)
+        ec = encoder.config
+        hidden = ec.hidden_size
+        eps = getattr(ec, "layer_norm_eps", 1e-12)
+        heads = config.decoder_heads or ec.num_attention_heads
+        ffn = config.decoder_ffn or ec.intermediate_size
+        self.decoder = nn.ModuleList(
+            DecoderLayer(hidden, heads, ffn, config.dropout, eps) for _ in range(config.decoder_layers)
+        )
+        self.marker_start = nn.Parameter(torch.randn(hidden) * 0.02)
+        self.marker_end = nn.Parameter(torch.randn(hidden) * 0.02)
+        self.own_positions = None if position_embedding(encoder) is not None else nn.Embedding(4096, hidden)
+        self.final_norm = nn.LayerNorm(hidden, eps=eps)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(2 * hidden, len(self.id2label))
+        self.token_head = nn.Linear(hidden, 1) if config.span_filter else None
+        self._pretrained_head: set[int] = set()
+        if config.decoder_init == "encoder" and removed_layers:
+            for k, layer in enumerate(self.decoder):
+                self._init_from(layer, removed_layers[min(k, len(removed_layers) - 1)])
+
+    @property
+    def strategy(self) -> str:
+        return "sf-spandec" if self.config.span_filter else "spandec"
+
+    @classmethod
+    def encoder_layers(cls, config: SpanDecConfig) -> int:
+        if config.encoder_layers is None:
+            config.encoder_layers = AutoConfig.from_pretrained(resolve_encoder(config.encoder)).num_hidden_layers - 1
+        return config.encoder_layers
+
+    def _init_from(self, layer: DecoderLayer, source: nn.Module) -> None:
+        """Copy a dropped BERT-style layer's attention and MLP weights into a decoder layer (shapes permitting)."""
+        pairs = {
+            "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+            "out": "attention.output.dense", "fc1": "intermediate.dense", "fc2": "output.dense",
+        }
+        for mine, theirs in pairs.items():
+            src = source.get_submodule(theirs) if _has(source, theirs) else None
+            dst = getattr(layer, mine)
+            if src is None or src.weight.shape != dst.weight.shape:
+                continue
+            dst.load_state_dict(src.state_dict())
+            self._pretrained_head.update({id(dst.weight), id(dst.bias)})
+
+    def pretrained_head_ids(self) -> set[int]:
+        return self._pretrained_head
+
+    # ----- features ------------------------------------------------------------------------
+    def window_features(self, window, spans=None) -> dict:
+        feat = super().window_features(window, spans)
+        if spans is not None and self.token_head is not None:
+            inside = [0.0] * len(window.word_first)
+            for s, e, _ in spans:
+                for k in range(s, e):
+                    inside[k] = 1.0
+            feat["word_labels"] = inside
+        return feat
+
+    def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = {
+            "input_ids": pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0),
+            "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
+            "span_start": pad([f["span_start"] for f in features], 0),
+            "span_end": pad([f["span_end"] for f in features], 0),
+            "span_mask": pad([[1] * len(f["span_start"]) for f in features], 0).bool(),
+            "word_first": pad([f["word_first"] for f in features], 0),
+            "word_mask": pad([[1] * len(f["word_first"]) for f in features], 0).bool(),
+        }
+        if "span_labels" in features[0]:
+            batch["span_labels"] = pad([f["span_labels"] for f in features], -100)
+        if "word_labels" in features[0]:
+            width = batch["word_first"].shape[1]
+            batch["word_labels"] = torch.tensor([f["word_labels"] + [0.0] * (width - len(f["word_labels"])) for f in features])
+        return batch
+
+    # ----- model ------------------------------------------------------------------------------
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Text states z from the truncated encoder."""
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def position_queries(self, length: int, batch: int) -> torch.Tensor:
+        """Start and end queries at every position: (B, P, 2, H)."""
+        table = self.own_positions or position_embedding(self.encoder)
+        ids = text_position_ids(self.encoder, length, self.marker_start.device)
+        if self.own_positions is not None:
+            ids = torch.arange(length, device=ids.device)
+        pos = table(ids)
+        q = torch.stack([pos + self.marker_start, pos + self.marker_end], dim=1)
+        return q.unsqueeze(0).expand(batch, -1, -1, -1)
+
+    def decode_spans(self, z, attention_mask, starts, ends, fast: bool = True) -> torch.Tensor:
+        """Class logits (B, N, labels) of spans with first/last subword positions ``starts``/``ends``."""
+        bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
+        qpos = self.position_queries(z.shape[1], z.shape[0]).to(z.dtype)
+        q = None
+        for k, layer in enumerate(self.decoder):
+            mem_k, mem_v = layer.memory(z)
+            if k == 0 and fast:
+                q = layer.forward_positions(qpos, starts, ends, mem_k, mem_v, bias)
+            else:
+                if q is None:
+                    q = torch.stack([_gather(qpos[:, :, 0], starts), _gather(qpos[:, :, 1], ends)], dim=2)
+                q = layer(q, mem_k, mem_v, bias)
+        h = self.final_norm(q)
+        return self.classifier(self.dropout(h.flatten(-2)))
+
+    def token_logits(self, z: torch.Tensor, word_first: torch.Tensor) -> torch.Tensor:
+        """Entity-vs-O logit of each word (at its first subword): (B, W)."""
+        return self.token_head(_gather(z, word_first)).squeeze(-1)
+
+    def forward(self, input_ids, attention_mask, span_start, span_end, span_mask, word_first, word_mask,
+                span_labels=None, word_labels=None, **_) -> dict[str, torch.Tensor]:
+        z = self.encode(input_ids, attention_mask)
+        logits = self.decode_spans(z, attention_mask, span_start, span_end)
+        out = {"logits": logits}
+        if span_labels is not None:
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), span_labels.flatten(), ignore_index=-100)
+            if self.token_head is not None and word_labels is not None:
+                tl = self.token_logits(z, word_first).float()
+                bce = nn.functional.binary_cross_entropy_with_logits(tl, word_labels.float(), reduction="none")
+                loss = loss + self.config.token_loss_weight * (bce * word_mask).sum() / word_mask.sum().clamp(min=1)
+            out["loss"] = loss
+        return out
+
+    # ----- inference ----------------------------------------------------------------------------
+    def keep_mask(self, word_probs: torch.Tensor, spans: Sequence[tuple[int, int]], threshold: float) -> torch.Tensor:
+        """Which spans hold no word with entity probability below ``threshold``."""
+        if threshold <= 0 or not spans:
+            return torch.ones(len(spans), dtype=torch.bool)
+        idx = torch.tensor(spans)
+        below = torch.cat([torch.zeros(1), (word_probs < threshold).float().cumsum(0)])
+        return (below[idx[:, 1]] - below[idx[:, 0]]) == 0
+
+    def score_windows(self, features: Sequence[dict], threshold: float | None = None, **options) -> list:
+        dev = self.device
+        batch = {k: v.to(dev) for k, v in self.collate(features).items()}
+        z = self.encode(batch["input_ids"], batch["attention_mask"])
+        thr = self.config.threshold if threshold is None else float(threshold)
+        if not 0.0 <= thr <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {thr}")
+        keep = [torch.ones(len(f["spans"]), dtype=torch.bool) for f in features]
+        if self.token_head is not None and thr > 0:
+            probs = self.token_logits(z, batch["word_first"]).float().sigmoid().cpu()
+            keep = [self.keep_mask(probs[i, : len(f["word_first"])], f["spans"], thr) for i, f in enumerate(features)]
+        kept_idx = [k.nonzero().flatten().tolist() for k in keep]
+        starts = pad([[f["span_start"][j] for j in ks] for f, ks in zip(features, kept_idx)], 0).to(dev)
+        ends = pad([[f["span_end"][j] for j in ks] for f, ks in zip(features, kept_idx)], 0).to(dev)
+        n_kept = sum(len(ks) for ks in kept_idx)
+        self.last_stats = {"candidates": sum(len(f["spans"]) for f in features), "decoded": n_kept}
+        if n_kept == 0:
+            return [[] for _ in features]
+        probs = self.decode_spans(z, batch["attention_mask"], starts, ends).float().softmax(-1).cpu()
+        return [
+            self.candidates_from_probs([f["spans"][j] for j in ks], probs[i, : len(ks)])
+            for i, (f, ks) in enumerate(zip(features, kept_idx))
+        ]
+
+
+def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x: (B, L, H), idx: (B, N) -> (B, N, H)."""
+    return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def _has(module: nn.Module, name: str) -> bool:
+    try:
+        module.get_submodule(name)
+        return True
+    except AttributeError:
+        return False
+
+
+@dataclass
+class SpanAnalysis:
+    """What a viewer needs about one text: token probabilities, candidates kept/pruned, their scores."""
+
+    words: list[str]
+    offsets: list[tuple[int, int]]
+    text: str
+    token_probs: list[float] | None  # entity probability per word (SF-SpanDec), else None
+    spans: list[tuple[int, int]]  # every candidate span (document word indices, end exclusive)
+    kept: list[bool]  # candidate survives the span filter at ``threshold``
+    scores: list[dict[str, float]]  # per candidate: probability of each label (O included)
+    threshold: float
+    entities: list[dict]  # flat prediction from the kept candidates
+
+
+def analyze(model: SpanDecModel, text: str | Sequence[str], threshold: float | None = None) -> SpanAnalysis:
+    """Score every candidate span of one text (pruned ones too) and report what the filter keeps."""
+    from .spans import Candidate, Document, decode, entity_dicts
+
+    model.eval()
+    doc = Document.from_input(text)
+    thr = model.config.threshold if threshold is None else float(threshold)
+    if not 0.0 <= thr <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {thr}")
+    if not model.config.span_filter:
+        thr = 0.0
+    spans, kept, scores, token_probs = [], [], [], ([] if model.token_head is not None else None)
+    with torch.no_grad(), model.autocast():
+        for win in model.windows(doc.words):
+            feat = model.window_features(win)
+            batch = {k: v.to(model.device) for k, v in model.collate([feat]).items()}
+            z = model.encode(batch["input_ids"], batch["attention_mask"])
+            cs, ce = win.core
+            if model.token_head is not None:
+                probs = model.token_logits(z, batch["word_first"]).float().sigmoid()[0].cpu()
+                token_probs += probs[cs:ce].tolist()
+                keep = model.keep_mask(probs, feat["spans"], thr)
+            else:
+                keep = torch.ones(len(feat["spans"]), dtype=torch.bool)
+            if feat["spans"]:
+                logits = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"])
+                probs_all = logits.float().softmax(-1)[0].cpu()
+                for (s, e), k, p in zip(feat["spans"], keep.tolist(), probs_all):
+                    spans.append((s + win.offset, e + win.offset))
+                    kept.append(bool(k))
+                    scores.append({label: float(v) for label, v in zip(model.id2label, p.tolist())})
+    cands = []
+    for (s, e), k, sc in zip(spans, kept, scores):
+        label = max(sc, key=sc.get)
+        if k and label != "O":
+            cands.append(Candidate(s, e, label, sc[label]))
+    return SpanAnalysis(doc.words, doc.offsets, doc.text, token_probs, spans, kept, scores, thr,
+                        entity_dicts(doc, decode(cands)))
+
+
+def cross_attention(model: SpanDecModel, text: str | Sequence[str], span: tuple[int, int]) -> dict:
+    """Decoder cross-attention of one span's start and end queries, per layer and head.
+
+    Returns ``{"keys": ["[start]", "[end]", subword tokens...], "weights": array (layers, 2, heads, 2 + L)}``.
+    """
+    from .spans import Document
+
+    model.eval()
+    doc = Document.from_input(text)
+    s, e = span
+    if not (0 <= s < e <= len(doc.words)) or e - s > model.config.max_span_words:
+        raise ValueError(f"span {span} is not a candidate of this {len(doc.words)}-word text")
+    win = next(w for w in model.windows(doc.words) if w.offset + w.core[0] <= s < w.offset + w.core[1])
+    ls, le = s - win.offset, e - win.offset
+    ids = torch.tensor([win.input_ids], device=model.device)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        z = model.encode(ids, mask)
+        bias = torch.zeros(1, ids.shape[1], device=model.device, dtype=z.dtype)
+        qpos = model.position_queries(ids.shape[1], 1).to(z.dtype)
+        starts = torch.tensor([[win.word_first[ls]]], device=model.device)
+        ends = torch.tensor([[win.word_last[le - 1]]], device=model.device)
+        q = torch.stack([_gather(qpos[:, :, 0], starts), _gather(qpos[:, :, 1], ends)], dim=2)
+        weights = []
+        for layer in model.decoder:
+            mem_k, mem_v = layer.memory(z)
+            q, w = layer(q, mem_k, mem_v, bias, return_weights=True)
+            weights.append(w[0, 0].float().cpu())  # (2, heads, 2 + L)
+    keys = ["[start]", "[end]"] + model.tokenizer.convert_ids_to_tokens(win.input_ids)
+    return {"keys": keys, "weights": torch.stack(weights).numpy(), "span": (s, e), "words": doc.words[s:e]}

@@ -1,0 +1,157 @@
+"""Span logic shared by every strategy: documents, windows, candidates, decoding, output dicts.
+
+Conventions: word spans are ``(start, end)`` with ``end`` exclusive, as in
+:func:`spandec.data.tags_to_spans`; label id 0 is always ``"O"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, NamedTuple, Sequence
+
+from .text import split_words
+
+
+class Candidate(NamedTuple):
+    """A scored span: words ``start:end`` labelled ``label`` with probability ``score``."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+
+
+@dataclass
+class Document:
+    """One input: its words and, where it came from raw text, their character offsets."""
+
+    words: list[str]
+    offsets: list[tuple[int, int]]
+    text: str
+
+    @classmethod
+    def from_input(cls, item: str | Sequence[str]) -> "Document":
+        """Build from raw text (split with :func:`spandec.text.split_words`) or a list of words."""
+        if isinstance(item, str):
+            triples = split_words(item)
+            return cls([w for w, _, _ in triples], [(s, e) for _, s, e in triples], item)
+        if not all(isinstance(w, str) for w in item):
+            raise TypeError("a pre-split input must be a list of strings")
+        words = list(item)
+        offsets, pos = [], 0
+        for w in words:
+            offsets.append((pos, pos + len(w)))
+            pos += len(w) + 1
+        return cls(words, offsets, " ".join(words))
+
+
+@dataclass
+class Window:
+    """Words ``start:end`` of a document, fed to the encoder at once; it owns words ``core_start:core_end``."""
+
+    doc: int
+    start: int
+    end: int
+    core_start: int
+    core_end: int
+    words: list[str] = field(default_factory=list)
+
+
+def make_windows(subword_counts: Sequence[int], budget: int, context: int) -> list[tuple[int, int, int, int]]:
+    """Split words into overlapping windows of at most ``budget`` subwords.
+
+    Returns ``(start, end, core_start, core_end)`` tuples; the cores partition the words
+    and every window has at least ``context`` words of context around its core (less at
+    the document edges), so a span of up to ``context`` words starting in a core lies
+    wholly inside that window. A single word longer than ``budget`` counts as ``budget``.
+    """
+    n = len(subword_counts)
+    counts = [max(1, min(c, budget)) for c in subword_counts]
+    windows: list[tuple[int, int, int, int]] = []
+    core_start = 0
+    while core_start < n:
+        ctx = context
+        while True:
+            start = max(0, core_start - ctx)
+            end, total = start, 0
+            while end < n and total + counts[end] <= budget:
+                total += counts[end]
+                end += 1
+            if end == n:
+                windows.append((start, end, core_start, n))
+                return windows
+            core_end = end - ctx
+            if core_end > core_start:
+                break
+            if ctx == 0:  # one word fills the window
+                core_end = max(end, core_start + 1)
+                break
+            ctx //= 2
+        windows.append((start, end, core_start, core_end))
+        core_start = core_end
+    return windows
+
+
+def enumerate_spans(n_words: int, max_span_words: int, starts: range | None = None) -> list[tuple[int, int]]:
+    """All spans of 1..max_span_words words in ``n_words`` words (optionally only those starting in ``starts``)."""
+    starts = starts if starts is not None else range(n_words)
+    return [(i, j) for i in starts for j in range(i + 1, min(n_words, i + max_span_words) + 1)]
+
+
+def decode_flat(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """Greedy flat decoding: highest score first, skipping spans that overlap a kept one; sorted by position."""
+    taken: list[Candidate] = []
+    used: set[int] = set()
+    for cand in sorted(candidates, key=lambda c: (-c.score, c.start, c.end)):
+        if any(k in used for k in range(cand.start, cand.end)):
+            continue
+        taken.append(cand)
+        used.update(range(cand.start, cand.end))
+    return sorted(taken, key=lambda c: (c.start, c.end))
+
+
+def decode(candidates: Iterable[Candidate], flat: bool = True, min_score: float = 0.0) -> list[Candidate]:
+    """Flat greedy decoding, or (``flat=False``) every span scoring at least ``min_score``."""
+    kept = [c for c in candidates if c.score >= min_score]
+    if flat:
+        return decode_flat(kept)
+    return sorted(kept, key=lambda c: (c.start, c.end, -c.score))
+
+
+def bio_to_candidates(tags: Sequence[str], scores: Sequence[float]) -> list[Candidate]:
+    """Turn per-word BIO tags (stray ``I-`` read as ``B-``) into candidates scored by their mean word score."""
+    out: list[Candidate] = []
+    start, label = None, None
+    for k, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, typ = tag.partition("-")
+        continues = prefix == "I" and label == typ
+        if start is not None and not continues:
+            out.append(Candidate(start, k, label, float(sum(scores[start:k]) / (k - start))))
+            start, label = None, None
+        if prefix in ("B", "I") and not continues:
+            start, label = k, typ
+    return out
+
+
+def entity_dicts(doc: Document, spans: Iterable[Candidate]) -> list[dict]:
+    """SpanMarker-style output dicts for decoded spans of ``doc``."""
+    out = []
+    for c in spans:
+        cs, ce = doc.offsets[c.start][0], doc.offsets[c.end - 1][1]
+        out.append(
+            {
+                "span": doc.text[cs:ce],
+                "label": c.label,
+                "score": round(float(c.score), 6),
+                "char_start_index": cs,
+                "char_end_index": ce,
+                "word_start_index": c.start,
+                "word_end_index": c.end,
+            }
+        )
+    return out
+
+
+def unreachable(gold: Iterable[tuple[int, int, str]], max_span_words: int) -> list[tuple[int, int, str]]:
+    """Gold entities a span model cannot predict because they are longer than ``max_span_words``."""
+    return [g for g in gold if g[1] - g[0] > max_span_words]

@@ -1,0 +1,206 @@
+"""One training loop for all four strategies, with the paper's recipe.
+
+AdamW (weight decay 0.01, none on biases and LayerNorms), lr 5e-5 for pretrained
+weights and 10x for new ones, OneCycle (or linear) schedule with 3 % warm-up,
+gradient clipping 1.0, effective batch 64 through accumulation, mixed precision on
+GPU, dev evaluation after each epoch, the best checkpoint kept in ``best/``, and a
+resumable checkpoint in ``last/``. Runs unchanged under ``torchrun`` (DDP: gloo on
+CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Sentence
+from .evaluation import evaluate
+
+
+@dataclass
+class TrainingArgs:
+    """Training settings; defaults follow the paper."""
+
+    output_dir: str
+    epochs: int = 3
+    batch_size: int = 64  # effective batch (per device x devices x accumulation)
+    per_device_batch_size: int = 16
+    learning_rate: float = 5e-5
+    new_weights_lr_factor: float = 10.0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.03
+    schedule: str = "onecycle"  # or "linear"
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    mixed_precision: bool = True  # only on CUDA
+    eval_batch_size: int = 32
+    resume: bool = True
+    progress: bool = True
+    max_steps: int | None = None  # stop early (tests, smoke runs)
+
+
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """Join the torchrun process group when launched by torchrun; returns (rank, world size, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank, world = _dist()
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def make_optimizer(model, args: TrainingArgs) -> torch.optim.Optimizer:
+    """AdamW with the base lr on pretrained weights and ``new_weights_lr_factor`` x on new ones; no decay on biases/norms."""
+    pretrained, new = model.parameter_groups()
+    groups = []
+    for params, lr in ((pretrained, args.learning_rate), (new, args.learning_rate * args.new_weights_lr_factor)):
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]
+        groups += [{"params": decay, "lr": lr, "weight_decay": args.weight_decay},
+                   {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]])
+
+
+def make_scheduler(optimizer, args: TrainingArgs, total_steps: int):
+    """OneCycle (linear anneal) or linear warm-up/decay, both with ``warmup_ratio`` warm-up."""
+    total_steps = max(total_steps, 1)
+    if args.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
+            pct_start=args.warmup_ratio, anneal_strategy="linear", cycle_momentum=False,
+        )
+    if args.schedule == "linear":
+        warm = max(1, int(total_steps * args.warmup_ratio))
+        fn = lambda s: (s + 1) / warm if s < warm else max(0.0, (total_steps - s) / max(1, total_steps - warm))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    raise ValueError(f"unknown schedule {args.schedule!r}; use onecycle or linear")
+
+
+def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | None, args: TrainingArgs) -> dict:
+    """Train ``model`` in place; returns the history (loss and dev scores per epoch) and the best dev F1."""
+    rank, world, device = setup_distributed()
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    model.to(device)
+    out = Path(args.output_dir)
+    features = [f for s in train_data for f in model.training_features(s.words, s.entities)]
+    if not features:
+        raise ValueError("no training sentences")
+    per_step = args.per_device_batch_size * world
+    accum = max(1, args.batch_size // per_step)
+    micro_per_epoch = math.ceil(len(features) / per_step)
+    steps_per_epoch = math.ceil(micro_per_epoch / accum)
+    total = steps_per_epoch * args.epochs
+    if args.max_steps:
+        total = min(total, args.max_steps)
+    optimizer = make_optimizer(model, args)
+    scheduler = make_scheduler(optimizer, args, total)
+    state = {"epoch": 0, "step": 0, "history": [], "best_f1": -1.0}
+    if args.resume and (out / "last" / "trainer_state.pt").is_file():
+        state = _load_checkpoint(model, optimizer, scheduler, out / "last", device)
+        if rank == 0:
+            print(f"resumed from {out / 'last'} after epoch {state['epoch']}", flush=True)
+    wrapped = model
+    if world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    use_amp = args.mixed_precision and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    started = time.time()
+    for epoch in range(state["epoch"], args.epochs):
+        if args.max_steps and state["step"] >= args.max_steps:
+            break
+        model.train()
+        order = list(range(len(features)))
+        random.Random(args.seed + epoch).shuffle(order)
+        order += order[: (-len(order)) % per_step]  # every rank gets the same number of micro-batches
+        shard = order[rank::world]
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not args.progress or rank != 0)
+        losses = []
+        micro = [shard[i : i + args.per_device_batch_size] for i in range(0, len(shard), args.per_device_batch_size)]
+        for m, idx in enumerate(micro):
+            batch = {k: v.to(device) for k, v in model.collate([features[i] for i in idx]).items()}
+            last_micro = (m + 1) % accum == 0 or m + 1 == len(micro)
+            sync = wrapped.no_sync() if (world > 1 and not last_micro) else contextlib.nullcontext()
+            with sync:
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    loss = wrapped(**batch)["loss"] / accum
+                scaler.scale(loss).backward()
+            losses.append(loss.item() * accum)
+            if last_micro:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if state["step"] < total:
+                    scheduler.step()
+                state["step"] += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{sum(losses[-accum:]) / len(losses[-accum:]):.4f}")
+                if args.max_steps and state["step"] >= args.max_steps:
+                    break
+        bar.close()
+        record = {"epoch": epoch + 1, "step": state["step"], "train_loss": sum(losses) / max(len(losses), 1),
+                  "seconds": round(time.time() - started, 1)}
+        if rank == 0:
+            if dev_data:
+                model.eval()
+                record["dev"] = evaluate(model, dev_data, batch_size=args.eval_batch_size)
+                f1 = record["dev"]["f1"]
+                if f1 > state["best_f1"]:
+                    state["best_f1"] = f1
+                    model.save_pretrained(out / "best")
+            else:
+                model.save_pretrained(out / "best")
+            state["epoch"] = epoch + 1
+            state["history"].append(record)
+            _save_checkpoint(model, optimizer, scheduler, state, out / "last", args)
+            print(json.dumps(record), flush=True)
+        else:
+            state["epoch"] = epoch + 1
+        if world > 1:
+            dist.barrier()
+    return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world}
+
+
+def _save_checkpoint(model, optimizer, scheduler, state, path: Path, args: TrainingArgs) -> None:
+    model.save_pretrained(path)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state,
+                "args": asdict(args), "torch_rng": torch.get_rng_state()}, path / "trainer_state.pt.tmp")
+    os.replace(path / "trainer_state.pt.tmp", path / "trainer_state.pt")
+
+
+def _load_checkpoint(model, optimizer, scheduler, path: Path, device) -> dict:
+    from safetensors.torch import load_file
+
+    weights = load_file(str(path / "model.safetensors"))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
+    model.to(device)
+    ckpt = torch.load(path / "trainer_state.pt", map_location=device, weights_only=False)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return ckpt["state"]
