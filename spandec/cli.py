@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
+from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, looks_like_conll, read_conll,
+                   read_dataset_dir, read_jsonl_inputs)
 from .registry import STRATEGIES
 
 
@@ -29,24 +30,8 @@ def read_inputs(path: str) -> list[str | list[str]]:
     if not p.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if p.suffix == ".jsonl":
-        items = []
-        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if isinstance(row, dict) and isinstance(row.get("tokens"), list):
-                items.append([str(t) for t in row["tokens"]])
-            elif isinstance(row, dict) and isinstance(row.get("text"), str):
-                items.append(row["text"])
-            elif isinstance(row, str):
-                items.append(row)
-            else:
-                raise DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list")
-        return items
-    if p.suffix in (".conll", ".tsv", ".iob", ".bio"):
+        return read_jsonl_inputs(p)
+    if p.suffix in (".conll", ".tsv", ".iob", ".bio") or (p.suffix == ".txt" and looks_like_conll(p)):
         return [s.words for s in read_conll(p)]
     try:
         text = p.read_text(encoding="utf-8")
@@ -82,6 +67,7 @@ def _cmd_train(args) -> int:
         output_dir=args.output, epochs=args.epochs, batch_size=args.batch_size,
         per_device_batch_size=args.per_device_batch_size, learning_rate=args.lr, schedule=args.schedule,
         seed=args.seed, resume=not args.no_resume, max_steps=args.max_steps, progress=not args.quiet,
+        freeze_word_embeddings=args.freeze_word_embeddings,
     )
     result = train(model, train_data, dev_data, targs)
     summary = {"strategy": args.strategy, "train_sentences": len(train_data), **result}
@@ -126,6 +112,20 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    import torch
+
+    from .modeling_base import NERModel
+
+    model = NERModel.from_pretrained(args.model, device="cpu")
+    if args.threshold is not None and hasattr(model.config, "threshold"):
+        model.config.threshold = args.threshold
+    model.save_pretrained(args.output, dtype=torch.float16 if args.fp16 else None, skip_unchanged=args.skip_unchanged)
+    size = sum(f.stat().st_size for f in Path(args.output).iterdir()) / 2**20
+    print(f"{args.output}: {size:.1f} MiB, {len(model.config.weights_from_encoder)} tensors taken from the encoder")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``spandec`` argument parser."""
     p = argparse.ArgumentParser(prog="spandec", description="Train, evaluate and run span-based NER models (token classification, PL-Marker, SpanDec, SF-SpanDec).")
@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-dev-sentences", type=int, default=None, help="use only the first N dev sentences")
     t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke runs)")
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
+    t.add_argument("--freeze-word-embeddings", action="store_true",
+                   help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last holds a checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
@@ -188,12 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     r.set_defaults(func=_cmd_predict)
+
+    x = sub.add_parser("export", help="re-save a model compactly (fp16, without tensors identical to the pretrained encoder)")
+    x.add_argument("model", help="saved model folder or Hub id")
+    x.add_argument("output", help="folder to write")
+    x.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (loaded back as float32)")
+    x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")
+    x.add_argument("--threshold", type=float, default=None, help="SF-SpanDec: default threshold to record in config.json")
+    x.set_defaults(func=_cmd_export)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spandec`` console script."""
     args = build_parser().parse_args(argv)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     try:
         return args.func(args)
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DataError", "Sentence", "read_conll", "detect_scheme", "to_iob2", "tags_to_spans",
     "spans_to_tags", "entity_types", "dataset_stats", "format_stats", "read_dataset_dir",
-    "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES",
+    "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES", "looks_like_conll", "read_jsonl_inputs",
 ]
 
 Span = tuple[int, int, str]
@@ -424,3 +424,44 @@ def data_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+_TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$")
+
+
+def looks_like_conll(path: str | Path, probe_lines: int = 50) -> bool:
+    """Whether a text file looks like CoNLL (most lines: a word, ..., and a BIO/IOBES tag last)."""
+    lines = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.strip() and not line.startswith("-DOCSTART-"):
+                lines.append(line.split())
+            if len(lines) >= probe_lines:
+                break
+    if not lines:
+        return False
+    good = sum(1 for parts in lines if len(parts) >= 2 and _TAG_LIKE.match(parts[-1]))
+    return good >= 0.8 * len(lines)
+
+
+def read_jsonl_inputs(path: PathLike) -> list[str | list[str]]:
+    """Texts to tag from JSON lines: ``{"text": str}``, ``{"tokens": [...]}`` or a bare string per line."""
+    import json
+
+    items: list[str | list[str]] = []
+    for n, line in enumerate(_read_text(path, "utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if isinstance(row, dict) and isinstance(row.get("tokens"), list):
+            items.append([str(t) for t in row["tokens"]])
+        elif isinstance(row, dict) and isinstance(row.get("text"), str):
+            items.append(row["text"])
+        elif isinstance(row, str):
+            items.append(row)
+        else:
+            raise DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list")
+    return items

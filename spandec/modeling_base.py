@@ -37,6 +37,7 @@ class NERConfig:
     window_context_words: int = 16  # words of context around each window's core
     dropout: float = 0.1
     encoder_config: dict | None = None  # the (possibly truncated) encoder's HF config
+    weights_from_encoder: list[str] = field(default_factory=list)  # saved without these; loaded from `encoder`
     model_type: str = ""
 
     def to_dict(self) -> dict:
@@ -95,12 +96,20 @@ class NERModel(nn.Module):
         enc, removed = load_encoder(encoder, cls.encoder_layers(config))
         return cls(config, enc, load_tokenizer(encoder), removed_layers=removed)
 
-    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None) -> None:
-        """Write config.json, model.safetensors (optionally cast to ``dtype``) and the tokenizer to ``path``."""
+    def save_pretrained(self, path: str | os.PathLike, dtype: torch.dtype | None = None,
+                        skip_unchanged: bool = False) -> None:
+        """Write config.json, model.safetensors (optionally cast to ``dtype``) and the tokenizer to ``path``.
+
+        ``skip_unchanged`` leaves out encoder tensors identical to the pretrained encoder's
+        (e.g. frozen word embeddings); loading takes them from the pretrained encoder again.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        state = self.state_dict()
+        skipped = unchanged_encoder_keys(self) if skip_unchanged else []
+        self.config.weights_from_encoder = skipped
         state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
-                 for k, v in self.state_dict().items()}
+                 for k, v in state.items() if k not in skipped}
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
         (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         self.tokenizer.save_pretrained(str(path))
@@ -122,6 +131,10 @@ class NERModel(nn.Module):
         encoder = encoder_from_config(config.encoder_config)
         model = klass(config, encoder, load_tokenizer(path, encoder.config), removed_layers=[])
         state = load_file(str(Path(path) / WEIGHTS_NAME))
+        if config.weights_from_encoder:  # tensors left as pretrained: take them from the encoder itself
+            pretrained, _ = load_encoder(config.encoder)
+            ref = pretrained.state_dict()
+            state.update({k: ref[k.removeprefix("encoder.")] for k in config.weights_from_encoder})
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         model.eval()
         return model.to(device or default_device())
@@ -261,13 +274,22 @@ class NERModel(nn.Module):
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(pretrained encoder parameters, new parameters) for the 10x learning rate of new weights."""
-        pretrained = {id(p) for p in self.encoder.parameters()} | self.pretrained_head_ids()
+        pretrained = {id(p) for p in self.encoder.parameters()}
         params = list(self.parameters())
         return [p for p in params if id(p) in pretrained], [p for p in params if id(p) not in pretrained]
 
-    def pretrained_head_ids(self) -> set[int]:
-        """Ids of head parameters initialised from pretrained weights (trained at the base rate)."""
-        return set()
+
+def unchanged_encoder_keys(model: NERModel) -> list[str]:
+    """State-dict keys of encoder tensors still identical to the pretrained encoder's."""
+    try:
+        pretrained, _ = load_encoder(model.config.encoder)
+    except Exception:  # encoder not available: store everything
+        return []
+    ref = pretrained.state_dict()
+    return [
+        f"encoder.{k}" for k, v in model.encoder.state_dict().items()
+        if k in ref and ref[k].shape == v.shape and torch.equal(ref[k], v.detach().to("cpu", ref[k].dtype))
+    ]
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
@@ -292,6 +314,9 @@ def _clip(ids: list[int], first: list[int], last: list[int], limit: int):
 def _local_path(name_or_path: str) -> str:
     if os.path.isdir(name_or_path):
         return name_or_path
+    parts = name_or_path.split("/")
+    if name_or_path.startswith((".", "/", "~")) or len(parts) != 2 or os.path.isdir(parts[0]):
+        raise FileNotFoundError(f"{name_or_path}: no such model folder (and not a Hub id of the form org/name)")
     try:
         from huggingface_hub import snapshot_download
 

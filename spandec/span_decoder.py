@@ -144,7 +144,6 @@ class SpanDecModel(SpanModel):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * hidden, len(self.id2label))
         self.token_head = nn.Linear(hidden, 1) if config.span_filter else None
-        self._pretrained_head: set[int] = set()
         if config.decoder_init == "encoder" and removed_layers:
             for k, layer in enumerate(self.decoder):
                 self._init_from(layer, removed_layers[min(k, len(removed_layers) - 1)])
@@ -160,7 +159,11 @@ class SpanDecModel(SpanModel):
         return config.encoder_layers
 
     def _init_from(self, layer: DecoderLayer, source: nn.Module) -> None:
-        """Copy a dropped BERT-style layer's attention and MLP weights into a decoder layer (shapes permitting)."""
+        """Copy a dropped BERT-style layer's attention and MLP weights into a decoder layer (shapes permitting).
+
+        The decoder still trains at the new-weights rate: it is repurposed (position queries
+        cross-attending to the text), not used as pretrained.
+        """
         pairs = {
             "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
             "out": "attention.output.dense", "fc1": "intermediate.dense", "fc2": "output.dense",
@@ -171,10 +174,6 @@ class SpanDecModel(SpanModel):
             if src is None or src.weight.shape != dst.weight.shape:
                 continue
             dst.load_state_dict(src.state_dict())
-            self._pretrained_head.update({id(dst.weight), id(dst.bias)})
-
-    def pretrained_head_ids(self) -> set[int]:
-        return self._pretrained_head
 
     # ----- features ------------------------------------------------------------------------
     def window_features(self, window, spans=None) -> dict:

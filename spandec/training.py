@@ -16,6 +16,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,6 +50,29 @@ class TrainingArgs:
     resume: bool = True
     progress: bool = True
     max_steps: int | None = None  # stop early (tests, smoke runs)
+    group_by_length: bool = True  # batch sentences of similar length together (less padding)
+    freeze_word_embeddings: bool = False  # keep the encoder's word embeddings as pretrained (smaller checkpoints)
+
+
+def epoch_order(features: Sequence[dict], seed: int, per_step: int, group_by_length: bool = True) -> list[int]:
+    """Shuffled feature order for one epoch, padded to a multiple of ``per_step``.
+
+    With ``group_by_length``, chunks of 50 batches are sorted by length and their batches
+    shuffled, as Hugging Face's length-grouped sampler does: far less padding, still random.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(features)))
+    rng.shuffle(order)
+    if group_by_length:
+        chunk = per_step * 50
+        grouped = []
+        for c in range(0, len(order), chunk):
+            part = sorted(order[c : c + chunk], key=lambda i: len(features[i]["input_ids"]))
+            batches = [part[b : b + per_step] for b in range(0, len(part), per_step)]
+            rng.shuffle(batches)
+            grouped += [i for b in batches for i in b]
+        order = grouped
+    return order + order[: (-len(order)) % per_step]  # every rank gets the same number of micro-batches
 
 
 def _dist() -> tuple[int, int]:
@@ -74,6 +98,8 @@ def setup_distributed() -> tuple[int, int, torch.device]:
 def make_optimizer(model, args: TrainingArgs) -> torch.optim.Optimizer:
     """AdamW with the base lr on pretrained weights and ``new_weights_lr_factor`` x on new ones; no decay on biases/norms."""
     pretrained, new = model.parameter_groups()
+    pretrained = [p for p in pretrained if p.requires_grad]
+    new = [p for p in new if p.requires_grad]
     groups = []
     for params, lr in ((pretrained, args.learning_rate), (new, args.learning_rate * args.new_weights_lr_factor)):
         decay = [p for p in params if p.ndim > 1]
@@ -104,6 +130,8 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     model.to(device)
+    if args.freeze_word_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
     out = Path(args.output_dir)
     features = [f for s in train_data for f in model.training_features(s.words, s.entities)]
     if not features:
@@ -120,6 +148,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     state = {"epoch": 0, "step": 0, "history": [], "best_f1": -1.0}
     if args.resume and (out / "last" / "trainer_state.pt").is_file():
         state = _load_checkpoint(model, optimizer, scheduler, out / "last", device)
+        scheduler = _resized_schedule(optimizer, scheduler, args, total, state["step"])
         if rank == 0:
             print(f"resumed from {out / 'last'} after epoch {state['epoch']}", flush=True)
     wrapped = model
@@ -133,9 +162,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
         if args.max_steps and state["step"] >= args.max_steps:
             break
         model.train()
-        order = list(range(len(features)))
-        random.Random(args.seed + epoch).shuffle(order)
-        order += order[: (-len(order)) % per_step]  # every rank gets the same number of micro-batches
+        order = epoch_order(features, args.seed + epoch, per_step, args.group_by_length)
         shard = order[rank::world]
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not args.progress or rank != 0)
         losses = []
@@ -184,6 +211,20 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
         if world > 1:
             dist.barrier()
     return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world}
+
+
+def _resized_schedule(optimizer, scheduler, args: TrainingArgs, total: int, step: int):
+    """The resumed schedule, or, when this run has another length (more epochs, other max_steps),
+    a fresh schedule of ``total`` steps advanced to ``step`` (a loaded OneCycleLR keeps its old length
+    and would raise once stepped past it)."""
+    if getattr(scheduler, "total_steps", max(total, 1)) == max(total, 1):
+        return scheduler
+    fresh = make_scheduler(optimizer, args, total)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()"
+        for _ in range(min(step, max(total, 1))):
+            fresh.step()
+    return fresh
 
 
 def _save_checkpoint(model, optimizer, scheduler, state, path: Path, args: TrainingArgs) -> None:

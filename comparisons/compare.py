@@ -1,0 +1,161 @@
+"""Compare trained strategies on one dataset's test set: F1, throughput, latency, GFLOPs, memory.
+
+Usage (CoNLL++, the checkpoints trained by comparisons/train_all.sh):
+
+    python comparisons/compare.py --dataset conllpp \
+        --model token=runs/conllpp/token/best --model pl-marker=runs/conllpp/pl-marker/best \
+        --model sf-spandec=runs/conllpp/sf-spandec/best [--model spandec=runs/conllpp/spandec/best]
+
+Writes comparisons/results/<dataset>.json and <dataset>.md. Without a separate SpanDec
+checkpoint, SpanDec is measured as the SF-SpanDec weights at threshold 0 (named so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from spandec import NERModel
+from spandec.benchmark import (average_sizes, latency, machine_info, measured_gflops, peak_memory_mb, sf_sweep,
+                               throughput)
+from spandec.data import data_dir, read_dataset_dir
+from spandec.evaluation import evaluate
+from spandec.flops import EncoderShape, pl_marker_gflops, sf_spandec_gflops, spandec_gflops, token_classification_gflops
+from spandec.spans import Document
+
+THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+
+
+def formula_gflops(model, S: float, M: float, kept: float = 1.0) -> float:
+    """Appendix D GFLOPs of ``model``'s architecture at S tokens and M span queries."""
+    enc = EncoderShape.from_hf_config(model.encoder.config)
+    types = len(model.config.labels)
+    if model.strategy == "token":
+        return token_classification_gflops(enc, S, num_labels=2 * types + 1)
+    if model.strategy == "pl-marker":
+        return pl_marker_gflops(enc, S, M, marker_max_length=model.config.marker_max_length, num_types=types)
+    full = EncoderShape(enc.layers + 1, enc.hidden, enc.heads, enc.ffn, enc.vocab)  # formulas take the pretrained depth
+    kwargs = dict(num_types=types, encoder_layers=enc.layers, decoder_layers=model.config.decoder_layers)
+    if model.strategy == "sf-spandec" and kept < 1.0:
+        return sf_spandec_gflops(full, S, M, kept_fraction=kept, **kwargs)
+    return spandec_gflops(full, S, M, **kwargs)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help="folder under the data dir (e.g. conllpp, crossner/ai, bc5cdr)")
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default $SPANDEC_DATA_DIR or ../shared/data)")
+    p.add_argument("--model", action="append", required=True, help="STRATEGY=PATH of a trained model (repeatable)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds (default 3)")
+    p.add_argument("--max-test", type=int, default=None, help="use only the first N test sentences")
+    p.add_argument("--flop-sentences", type=int, default=300, help="test sentences run under FlopCounterMode (default 300)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="results folder")
+    p.add_argument("--name", default=None, help="results file name (default: the dataset name)")
+    args = p.parse_args(argv)
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    root = Path(args.data_dir) if args.data_dir else data_dir()
+    test = read_dataset_dir(root / args.dataset)["test"][: args.max_test]
+    models = {}
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        models[name] = (NERModel.from_pretrained(path), path)
+    entries = {name: (m, {}) for name, (m, _) in models.items()}
+    if "sf-spandec" in models and "spandec" not in models:
+        entries["spandec (sf-spandec@0)"] = (models["sf-spandec"][0], {"threshold": 0.0})
+    results: dict = {"dataset": args.dataset, "split": "test", "sentences": len(test), "machine": machine_info(),
+                     "strategies": {}}
+    first = next(iter(models.values()))[0]
+    sizes = average_sizes(first, test)
+    results["average_sizes"] = sizes
+    for name, (model, options) in entries.items():
+        print(f"[{name}] evaluating", file=sys.stderr, flush=True)
+        ev = evaluate(model, test, batch_size=8, **options)
+        kept = ev["decoded"] / ev["candidates"] if ev.get("candidates") else 1.0
+        sub = test[: args.flop_sentences]
+        entry = {
+            "checkpoint": models.get(name.split(" ")[0], (None, None))[1],
+            "options": options,
+            "f1": ev["f1"], "precision": ev["precision"], "recall": ev["recall"], "per_type": ev["per_type"],
+            "unreachable_gold": ev.get("unreachable_gold", 0),
+            "kept_fraction": round(kept, 4),
+            "latency_ms": {"batch1": latency(model, test, batch_size=1, **options)},
+            "gflops": {
+                "paper_S44_M324": round(formula_gflops(model, 44, 324), 3),
+                "formula_real": round(formula_gflops(model, sizes["S"], sizes["M"], kept), 3),
+                "measured": measured_gflops(model, sub, batch_size=8, **options)["per_sentence"],
+                "real_S": sizes["S"], "real_M": sizes["M"],
+            },
+            "peak_memory_mb": peak_memory_mb(lambda: model.predict_candidates(
+                [Document.from_input(s.words) for s in test[:400]], batch_size=8, **options), model.device),
+        }
+        start = time.perf_counter()
+        model.predict_candidates([Document.from_input(s.words) for s in test], batch_size=32, **options)
+        entry["throughput_batch32"] = round(len(test) / (time.perf_counter() - start), 1)
+        training = Path(entry["checkpoint"] or ".").parent / "training.json"
+        if training.is_file():
+            t = json.loads(training.read_text())
+            entry["training"] = {"epochs": len(t.get("history", [])), "train_sentences": t.get("train_sentences"),
+                                 "seconds": t["history"][-1]["seconds"] if t.get("history") else None,
+                                 "best_dev_f1": t.get("best_f1")}
+        results["strategies"][name] = entry
+    print("throughput rounds", file=sys.stderr, flush=True)
+    tp = throughput(entries, test, batch_size=8, rounds=args.rounds)
+    for name, v in tp.items():
+        results["strategies"][name]["throughput"] = {"batch8": v}
+    base = tp.get("token", {}).get("median")
+    if base:
+        for name, v in tp.items():
+            results["strategies"][name]["throughput"]["relative_to_token"] = round(v["median"] / base, 3)
+    if "sf-spandec" in models:
+        print("sf sweep", file=sys.stderr, flush=True)
+        results["sf_sweep"] = sf_sweep(models["sf-spandec"][0], test, THRESHOLDS, batch_size=8)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.name or args.dataset.replace("/", "-")
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+def markdown(r: dict) -> str:
+    """A paper-shaped Markdown table of one results dict."""
+    lines = [f"## {r['dataset']} ({r['split']}, {r['sentences']} sentences)", "",
+             f"Machine: {r['machine'].get('processor')}, {r['machine'].get('torch_threads')} torch threads, "
+             f"torch {r['machine'].get('torch')}; average S={r['average_sizes']['S']} subwords, "
+             f"M={r['average_sizes']['M']} span queries.", "",
+             "| strategy | F1 | P | R | samples/s b8 median [min-max] | x token | b1 p50/p95 ms | samples/s b32 | "
+             "GFLOPs S44/M324 | GFLOPs formula (real) | GFLOPs measured | spans decoded | peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in r["strategies"].items():
+        t = e.get("throughput", {}).get("batch8", {})
+        lat = e["latency_ms"]["batch1"]
+        lines.append(
+            f"| {name} | {e['f1']:.2f} | {e['precision']:.2f} | {e['recall']:.2f} | {t.get('median', '-')} "
+            f"[{t.get('min', '-')}-{t.get('max', '-')}] | {e.get('throughput', {}).get('relative_to_token', '-')} | "
+            f"{lat['p50']}/{lat['p95']} | {e['throughput_batch32']} | {e['gflops']['paper_S44_M324']} | "
+            f"{e['gflops']['formula_real']} | {e['gflops']['measured']} | {100 * e['kept_fraction']:.1f} % | "
+            f"{e['peak_memory_mb']} |")
+    types = sorted({t for e in r["strategies"].values() for t in e["per_type"]})
+    lines += ["", "Per-type F1:", "", "| strategy | " + " | ".join(types) + " |", "|---" * (len(types) + 1) + "|"]
+    for name, e in r["strategies"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{e['per_type'].get(t, {}).get('f1-score', 0):.2f}" for t in types) + " |")
+    if r.get("sf_sweep"):
+        lines += ["", "SF-SpanDec threshold sweep:", "", "| threshold | spans decoded | F1 | samples/s b8 |",
+                  "|---|---|---|---|"]
+        for row in r["sf_sweep"]:
+            lines.append(f"| {row['threshold']} | {100 * row['kept_fraction']:.1f} % | {row['f1']:.2f} | "
+                         f"{row['samples_per_second']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Train strategies on one dataset with the same recipe and budget, one after another
+# (resumable: rerunning continues from each run's last/ checkpoint).
+# Usage: comparisons/train_all.sh DATASET EPOCHS STRATEGY... (e.g. conllpp 3 sf-spandec token pl-marker)
+# Env: SPANDEC_DATA_DIR (default ../shared/data), RUNS (default runs), ENCODER (default: shipped MiniLM).
+set -euo pipefail
+DATA="${SPANDEC_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}"
+RUNS="${RUNS:-runs}"
+dataset="$1"; epochs="$2"; shift 2
+dir="$DATA/$dataset"
+ext=txt; [ -f "$dir/train.tsv" ] && ext=tsv
+for s in "$@"; do
+  spandec train --strategy "$s" --train "$dir/train.$ext" --dev "$dir/dev.$ext" --epochs "$epochs" \
+    --per-device-batch-size 32 --output "$RUNS/$dataset/$s" ${ENCODER:+--encoder "$ENCODER"} --quiet
+done

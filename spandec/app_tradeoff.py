@@ -1,0 +1,375 @@
+"""The trade-off view: F1 (stored, or from an uploaded CoNLL file) against latency measured live, with GFLOPs.
+
+An uploaded evaluation set is scored once per model. For SpanDec / SF-SpanDec the
+encoder, token head and decoder run once over *all* candidate spans
+(:func:`spandec.app_spans.score_spans`); any threshold is then re-scored by masking
+the kept spans, flat decoding and seqeval, without running the encoder again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .app_logic import AppContext, InputError, check_threshold, ready_entries
+from .app_spans import SpanScores, score_spans
+from .data import DataError, Sentence, read_conll, spans_to_tags
+from .evaluation import predict_tags, score
+from .figures import tradeoff_plot
+
+__all__ = [
+    "SWEEP", "StoredResults", "load_stored_results", "EvalSet", "evaluate_upload", "rescore", "measure_latency",
+    "model_gflops", "tradeoff", "TABLE_HEADERS", "BATCH_SIZES",
+]
+
+SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)  # thresholds of the SF-SpanDec curve
+BATCH_SIZES = (1, 8, 32)
+TABLE_HEADERS = ["model", "strategy", "F1", "precision", "recall", "ms / sentence", "timing", "GFLOPs", "spans kept %"]
+Progress = Callable[[float, str], None]
+
+
+# ----- stored results --------------------------------------------------------------------------
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+@dataclass
+class StoredResults:
+    """The comparison scripts' results (e.g. ``comparisons/results/conllpp.json``), read tolerantly."""
+
+    dataset: str
+    split: str
+    strategies: dict[str, dict]
+    sweep: list[dict]
+
+    def f1(self, strategy: str) -> float | None:
+        """Stored F1 of ``strategy``."""
+        return _num(_get(self.strategies, strategy, "f1"))
+
+    def latency_ms(self, strategy: str, batch_size: int) -> float | None:
+        """Stored ms per sentence at ``batch_size``: batch-1 p50 latency, else 1000 / throughput."""
+        if batch_size == 1:
+            p50 = _num(_get(self.strategies, strategy, "latency_ms", "batch1", "p50"))
+            if p50 is not None:
+                return p50
+        tput = _num(_get(self.strategies, strategy, "throughput", f"batch{batch_size}", "median"))
+        tput = tput or _num(_get(self.strategies, strategy, f"throughput_batch{batch_size}"))
+        return 1000.0 / tput if tput else None
+
+    def gflops(self, strategy: str) -> float | None:
+        """Stored GFLOPs per sentence: measured, else the formula on real sizes, else the paper's setting."""
+        g = _get(self.strategies, strategy, "gflops")
+        if not isinstance(g, dict):
+            return _num(g)
+        return next((_num(g[k]) for k in ("measured", "formula_real", "paper_S44_M324", "paper")
+                     if _num(g.get(k)) is not None), None)
+
+    def sweep_f1(self, threshold: float) -> float | None:
+        """F1 at ``threshold``, interpolated linearly in the stored SF-SpanDec sweep."""
+        return _interp(self.sweep, threshold, "f1")
+
+
+def _interp(points: Sequence[dict], threshold: float, key: str) -> float | None:
+    pts = sorted((p["threshold"], p[key]) for p in points if _num(p.get(key)) is not None and _num(p.get("threshold")) is not None)
+    if not pts:
+        return None
+    xs, ys = zip(*pts)
+    return float(np.interp(threshold, xs, ys))
+
+
+def load_stored_results(path: str | Path) -> StoredResults | None:
+    """Read stored results; None when the file is missing or unreadable (the view then asks for an upload)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    strategies = data.get("strategies") if isinstance(data.get("strategies"), dict) else {}
+    sweep = []
+    for row in data.get("sf_sweep") or []:
+        if isinstance(row, dict) and _num(row.get("threshold")) is not None:
+            sps = _num(row.get("samples_per_second"))
+            sweep.append({"threshold": float(row["threshold"]), "f1": _num(row.get("f1")),
+                          "kept_fraction": _num(row.get("kept_fraction")),
+                          "latency_ms": 1000.0 / sps if sps else None})
+    return StoredResults(str(data.get("dataset", p.stem)), str(data.get("split", "test")),
+                         {k: v for k, v in strategies.items() if isinstance(v, dict)}, sweep)
+
+
+# ----- uploaded evaluation set ----------------------------------------------------------------
+@dataclass
+class EvalSet:
+    """An uploaded gold set, with every model's cached outputs."""
+
+    name: str
+    sentences: list[Sentence]
+    span_scores: dict[str, list[SpanScores]] = field(default_factory=dict)  # span models: all candidates scored
+    tags: dict[str, list[list[str]]] = field(default_factory=dict)  # other models: predicted tags
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gold(self) -> list[list[str]]:
+        return [s.tags for s in self.sentences]
+
+
+def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | None = None,
+                    progress: Progress | None = None) -> tuple[str, str]:
+    """Read an uploaded CoNLL file and cache every loaded model's outputs on it; returns (key, summary)."""
+    if path is None:
+        raise InputError("Upload a CoNLL file (word ... tag per line, blank line between sentences) first.")
+    p = Path(getattr(path, "name", path))
+    if not p.is_file():
+        raise InputError("The upload is missing on the server; upload it again.")
+    if p.stat().st_size > ctx.limits.max_upload_bytes:
+        raise InputError(f"{p.name} is {p.stat().st_size / 1e6:.1f} MB; the app takes files up to "
+                         f"{ctx.limits.max_upload_bytes / 1e6:.1f} MB.")
+    try:
+        sentences = read_conll(p)
+    except (DataError, ValueError) as exc:
+        raise InputError(f"Could not read {p.name} as CoNLL: {str(exc).replace(str(p), p.name)}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p.name} is not UTF-8 text.") from None
+    limit = int(max_sentences) if max_sentences else ctx.limits.max_eval_sentences
+    limit = max(1, min(limit, ctx.limits.max_eval_sentences))
+    sentences = sentences[:limit]
+    entries = ready_entries(ctx)
+    if not entries:
+        raise InputError("No model is loaded, so there is nothing to evaluate.")
+    digest = hashlib.sha1(p.read_bytes()).hexdigest()[:12]
+    key = f"{digest}:{len(sentences)}"
+    evals = ctx.extras.setdefault("eval", {})
+    ev = EvalSet(p.name, sentences)
+    words = [s.words for s in sentences]
+    seen: dict[int, str] = {}
+    names = [e.name for e in entries]
+    for i, entry in enumerate(entries):
+        name = entry.name
+        step = (lambda f, msg, i=i, name=name: progress((i + f) / len(names), f"{name}: {msg}")) if progress else None
+        if id(entry.model) in seen and seen[id(entry.model)] in ev.span_scores:  # same weights (SpanDec / SF-SpanDec)
+            ev.span_scores[name] = ev.span_scores[seen[id(entry.model)]]
+            continue
+        start = time.perf_counter()
+        with ctx.lock(entry.model):
+            if entry.base_strategy in ("spandec", "sf-spandec"):
+                ev.span_scores[name] = score_spans(entry.model, words, batch_size=32, progress=step)
+                seen[id(entry.model)] = name
+            else:
+                if step:
+                    step(0.0, "predicting")
+                ev.tags[name] = predict_tags(entry.model, sentences, batch_size=32)
+        ev.seconds[name] = time.perf_counter() - start
+    if progress:
+        progress(1.0, "done")
+    evals[key] = ev
+    while len(evals) > 2:  # keep memory bounded: the two latest uploads
+        evals.pop(next(iter(evals)))
+    n_gold = sum(len(s.entities) for s in sentences)
+    return key, (f"Evaluated **{len(sentences)}** sentences ({n_gold} gold entities) of {p.name} with "
+                 f"{len(names)} model(s); encoder outputs cached, so moving the threshold re-scores instantly.")
+
+
+def rescore(ev: EvalSet, name: str, threshold: float) -> dict:
+    """seqeval scores of model ``name`` on ``ev`` at ``threshold`` (span models re-scored from the cache)."""
+    if name in ev.tags:
+        result = score(ev.gold, ev.tags[name])
+        result["kept_fraction"] = None
+        return result
+    scores = ev.span_scores[name]
+    pred = [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in s.decoded(threshold)]) for s in scores]
+    result = score(ev.gold, pred)
+    total = sum(len(s.spans) for s in scores)
+    result["kept_fraction"] = sum(int(s.kept(threshold).sum()) for s in scores) / total if total else 1.0
+    return result
+
+
+# ----- latency and GFLOPs ---------------------------------------------------------------------
+def measure_latency(model, texts: Sequence[str | Sequence[str]], batch_size: int, options: dict | None = None,
+                    repeats: int = 3) -> float:
+    """Median wall time per text (ms) of ``model.predict_batch`` over ``texts`` at ``batch_size`` (after a warm-up)."""
+    options = options or {}
+    sync = (lambda: __import__("torch").cuda.synchronize()) if model.device.type == "cuda" else (lambda: None)
+    model.predict_batch(list(texts[:batch_size]), batch_size=batch_size, **options)
+    times = []
+    for _ in range(max(1, repeats)):
+        sync()
+        start = time.perf_counter()
+        model.predict_batch(list(texts), batch_size=batch_size, **options)
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times) / max(1, len(texts))
+
+
+def model_gflops(model, texts: Sequence[str | Sequence[str]], kept_fraction: float = 1.0) -> float | None:
+    """Mean Appendix-D GFLOPs per text of ``model`` on ``texts`` (SF-SpanDec at ``kept_fraction``)."""
+    from .flops import (EncoderShape, num_spans, pl_marker_gflops, sf_spandec_gflops, spandec_gflops,
+                        token_classification_gflops)
+    from .spans import Document
+
+    try:
+        enc = EncoderShape.from_hf_config(model.encoder.config)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    values = []
+    for item in texts:
+        words = Document.from_input(item).words
+        if not words:
+            continue
+        S = sum(model.subword_counts(words)) + 2
+        M = 2 * num_spans(len(words), model.config.max_span_words)
+        C = len(model.config.labels)
+        strategy = model.strategy
+        if strategy == "token":
+            values.append(token_classification_gflops(enc, S, num_labels=2 * C + 1))
+        elif strategy == "pl-marker":
+            values.append(pl_marker_gflops(enc, S, M, model.config.marker_max_length, num_types=C))
+        elif strategy == "sf-spandec":
+            values.append(sf_spandec_gflops(enc, S, M, min(1.0, max(0.0, kept_fraction)), num_types=C,
+                                            token_head_labels=1, encoder_layers=enc.layers,
+                                            decoder_layers=len(model.decoder)))
+        else:
+            values.append(spandec_gflops(enc, S, M, num_types=C, encoder_layers=enc.layers,
+                                         decoder_layers=len(model.decoder)))
+    return float(np.mean(values)) if values else None
+
+
+def _sample(ctx: AppContext, eval_key: str | None, n: int = 32) -> tuple[str, list]:
+    ev = ctx.extras.get("eval", {}).get(eval_key or "")
+    if ev is not None:
+        return eval_key, [s.words for s in ev.sentences[:n]]
+    texts = ctx.examples or ["EU rejects German call to boycott British lamb.", "Peter Blackburn reports from Brussels."]
+    return "examples", [texts[k % len(texts)] for k in range(max(n, len(texts)))][:n]
+
+
+def measure(ctx: AppContext, batch_size: int, eval_key: str | None = None, progress: Progress | None = None,
+            sample_size: int | None = None, repeats: int = 2) -> str:
+    """Measure every loaded model's latency (and SF-SpanDec's over the threshold sweep) on this machine."""
+    try:
+        bs = int(batch_size)
+    except (TypeError, ValueError):
+        bs = -1
+    if bs not in BATCH_SIZES:
+        raise InputError(f"Batch size must be one of {', '.join(map(str, BATCH_SIZES))}, got {batch_size!r}.")
+    sample_key, texts = _sample(ctx, eval_key, max(sample_size or ctx.latency_sample, bs))
+    cache = ctx.extras.setdefault("latency", {})
+    jobs = []
+    entries = {e.name: e for e in ready_entries(ctx)}
+    for name, entry in entries.items():
+        if entry.has_filter and entry.spec.threshold is None:
+            jobs += [(name, t) for t in SWEEP]
+        else:
+            jobs.append((name, None))
+    if not jobs:
+        raise InputError("No model is loaded, so there is nothing to time.")
+    for i, (name, thr) in enumerate(jobs):
+        if progress:
+            progress(i / len(jobs), f"timing {name}" + ("" if thr is None else f" at threshold {thr:.1f}"))
+        entry = entries[name]
+        with ctx.lock(entry.model):
+            ms = measure_latency(entry.model, texts, bs, entry.options(0.5 if thr is None else thr), repeats=repeats)
+        cache[(name, bs, thr, sample_key)] = ms
+    device = next(iter(entries.values())).model.device.type.upper()
+    return f"Timed {len(jobs)} configurations at batch size {bs} on {len(texts)} sentences ({sample_key}) on {device}."
+
+
+def _round(x: float | None, digits: int = 2, scale: float = 1.0) -> float | None:
+    return None if x is None else round(float(x) * scale, digits)
+
+
+def _sig(x: float | None) -> float | None:
+    return None if x is None else float(f"{x:.3g}")
+
+
+# ----- the view ---------------------------------------------------------------------------------
+def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str | None = None) -> tuple[Any, list[list], str]:
+    """Latency-vs-F1 figure, table rows and a caption for the current threshold and batch size."""
+    thr = check_threshold(threshold)
+    bs = int(batch_size) if batch_size else 8
+    ev: EvalSet | None = ctx.extras.get("eval", {}).get(eval_key or "")
+    stored = None if ev else load_stored_results(ctx.results_path)
+    if ev is None and stored is None:
+        from .figures import empty_figure
+
+        msg = "No stored results; upload a CoNLL file to evaluate the models here."
+        return empty_figure(msg, height=420), [], msg
+    sample_key, texts = _sample(ctx, eval_key, max(32, bs))
+    lat = ctx.extras.get("latency", {})
+    points, rows, sweep, current = [], [], [], None
+    covered = set()
+    for entry in ready_entries(ctx):
+        name, strategy = entry.name, entry.strategy
+        covered.add(strategy)
+        is_sf = entry.has_filter and entry.spec.threshold is None
+        used = entry.threshold(thr)
+        if ev is not None:
+            res = rescore(ev, name, used)
+            f1, p, r, kept = res["f1"], res["precision"], res["recall"], res["kept_fraction"]
+        else:
+            f1 = stored.sweep_f1(used) if is_sf and stored.sweep else stored.f1(strategy)
+            p = r = None
+            kept = _interp(stored.sweep, used, "kept_fraction") if is_sf else None
+        live = lat.get((name, bs, None, sample_key))
+        if is_sf:
+            curve = [(t, lat.get((name, bs, t, sample_key))) for t in SWEEP]
+            if all(ms is not None for _, ms in curve):
+                sweep = []
+                for t, ms in curve:
+                    if ev is not None:
+                        rt = rescore(ev, name, t)
+                        sweep.append({"threshold": t, "f1": rt["f1"], "latency_ms": ms, "kept_fraction": rt["kept_fraction"]})
+                    else:
+                        sweep.append({"threshold": t, "f1": stored.sweep_f1(t), "latency_ms": ms,
+                                      "kept_fraction": _interp(stored.sweep, t, "kept_fraction")})
+                live = _interp(sweep, used, "latency_ms")
+            elif stored is not None and stored.sweep:
+                sweep = [dict(s) for s in stored.sweep]
+        timing = "live" if live is not None else "stored"
+        ms = live if live is not None else (stored.latency_ms(strategy, bs) if stored else None)
+        if is_sf and ms is None and sweep:
+            ms = _interp(sweep, used, "latency_ms")
+        gflops = model_gflops(entry.model, texts, kept if kept is not None else 1.0)
+        if gflops is None and stored is not None:
+            gflops = stored.gflops(strategy)
+        rows.append([name, strategy, _round(f1), _round(p), _round(r), _round(ms),
+                     timing if ms is not None else "press “Measure latency”", _sig(gflops), _round(kept, 1, 100)])
+        point = {"name": name, "f1": f1, "latency_ms": ms, "gflops": gflops, "note": f"{strategy}, {timing} timing"}
+        if is_sf:
+            current = {"threshold": used, "f1": f1, "latency_ms": ms}
+        else:
+            points.append(point)
+    if stored is not None:  # strategies in the stored results with no loaded model
+        for strategy in stored.strategies:
+            if strategy in covered or (strategy == "sf-spandec" and stored.sweep):
+                continue
+            f1, ms = stored.f1(strategy), stored.latency_ms(strategy, bs)
+            points.append({"name": f"{strategy} (stored)", "f1": f1, "latency_ms": ms, "gflops": stored.gflops(strategy),
+                           "note": "stored result; model not loaded"})
+            rows.append([f"{strategy} (stored)", strategy, _round(f1), None, None, _round(ms), "stored",
+                         _sig(stored.gflops(strategy)), None])
+        if "sf-spandec" not in covered and stored.sweep and not sweep:
+            sweep = [dict(s) for s in stored.sweep]
+            if stored.latency_ms("sf-spandec", bs) is not None:
+                current = {"threshold": thr, "f1": stored.sweep_f1(thr), "latency_ms": _interp(sweep, thr, "latency_ms")}
+    source = f"{ev.name} ({len(ev.sentences)} sentences, evaluated here)" if ev else \
+        f"stored results for {stored.dataset} {stored.split}"
+    x_title = f"ms per sentence at batch size {bs}"
+    caption = f"F1 from {source}; latency at batch size {bs}" + (
+        "." if any(r[6] == "live" for r in rows) else "; press “Measure latency” to time the models on this machine.")
+    fig = tradeoff_plot(points, sweep, current, x_title=x_title, title=f"Latency vs F1 ({source})")
+    return fig, rows, caption

@@ -1,0 +1,270 @@
+"""End-to-end tests: ``python app.py`` on 127.0.0.1 with tiny models, driven by gradio_client and Playwright.
+
+The browser test needs Debian's Chromium (``apt-get install -y chromium``) and skips without it; it never
+downloads a browser. Screenshots of every view go to ``$SPANDEC_SCREENSHOT_DIR`` (e.g. docs/screenshots)
+or to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_app_support import TEXT_EXAMPLE, build_tiny_models, model_args, write_gold, write_results
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+TEXT = TEXT_EXAMPLE
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_encoder, tmp_path_factory):
+    """The app served by ``python app.py`` in a subprocess; yields its URL."""
+    tmp = tmp_path_factory.mktemp("app-e2e")
+    paths = build_tiny_models(tiny_encoder, tmp / "models")
+    port = _free_port()
+    log = open(tmp / "app.log", "w")
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "app.py", "--models", *model_args(paths, broken=str(tmp / "no-such-model")),
+           "--port", str(port), "--results", str(write_results(tmp / "results.json")), "--latency-sample", "4"]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app exited with {proc.returncode}:\n{(tmp / 'app.log').read_text()[-3000:]}")
+            try:
+                if urllib.request.urlopen(url, timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() - start > 120:
+                pytest.fail("app did not answer within 120 s:\n" + (tmp / "app.log").read_text()[-3000:])
+            time.sleep(0.5)
+        print(f"app answered after {time.monotonic() - start:.1f} s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(server, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")),
+                  analytics_enabled=False)
+
+
+def _data(table) -> list[list]:
+    return table["data"] if isinstance(table, dict) else table
+
+
+def _error(client, *args, api_name: str) -> str:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name=api_name)
+    return str(info.value)
+
+
+def test_models_endpoint_reports_the_broken_model(client):
+    rows = {r[0]: r for r in _data(client.predict(api_name="/models"))}
+    assert rows["Broken"][-1].startswith("failed")
+    assert all(rows[n][-1].startswith("loaded") for n in ("Token", "PL-Marker", "SpanDec", "SF-SpanDec"))
+
+
+def test_api_highlight_and_bad_input(client):
+    pieces, table, info = client.predict(TEXT, "SF-SpanDec", 0.0, api_name="/highlight")
+    assert "".join(p["token"] for p in pieces) == TEXT and _data(table) and "ms" in info
+    assert "Nothing to tag" in _error(client, "  \n ", "Token", 0.5, api_name="/highlight")
+    assert "100,000 characters" in _error(client, "a" * 100_000, "Token", 0.5, api_name="/highlight")
+    assert "maximum" in _error(client, TEXT, "SF-SpanDec", 1.5, api_name="/highlight")
+    assert "not available" in _error(client, TEXT, "Broken", 0.5, api_name="/highlight")
+    html = "<script>alert(1)</script> Maria 👍🏽 שלום \x07"
+    pieces, _, info = client.predict(html, "Token", 0.5, api_name="/highlight")
+    assert "".join(p["token"] for p in pieces).startswith("<script>alert(1)</script> Maria 👍🏽 שלום")
+    assert client.predict(TEXT, "Token", 0.5, api_name="/highlight")[2]  # still up
+
+
+def test_api_span_filter_and_attention(client):
+    _, _, low = client.predict(TEXT, "SF-SpanDec", 0.0, api_name="/span_filter")
+    _, _, high = client.predict(TEXT, "SF-SpanDec", 0.9, api_name="/span_filter")
+    assert "kept 116 of 116" in low and "kept" in high and high != low
+    choices = client.predict(TEXT, "SF-SpanDec", 0.0, api_name="/span_choices")
+    value = choices["value"] if isinstance(choices, dict) else choices
+    plot, caption = client.predict(TEXT, "SF-SpanDec", value or "0:2", api_name="/attention")
+    assert "heads" in caption and plot
+    assert "not a candidate" in _error(client, TEXT, "SF-SpanDec", "3:40", api_name="/attention")
+
+
+def test_api_compare(client):
+    out = client.predict(TEXT, 0.3, api_name="/compare")
+    boxes, summary = out[:4], _data(out[4])  # a box per loaded model; the broken one is in the summary
+    assert len(summary) == 5 and all(boxes)
+    assert {r[0]: r for r in summary}["SpanDec"][4] == 116
+
+
+def test_api_tag_file(client, tmp_path):
+    from gradio_client import handle_file
+
+    src = tmp_path / "texts.txt"
+    src.write_text(f"{TEXT}\nKofi Mensah lives in Accra.\n", encoding="utf-8")
+    files, summary, preview = client.predict(handle_file(str(src)), "SF-SpanDec", 0.3, api_name="/tag_file")
+    assert len(files) == 2 and "2** texts" in summary
+    lines = Path(files[0]).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["text"] for x in lines] == [TEXT, "Kofi Mensah lives in Accra."]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    assert "not valid JSON" in _error(client, handle_file(str(bad)), "Token", 0.5, api_name="/tag_file")
+
+
+def test_api_tradeoff(client, tmp_path):
+    from gradio_client import handle_file
+
+    plot, table, caption = client.predict(0.5, 8, api_name="/tradeoff")
+    assert "stored results for conllpp" in caption
+    assert {r[0]: r for r in _data(table)}["Token"][2] == 91.2
+    gold = write_gold(tmp_path / "gold.conll")
+    info = client.predict(handle_file(str(gold)), 50, api_name="/evaluate_conll")  # the key stays in the session
+    assert "6** sentences" in info
+    message = client.predict(1, api_name="/measure_latency")
+    assert "Timed" in message and "(examples)" not in message  # timed on the uploaded sentences
+    plot, table, caption = client.predict(0.5, 1, api_name="/tradeoff")
+    assert "gold.conll (6 sentences, evaluated here)" in caption
+    assert all(r[6] == "live" for r in _data(table))
+
+
+def test_api_annotate_keeps_state_through_errors(client):
+    out = client.predict(TEXT, "(no model: start empty)", 0.5, api_name="/annotate_start")
+    assert out[-1].startswith("Correct")
+    client.predict("Maria Rossi", "PER", api_name="/annotate_add")
+    assert "overlaps" in _error(client, "Rossi", "LOC", api_name="/annotate_add")
+    assert "does not occur" in _error(client, "Atlantis", "LOC", api_name="/annotate_add")
+    client.predict("0:11", "LOC", api_name="/annotate_relabel")
+    client.predict("Toronto", "LOC", api_name="/annotate_add")
+    client.predict(api_name="/annotate_accept")
+    assert "100,000" in _error(client, "b" * 100_000, "Token", 0.5, api_name="/annotate_start")
+    files, note = client.predict(api_name="/annotate_export")
+    record = json.loads(Path(files[0]).read_text(encoding="utf-8"))
+    assert [(e["span"], e["label"]) for e in record["entities"]] == [("Maria Rossi", "LOC"), ("Toronto", "LOC")]
+    assert "Maria B-LOC" in Path(files[1]).read_text()
+
+
+# ----- browser --------------------------------------------------------------------------------------
+def _shot(page, target, path: Path) -> None:
+    """Screenshot ``target`` (page or locator) as a small optimised PNG."""
+    from PIL import Image
+
+    target.screenshot(path=str(path), **({"full_page": True} if target is page else {}))
+    img = Image.open(path).convert("RGB")
+    if img.width > 1000:
+        img = img.resize((1000, round(img.height * 1000 / img.width)))
+    img.quantize(colors=128).save(path, optimize=True)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's Chromium: apt-get install -y chromium")
+def test_browser_views(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("SPANDEC_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+            page.goto(server, wait_until="load")
+            page.wait_for_selector("#text textarea", timeout=60_000)
+            page.get_by_text("Models (1 not loaded)").click()  # the note about the broken model is shown; fold it
+            slider = page.locator("#threshold input[type=range]")
+            entities = page.locator("#highlighted .token.highlighted")
+
+            # Highlight at threshold 0, then read the span filter's count.
+            slider.fill("0")
+            page.fill("#text textarea", TEXT)
+            page.click("#tag")
+            expect(page.locator("#latency")).to_contain_text("threshold 0.00", timeout=30_000)
+            before = entities.all_inner_texts()
+            assert before
+            _shot(page, page, shots / "highlight.png")
+            page.get_by_role("tab", name="Span filter").click()
+            kept = page.locator("#kept")
+            expect(kept).to_contain_text("kept 116 of 116", timeout=30_000)
+
+            # Move the slider: the kept-span count and the highlighted entities change.
+            slider.fill("0.9")
+            expect(kept).not_to_contain_text("kept 116 of 116", timeout=30_000)
+            expect(kept).to_contain_text("threshold 0.90")
+            page.get_by_role("tab", name="Highlight").click()
+            expect(page.locator("#latency")).to_contain_text("threshold 0.90", timeout=30_000)
+            assert entities.all_inner_texts() != before
+
+            slider.fill("0.4")
+            page.get_by_role("tab", name="Span filter").click()
+            expect(kept).to_contain_text("threshold 0.40", timeout=30_000)
+            page.wait_for_timeout(500)
+            _shot(page, page.locator(".tabs").first, shots / "span-filter.png")
+
+            page.get_by_role("tab", name="Cross-attention").click()
+            page.click("#list-spans")
+            page.wait_for_timeout(1500)
+            page.click("#show-attention")
+            expect(page.locator("#attention-caption")).to_contain_text("heads", timeout=30_000)
+            page.wait_for_timeout(500)
+            _shot(page, page.locator(".tabs").first, shots / "cross-attention.png")
+
+            page.get_by_role("tab", name="Compare").click()
+            page.click("#compare")
+            expect(page.locator("#compare-summary")).to_contain_text("SF-SpanDec", timeout=30_000)
+            page.wait_for_timeout(500)
+            _shot(page, page.locator(".tabs").first, shots / "compare.png")
+
+            page.get_by_role("tab", name="Trade-off").click()
+            expect(page.locator("#tradeoff-caption")).to_contain_text("stored results", timeout=30_000)
+            page.click("#measure")
+            expect(page.locator("#tradeoff-caption")).to_contain_text("F1 from", timeout=60_000)
+            expect(page.locator("#tradeoff-caption")).not_to_contain_text("press", timeout=60_000)
+            page.wait_for_timeout(500)
+            _shot(page, page.locator(".tabs").first, shots / "tradeoff.png")
+
+            page.get_by_role("tab", name="Annotate").click()
+            page.click("#annotate")
+            status = page.locator("#annotate-status")
+            expect(status).to_contain_text("Editing", timeout=30_000)
+            page.fill("#add-span textarea, #add-span input", "Waterloo")
+            page.click("#add")
+            expect(status).to_contain_text("Waterloo", timeout=30_000)
+            page.wait_for_timeout(500)
+            _shot(page, page.locator(".tabs").first, shots / "annotate.png")
+            page.click("#accept")
+            expect(status).to_contain_text("1 accepted", timeout=30_000)
+
+            # Markup typed by the user is shown as text and never run.
+            page.get_by_role("tab", name="Highlight").click()
+            page.fill("#text textarea", "<img src=x onerror=window.pwned=1><script>window.pwned=1</script> Bob")
+            page.click("#tag")
+            expect(page.locator("#highlighted")).to_contain_text("<script>", timeout=30_000)
+            assert page.evaluate("window.pwned === undefined")
+        finally:
+            browser.close()

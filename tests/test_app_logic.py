@@ -1,0 +1,354 @@
+"""Unit tests of the web app's callbacks (spandec.app_*, figures, colors) on tiny random models."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from spandec import app_annotate as annotate
+from spandec import app_batch, app_logic, app_tradeoff
+from spandec.app_logic import AppContext, EmptyInput, InputError, Limits
+from spandec.app_models import DEFAULT_SPECS, ModelPool, ModelSpec, parse_spec, parse_specs, resolve_specs
+from spandec.app_spans import score_spans, span_min
+from spandec.colors import LABEL_COLORS, color_map, label_color
+from spandec.data import read_conll
+from spandec.evaluation import evaluate
+from spandec.figures import esc, span_grid, token_strip
+from test_app_support import TEXT_EXAMPLE as TEXT
+from test_app_support import build_tiny_models, model_args, write_gold, write_results
+
+
+@pytest.fixture(scope="module")
+def paths(tiny_encoder, tmp_path_factory):
+    return build_tiny_models(tiny_encoder, tmp_path_factory.mktemp("app-models"))
+
+
+@pytest.fixture(scope="module")
+def ctx(paths, tmp_path_factory):
+    pool = ModelPool.load(parse_specs(model_args(paths, broken="/nonexistent/model")), log=lambda m: None)
+    c = AppContext(pool, limits=Limits(max_chars=2000, max_upload_bytes=20_000, max_upload_texts=50),
+                   examples=[TEXT, "Kofi Mensah lives in Accra."], workdir=tmp_path_factory.mktemp("work"))
+    c.results_path = tmp_path_factory.mktemp("res") / "missing.json"
+    c.latency_sample = 4
+    return c
+
+
+# ----- configuration and loading --------------------------------------------------------------------
+def test_parse_specs_and_precedence(tmp_path):
+    assert parse_spec("A=some/folder") == ModelSpec("A", "some/folder")
+    assert parse_spec("SpanDec=org/model@0") == ModelSpec("SpanDec", "org/model", 0.0)
+    assert parse_spec("data/checkpoints/token").name == "token"
+    assert parse_spec("X=path/with@at").source == "path/with@at"
+    assert [s.name for s in parse_specs(["A=a,B=b", "C=c"])] == ["A", "B", "C"]
+    with pytest.raises(ValueError, match="unique"):
+        parse_specs(["A=a", "A=b"])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        parse_spec("A=a@3")
+    assert resolve_specs(None, None, {}) == list(DEFAULT_SPECS)
+    assert [s.name for s in resolve_specs(None, None, {"SPANDEC_MODELS": "T=x, S=y@0.2"})] == ["T", "S"]
+    cfg = tmp_path / "models.json"
+    cfg.write_text(json.dumps({"models": {"T": "x", "S": {"path": "y", "threshold": 0}}}))
+    toml = tmp_path / "models.toml"
+    toml.write_text('[models]\nT = "x"\nS = { path = "y", threshold = 0.3 }\n')
+    assert resolve_specs(None, str(cfg), {}) == [ModelSpec("T", "x"), ModelSpec("S", "y", 0.0)]
+    assert resolve_specs(None, str(toml), {})[1] == ModelSpec("S", "y", 0.3)
+    assert resolve_specs(["Z=z"], str(cfg), {"SPANDEC_MODELS": "T=x"}) == [ModelSpec("Z", "z")]
+    assert resolve_specs(None, None, {"SPANDEC_APP_CONFIG": str(cfg)})[0].name == "T"
+
+
+def test_pool_reports_failures_and_serves_the_rest(ctx, paths):
+    pool = ctx.pool
+    assert pool.available == ["Token", "PL-Marker", "SpanDec", "SF-SpanDec"]
+    assert pool.span_models() == ["SpanDec", "SF-SpanDec"]
+    assert pool.get("SpanDec").model is pool.get("SF-SpanDec").model  # one copy of shared weights
+    assert pool.get("SpanDec").strategy == "spandec" and pool.get("SF-SpanDec").strategy == "sf-spandec"
+    rows = {r[0]: r for r in pool.status_rows()}
+    assert rows["Broken"][-1].startswith("failed") and "no such model folder" in rows["Broken"][-1]
+    with pytest.raises(LookupError, match="not available"):
+        pool.get("Broken")
+    with pytest.raises(InputError, match="Broken"):
+        app_logic.highlight(ctx, TEXT, "Broken", 0.5)
+    bg = ModelPool.load([ModelSpec("T", paths["token"]), ModelSpec("Hub", "nobody/offline-model-xyz")],
+                        log=lambda m: None, background=True)
+    assert bg.wait(120)
+    assert bg.available == ["T"] and bg.get("T").model.strategy == "token"
+
+
+# ----- highlight and bad input ------------------------------------------------------------------
+def test_highlight(ctx):
+    pieces, rows, info = app_logic.highlight(ctx, TEXT, "SF-SpanDec", 0.0)
+    assert "".join(p for p, _ in pieces) == TEXT
+    assert rows and all(TEXT[r[3]:r[4]] == r[0] for r in rows)
+    assert {label for _, label in pieces if label} <= {"LOC", "PER"}
+    assert "ms" in info and "candidate spans decoded" in info
+    _, rows_token, info_token = app_logic.highlight(ctx, TEXT, "Token", 0.5)
+    assert "token classifier" in info_token
+    _, rows_high, _ = app_logic.highlight(ctx, TEXT, "SF-SpanDec", 1.0)
+    assert rows_high == []  # every span pruned
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", None, "\x00\x01 \x02"])
+def test_empty_text_is_reported(ctx, text):
+    with pytest.raises(EmptyInput, match="Nothing to tag"):
+        app_logic.highlight(ctx, text, "Token", 0.5)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, "high", None, math.nan])
+def test_bad_threshold_is_reported(ctx, threshold):
+    with pytest.raises(InputError, match="threshold"):
+        app_logic.highlight(ctx, TEXT, "SF-SpanDec", threshold)
+
+
+def test_odd_texts(ctx):
+    with pytest.raises(InputError, match="100,000 characters"):
+        app_logic.highlight(ctx, "x" * 100_000, "Token", 0.5)
+    with pytest.raises(InputError, match="Expected text"):
+        app_logic.highlight(ctx, 42, "Token", 0.5)
+    for text in ["Paris 👍🏽 🇫🇷 👨‍👩‍👧 rocks", "مرحبا بكم في القاهرة ודוד בירושלים", "<script>alert('x')</script> <b>Bob</b> &amp;",
+                 "a\x00b\x1bc\u202eevil\u2066"]:
+        pieces, rows, info = app_logic.highlight(ctx, text, "SF-SpanDec", 0.0)
+        joined = "".join(p for p, _ in pieces)
+        assert len(joined) == len(text)
+        if "\x00" in text:
+            assert "\x00" not in joined and "\u202e" not in joined and "shown as spaces" in info
+        else:
+            assert joined == text  # shown as text, untouched
+    assert esc("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+# ----- span filter and cross-attention ----------------------------------------------------------
+def test_span_scores_reproduce_predict(ctx):
+    model = ctx.pool.get("SF-SpanDec").model
+    rng = np.random.default_rng(0)
+    vocab = TEXT.split()
+    long_text = " ".join(rng.choice(vocab, 300))  # several encoder windows on the tiny encoder
+    texts = [TEXT, long_text, "x", ["Kofi", "Mensah", "lives", "in", "Accra"]]
+    for text, scores in zip(texts, score_spans(model, texts, batch_size=2)):
+        for thr in (0.0, 0.3, 0.45, 0.5, 1.0):
+            expected = model.predict_batch([text], threshold=thr)[0]
+            assert scores.entities(thr) == expected
+            assert int(scores.kept(thr).sum()) == model.last_stats_total["decoded"]
+    values = np.array([0.5, 0.2, 0.9, 0.4], dtype=np.float32)
+    spans = np.array([[0, 1], [0, 3], [2, 4], [1, 2]])
+    assert span_min(values, spans).tolist() == pytest.approx([0.5, 0.2, 0.4, 0.2])
+
+
+def test_span_filter_updates_with_threshold(ctx):
+    strip, grid, low = app_logic.span_filter(ctx, TEXT, "SF-SpanDec", 0.0)
+    assert isinstance(strip, go.Figure) and isinstance(grid, go.Figure)
+    assert "kept 116 of 116 candidate spans (100.0 %)" in low
+    _, _, high = app_logic.span_filter(ctx, TEXT, "SF-SpanDec", 0.45)
+    assert high != low and "kept" in high
+    _, _, pinned = app_logic.span_filter(ctx, TEXT, "SpanDec", 0.9)
+    assert "(100.0 %)" in pinned and "pinned" in pinned
+    with pytest.raises(InputError, match="SpanDec or SF-SpanDec"):
+        app_logic.span_filter(ctx, TEXT, "Token", 0.5)
+
+
+def test_figures_escape_and_mark(ctx):
+    words = ["<script>alert(1)</script>", "Bob", "met", "<b>Alice</b>"]  # pre-split words keep their tags
+    scores = score_spans(ctx.pool.get("SF-SpanDec").model, [words])[0]
+    fig = span_grid(scores, 0.0)
+    shown = json.dumps([fig.to_plotly_json()["data"][0]["text"], list(fig.layout.xaxis.ticktext)])
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "<b>Alice" not in shown
+    strip = token_strip(scores.words, scores.token_probs.tolist(), 1.0)
+    assert "color:#c00" in " ".join(strip.layout.xaxis.ticktext)  # every word below the threshold
+    assert "no span filter" in str(token_strip(["a"], None, 0.5).layout.annotations[0].text)
+
+
+def test_cross_attention(ctx):
+    choices = app_logic.span_choices(ctx, TEXT, "SF-SpanDec", 0.0)
+    assert len(choices) == 116 and "predicted" in choices[0][0]
+    fig, caption = app_logic.attention(ctx, TEXT, "SF-SpanDec", choices[0][1])
+    assert isinstance(fig, go.Figure) and "2 heads" in caption
+    heads = fig.data[0].z
+    assert len(heads) == 3  # 2 heads + mean
+    assert np.allclose(np.sum(heads, axis=1), 1.0, atol=1e-4)  # softmax over [start, end, tokens]
+    assert np.allclose(heads[2], np.mean(heads[:2], axis=0))
+    for bad in ("5:2", "0:40", "nonsense", None):
+        with pytest.raises(InputError):
+            app_logic.attention(ctx, TEXT, "SF-SpanDec", bad)
+    with pytest.raises(InputError, match="cross-attention needs"):
+        app_logic.attention(ctx, TEXT, "PL-Marker", "0:1")
+
+
+# ----- compare --------------------------------------------------------------------------------
+def test_compare(ctx):
+    boxes, summary, rows, disputed, headers = app_logic.compare(ctx, TEXT, 0.4)
+    assert len(boxes) == 5 and boxes[-1] is None
+    assert headers == ["text", "start", "end", "Token", "PL-Marker", "SpanDec", "SF-SpanDec"]
+    by = {r[0]: r for r in summary}
+    assert by["Broken"][-1].startswith("not loaded")
+    assert by["SpanDec"][4] == by["SpanDec"][5] == 116 and by["SF-SpanDec"][4] < 116
+    assert by["Token"][4] == "-"
+    for r in rows:
+        assert TEXT[r[1]:r[2]] == r[0] and len(set(r[3:])) > 1
+    assert "".join(p for p, _ in disputed) == TEXT
+    assert bool(rows) == any(label for _, label in disputed)
+
+
+# ----- file tagging -------------------------------------------------------------------------------
+def test_tag_files(ctx, tmp_path):
+    calls = []
+    txt = tmp_path / "texts.txt"
+    txt.write_text(TEXT + "\n\nKofi Mensah lives in Accra.\n<b>bold</b>\n", encoding="utf-8")
+    files, summary, preview = app_batch.tag_file(ctx, str(txt), "PL-Marker", 0.5, progress=lambda p, d: calls.append(p))
+    assert calls and calls[-1] == 1.0 and "3** texts" in summary
+    rows = [json.loads(line) for line in open(files[0], encoding="utf-8")]
+    assert [r["text"] for r in rows] == [TEXT, "Kofi Mensah lives in Accra.", "<b>bold</b>"]
+    conll = open(files[1], encoding="utf-8").read().strip().split("\n\n")
+    assert len(conll) == 3 and all(len(line.split()) == 2 for line in conll[0].splitlines())
+    jl = tmp_path / "in.jsonl"
+    jl.write_text('{"text": "Maria Rossi flew."}\n{"tokens": ["Kofi", "Mensah"]}\n"plain"\n', encoding="utf-8")
+    files, _, _ = app_batch.tag_file(ctx, str(jl), "SF-SpanDec", 0.0)
+    assert [list(json.loads(x))[0] for x in open(files[0])] == ["text", "tokens", "text"]
+    gold = write_gold(tmp_path / "gold.txt")  # CoNLL in a .txt file: recognised, gold column kept
+    files, summary, _ = app_batch.tag_file(ctx, str(gold), "Token", 0.5)
+    assert "word gold pred" in summary
+    first = open(files[1]).readline().split()
+    assert first[:2] == ["Maria", "B-PER"] and len(first) == 3
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("bad.jsonl", '{"text": "ok"}\n{not json\n', "bad.jsonl:2: not valid JSON"),
+    ("bad2.jsonl", '{"words": 3}\n', "expected an object"),
+    ("bad.conll", "Maria B-PER\nRossi X-PER\n", "invalid tag"),
+    ("empty.txt", "", "is empty"),
+    ("blank.txt", "\n  \n", "holds no texts"),
+    ("table.csv", "a,b\n", "unsupported file type"),
+    ("big.txt", "word " * 5000, "MB"),
+    ("many.txt", "a\n" * 60, "at most 50"),
+    ("long.txt", "x" * 2500, "at most 2,000"),
+])
+def test_bad_uploads(ctx, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        app_batch.tag_file(ctx, str(path), "Token", 0.5)
+
+
+def test_binary_and_missing_uploads(ctx, tmp_path):
+    binary = tmp_path / "image.txt"
+    binary.write_bytes(b"\x89PNG\x00\x00\x01\xff")
+    with pytest.raises(InputError, match="binary"):
+        app_batch.tag_file(ctx, str(binary), "Token", 0.5)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café olé\n".encode("latin-1"))
+    with pytest.raises(InputError, match="UTF-8"):
+        app_batch.tag_file(ctx, str(latin), "Token", 0.5)
+    with pytest.raises(InputError, match="Choose a file"):
+        app_batch.tag_file(ctx, None, "Token", 0.5)
+
+
+# ----- trade-off --------------------------------------------------------------------------------
+def test_tradeoff_stored_results(ctx, tmp_path):
+    fig, rows, caption = app_tradeoff.tradeoff(ctx, 0.5, 8, "")
+    assert rows == [] and "No stored results" in caption
+    ctx_stored = AppContext(ctx.pool, results_path=write_results(tmp_path / "r.json"), workdir=tmp_path)
+    fig, rows, caption = app_tradeoff.tradeoff(ctx_stored, 0.5, 8, "")
+    by = {r[0]: r for r in rows}
+    assert by["Token"][2] == 91.2 and by["Token"][5] == 2.5 and by["Token"][6] == "stored"
+    assert by["SF-SpanDec"][2] == 92.3 and by["SF-SpanDec"][8] == 20.0
+    assert "stored results for conllpp test" in caption
+    stored = app_tradeoff.load_stored_results(ctx_stored.results_path)
+    assert stored.gflops("token") == 1.95 and stored.gflops("spandec") == 2.9
+    assert stored.latency_ms("token", 1) == 6.0 and stored.latency_ms("pl-marker", 32) == 20.0
+    names = [t.name for t in fig.data]
+    assert "SF-SpanDec over thresholds" in names and any(n.startswith("threshold") for n in names)
+    (tmp_path / "partial.json").write_text('{"strategies": {"token": {"f1": "n/a"}}, "sf_sweep": [1, null]}')
+    (tmp_path / "broken.json").write_text("{oops")
+    for name in ("partial.json", "broken.json"):
+        ctx_stored.results_path = tmp_path / name
+        app_tradeoff.tradeoff(ctx_stored, 0.5, 1, "")  # tolerated
+
+
+def test_tradeoff_upload_rescores_without_the_encoder(ctx, tmp_path, monkeypatch):
+    gold = write_gold(tmp_path / "gold.conll", repeat=2)
+    key, summary = app_tradeoff.evaluate_upload(ctx, str(gold), 100)
+    assert "12** sentences" in summary
+    sentences = read_conll(gold)
+    model = ctx.pool.get("SF-SpanDec").model
+    expected = {t: evaluate(model, sentences, threshold=t)["f1"] for t in (0.0, 0.45, 0.9)}
+    monkeypatch.setattr(model, "encode", lambda *a, **k: pytest.fail("the encoder ran again"))
+    ev = ctx.extras["eval"][key]
+    assert ev.span_scores["SpanDec"] is ev.span_scores["SF-SpanDec"]
+    for t, f1 in expected.items():
+        assert app_tradeoff.rescore(ev, "SF-SpanDec", t)["f1"] == f1
+    fig, rows, caption = app_tradeoff.tradeoff(ctx, 0.45, 8, key)
+    by = {r[0]: r for r in rows}
+    assert by["SF-SpanDec"][2] == expected[0.45] and "gold.conll" in caption
+    monkeypatch.undo()
+    message = app_tradeoff.measure(ctx, 1, key)
+    assert "Timed" in message
+    fig, rows, caption = app_tradeoff.tradeoff(ctx, 0.45, 1, key)
+    assert all(r[6] == "live" and r[5] > 0 for r in rows)
+    assert [t.name for t in fig.data].count("SF-SpanDec over thresholds") == 1
+    with pytest.raises(InputError, match="Batch size"):
+        app_tradeoff.measure(ctx, 3, key)
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Maria B-PER extra\nRossi\n")
+    with pytest.raises(InputError, match="Could not read bad.conll"):
+        app_tradeoff.evaluate_upload(ctx, str(bad), 10)
+
+
+def test_gflops(ctx):
+    texts = ["Maria Rossi flew to Toronto .".split()]
+    sf = ctx.pool.get("SF-SpanDec").model
+    full, pruned = app_tradeoff.model_gflops(sf, texts, 1.0), app_tradeoff.model_gflops(sf, texts, 0.1)
+    assert 0 < pruned < full
+    for name in ("Token", "PL-Marker"):
+        assert app_tradeoff.model_gflops(ctx.pool.get(name).model, texts) > 0
+
+
+# ----- annotate --------------------------------------------------------------------------------
+def test_annotate_flow(ctx):
+    s0 = annotate.new_session()
+    s1 = annotate.start(ctx, s0, TEXT, annotate.NO_MODEL, 0.5)
+    assert s0 == annotate.new_session() and s1["draft"]["entities"] == []
+    s2, msg = annotate.add(s1, "Maria Rossi", "PER")
+    s3, _ = annotate.add(s2, "74:80", "LOC")  # inside "University": snapped to the whole word
+    assert [(e["start"], e["end"], e["label"]) for e in s3["draft"]["entities"]] == [(0, 11, "PER"), (74, 84, "LOC")]
+    before = json.dumps(s3)
+    for bad in (lambda: annotate.add(s3, "Rossi", "PER"), lambda: annotate.add(s3, "Maria Rossi", "PER"),
+                lambda: annotate.add(s3, "Atlantis", "LOC"), lambda: annotate.add(s3, "Toronto", "two words"),
+                lambda: annotate.add(s3, "500:600", "LOC"), lambda: annotate.remove(s3, "1:2"),
+                lambda: annotate.relabel(s3, None, "LOC"), lambda: annotate.add(s3, "Toronto", "O")):
+        with pytest.raises(InputError):
+            bad()
+    assert json.dumps(s3) == before  # nothing lost or changed by the errors
+    s4, _ = annotate.relabel(s3, "74:84", "ORG")
+    s5, _ = annotate.remove(s4, "0:11")
+    s6, _ = annotate.add(s5, "Toronto", "LOC")
+    s7, msg = annotate.accept(s6)
+    assert "1 annotated text" in msg and s7["draft"] is None
+    s8 = annotate.start(ctx, s7, "Kofi Mensah lives in Accra.", "SF-SpanDec", 0.0)
+    assert s8["draft"]["entities"] and s8["draft"]["model"] == "SF-SpanDec"
+    pieces, rows, status = annotate.view(s8)
+    assert "".join(p for p, _ in pieces) == "Kofi Mensah lives in Accra." and "1 accepted" in status
+    files, note = annotate.export(ctx, s8)
+    assert "not included" in note
+    record = json.loads(open(files[0], encoding="utf-8").readline())
+    assert [(e["span"], e["label"]) for e in record["entities"]] == [("Toronto", "LOC"), ("University", "ORG")]
+    conll = dict(line.split() for line in open(files[1]) if line.strip())
+    assert conll["Toronto"] == "B-LOC" and conll["University"] == "B-ORG" and conll["Maria"] == "O"
+    with pytest.raises(InputError, match="Nothing to export"):
+        annotate.export(ctx, annotate.new_session())
+    with pytest.raises(InputError, match="No text being annotated"):
+        annotate.add(annotate.new_session(), "x", "LOC")
+
+
+# ----- colours --------------------------------------------------------------------------------
+def test_colors_fixed_and_stable():
+    assert label_color("PER") == LABEL_COLORS["PER"]
+    assert label_color("SomethingNew") == label_color("SomethingNew")
+    assert label_color("SomethingNew").startswith("#") and len(label_color("SomethingNew")) == 7
+    assert list(color_map(["LOC", "PER", "LOC"])) == ["LOC", "PER"]
+
+
+def test_examples_file():
+    examples = app_logic.read_examples()
+    assert len(examples) >= 5 and all(not e.startswith("#") for e in examples)

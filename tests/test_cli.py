@@ -1,0 +1,209 @@
+"""The ``spandec`` command line: stats, train -> evaluate -> predict, and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from spandec.cli import main
+
+FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+OVERFIT = FIXTURES / "overfit.conll"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_line(err: str) -> str:
+    """The error message: the last line of stderr, with no traceback anywhere."""
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert lines, "nothing on stderr"
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def trained_model(tiny_encoder, tmp_path_factory) -> Path:
+    """A SpanDec model trained for a few steps through ``spandec train``."""
+    out = tmp_path_factory.mktemp("cli-train")
+    code = main([
+        "train", "--strategy", "sf-spandec", "--train", str(OVERFIT), "--dev", str(OVERFIT),
+        "--max-dev-sentences", "5", "--output", str(out), "--encoder", tiny_encoder, "--epochs", "2",
+        "--max-steps", "3", "--batch-size", "4", "--per-device-batch-size", "4", "--max-span-words", "4",
+        "--lr", "1e-3", "--quiet",
+    ])
+    assert code == 0
+    return out
+
+
+# ----- stats ----------------------------------------------------------------------------------
+
+def test_stats(capsys, tmp_path) -> None:
+    code, out, err = run(capsys, "stats", OVERFIT)
+    assert code == 0 and not err.strip()
+    assert str(OVERFIT) in out
+    counts = {" ".join(line.split()[:-1]): line.split()[-1] for line in out.splitlines()[1:6]}
+    assert counts["sentences"] == "20" and counts["tokens"] == "173" and counts["mentions"] == "41"
+    for typ, n in {"LOC": 16, "MISC": 7, "ORG": 9, "PER": 9}.items():
+        assert any(line.split()[:2] == [typ, str(n)] for line in out.splitlines()), typ
+    # a folder: every CoNLL file in it, the .docids.txt companion skipped
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.conll").write_text(OVERFIT.read_text())
+    (folder / "b.txt").write_text("Paris B-LOC\n\n")
+    (folder / "b.docids.txt").write_text("doc1\n")
+    code, out, _ = run(capsys, "stats", folder)
+    assert code == 0 and str(folder / "a.conll") in out and str(folder / "b.txt") in out
+    assert "docids" not in out
+
+
+# ----- train -> evaluate -> predict ------------------------------------------------------------
+
+def test_train_writes_model_and_summary(trained_model, capsys) -> None:
+    summary = json.loads((trained_model / "training.json").read_text())
+    assert summary["strategy"] == "sf-spandec" and summary["steps"] == 3 and summary["world_size"] == 1
+    assert summary["train_sentences"] == 20
+    config = json.loads((trained_model / "best" / "config.json").read_text())
+    assert config["labels"] == ["LOC", "MISC", "ORG", "PER"] and config["span_filter"] is True
+    assert config["max_span_words"] == 4
+
+
+def test_evaluate(trained_model, capsys, tmp_path) -> None:
+    conll, scores = tmp_path / "pred.conll", tmp_path / "scores.json"
+    code, out, _ = run(capsys, "evaluate", trained_model / "best", OVERFIT, "--output-conll", conll, "--json", scores,
+                       "--threshold", "0")
+    assert code == 0
+    result = json.loads(out)
+    assert json.loads(scores.read_text()) == result
+    assert result["sentences"] == 20 and result["gold_mentions"] == 41
+    assert result["candidates"] == result["decoded"] > 0  # threshold 0: no pruning
+    assert 0.0 <= result["f1"] <= 100.0
+    lines = [line for line in conll.read_text().splitlines() if line]
+    assert len(lines) == 173 and all(len(line.split()) == 3 for line in lines)
+    code, out, _ = run(capsys, "evaluate", trained_model / "best", OVERFIT, "--max-sentences", "3")
+    assert code == 0 and json.loads(out)["sentences"] == 3
+
+
+def test_predict_text(trained_model, capsys) -> None:
+    text = "Maria Lopez moved to Buenos Aires last spring ."
+    code, out, _ = run(capsys, "predict", trained_model / "best", "--text", text, "--all-spans", "--min-score", "0")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 1 and rows[0]["text"] == text
+    assert isinstance(rows[0]["entities"], list)
+    for e in rows[0]["entities"]:
+        assert text[e["char_start_index"] : e["char_end_index"]] == e["span"]
+
+
+def test_predict_files(trained_model, capsys, tmp_path) -> None:
+    model = trained_model / "best"
+    txt = tmp_path / "in.txt"
+    txt.write_text("Pedro moved to Lisbon .\n\n  \nSony released a Japanese version of the game .\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    code, stdout, _ = run(capsys, "predict", model, "--file", txt, "--output", out)
+    assert code == 0 and stdout == ""
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["Pedro moved to Lisbon .", "Sony released a Japanese version of the game ."]
+    assert all(isinstance(r["entities"], list) for r in rows)
+
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text(
+        json.dumps({"text": "Omar Haddad flew from Cairo to Rome yesterday ."}) + "\n\n"
+        + json.dumps({"tokens": ["Heavy", "rain", "hit", "Mumbai"]}) + "\n"
+        + json.dumps("Olivia Grant joined Harbor Bank .") + "\n", encoding="utf-8")
+    code, stdout, _ = run(capsys, "predict", model, "--file", jsonl, "--all-spans")
+    assert code == 0
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert len(rows) == 3
+    assert rows[0]["text"].startswith("Omar") and rows[1]["tokens"] == ["Heavy", "rain", "hit", "Mumbai"]
+    assert rows[2]["text"] == "Olivia Grant joined Harbor Bank ."
+    for e in rows[1]["entities"]:
+        assert 0 <= e["word_start_index"] < e["word_end_index"] <= 4
+
+    code, stdout, _ = run(capsys, "predict", model, "--file", OVERFIT)  # CoNLL input: pre-split words
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert code == 0 and len(rows) == 20 and rows[0]["tokens"][:2] == ["Maria", "Lopez"]
+
+
+# ----- errors: exit code 2, one clear line, no traceback ----------------------------------------
+
+def test_error_missing_file(capsys, tmp_path, tiny_encoder, trained_model) -> None:
+    missing = tmp_path / "nope.conll"
+    code, _, err = run(capsys, "stats", missing)
+    assert code == 2 and error_line(err) == f"spandec stats: error: {missing}: no such file"
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "predict", trained_model / "best", "--file", missing)
+    assert code == 2 and str(missing) in error_line(err) and "spandec predict: error" in error_line(err)
+    code, _, err = run(capsys, "train", "--strategy", "token", "--train", missing, "--output", tmp_path / "o",
+                       "--encoder", tiny_encoder)
+    assert code == 2 and str(missing) in error_line(err) and error_line(err).startswith("spandec train: error:")
+    code, _, err = run(capsys, "evaluate", tmp_path / "no-model", OVERFIT)
+    assert code == 2 and str(tmp_path / "no-model") in error_line(err)
+
+
+def test_error_bad_conll(capsys, tmp_path, tiny_encoder) -> None:
+    bad = FIXTURES / "bad_tag.txt"
+    code, _, err = run(capsys, "train", "--strategy", "spandec", "--train", bad, "--output", tmp_path / "o",
+                       "--encoder", tiny_encoder)
+    assert code == 2
+    assert error_line(err).startswith(f"spandec train: error: {bad}:3: invalid tag 'X-PER'")
+    few = FIXTURES / "too_few_columns.txt"
+    code, _, err = run(capsys, "stats", few)
+    assert code == 2 and error_line(err).startswith(f"spandec stats: error: {few}:5: expected at least 2 columns")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_error_bad_jsonl(capsys, tmp_path, trained_model) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "fine"}) + "\n{not json\n")
+    code, _, err = run(capsys, "predict", trained_model / "best", "--file", bad)
+    assert code == 2 and error_line(err).startswith(f"spandec predict: error: {bad}:2: not valid JSON")
+    bad.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"words": ["a"]}) + "\n")
+    code, _, err = run(capsys, "predict", trained_model / "best", "--file", bad)
+    assert code == 2 and error_line(err).startswith(f"spandec predict: error: {bad}:2: expected an object")
+
+
+def test_error_unknown_strategy(capsys, tmp_path, trained_model) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--strategy", "crf", "--train", str(OVERFIT), "--output", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    line = error_line(capsys.readouterr().err)
+    assert line.startswith("spandec train: error: argument --strategy: invalid choice: 'crf'")
+    # a saved model of an unknown type
+    folder = tmp_path / "weird"
+    folder.mkdir()
+    config = json.loads((trained_model / "best" / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"model_type": "crf"}))
+    code, _, err = run(capsys, "predict", folder, "--text", "Hello there")
+    assert code == 2 and error_line(err).startswith("spandec predict: error: unknown model type 'crf'")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_errors_in_a_real_process(tmp_path) -> None:
+    """The console entry point itself: exit status 2 and a single stderr line."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONWARNINGS="ignore")
+    bad = FIXTURES / "bad_tag.txt"
+    proc = subprocess.run([sys.executable, "-m", "spandec.cli", "stats", str(bad)], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"spandec stats: error: {bad}:3: invalid tag 'X-PER' (expected O, B-TYPE, I-TYPE, E-TYPE, S-TYPE) for scheme auto"
+    ]
+    assert proc.stdout == ""
