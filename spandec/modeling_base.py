@@ -182,7 +182,8 @@ class NERModel(nn.Module):
         """Encode ``words`` as overlapping windows that fit the encoder (one window for short texts)."""
         context = max(self.config.window_context_words, self.config.max_span_words)
         out = []
-        for start, end, cs, ce in make_windows(self.subword_counts(words), self.window_subwords, context):
+        min_context = self.config.max_span_words - 1 if self.model_type != "token" else 0
+        for start, end, cs, ce in make_windows(self.subword_counts(words), self.window_subwords, context, min_context):
             ids, first, last = self.encode_window(words[start:end])
             if len(ids) > self.window_subwords + 2:  # a single over-long word: keep its first subwords
                 ids, first, last = _clip(ids, first, last, self.window_subwords + 2)
@@ -207,13 +208,26 @@ class NERModel(nn.Module):
         raise NotImplementedError
 
     # ----- prediction --------------------------------------------------------------------
-    def training_features(self, words: Sequence[str], entities: Sequence[tuple[int, int, str]]) -> list[dict]:
-        """Training features of a sentence: one per window, gold entities made window-local."""
+    def training_features(self, words: Sequence[str], entities: Sequence[tuple[int, int, str]],
+                          report: dict[str, int] | None = None) -> list[dict]:
+        """Training features of a sentence: one per window, gold entities made window-local.
+
+        ``report`` counts gold entities this strategy cannot learn: ``too_long`` (span models,
+        over ``max_span_words``) and ``cut`` (not inside the window that owns their first word).
+        """
         feats = []
-        for win in self.windows(words):
+        windows = self.windows(words)
+        for win in windows:
             lo, hi = win.offset, win.offset + len(win.word_first)
             local = [(s - lo, e - lo, t) for s, e, t in entities if lo <= s and e <= hi]
             feats.append(self.window_features(win, local))
+        if report is not None:
+            for s, e, _ in entities:
+                owner = next(w for w in windows if w.offset + w.core[0] <= s < w.offset + w.core[1])
+                if e > owner.offset + len(owner.word_first):
+                    report["cut"] = report.get("cut", 0) + 1
+                elif self.model_type != "token" and e - s > self.config.max_span_words:
+                    report["too_long"] = report.get("too_long", 0) + 1
         return feats
 
     @torch.no_grad()

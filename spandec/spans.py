@@ -57,14 +57,20 @@ class Window:
     words: list[str] = field(default_factory=list)
 
 
-def make_windows(subword_counts: Sequence[int], budget: int, context: int) -> list[tuple[int, int, int, int]]:
+def make_windows(subword_counts: Sequence[int], budget: int, context: int,
+                 min_context: int = 0) -> list[tuple[int, int, int, int]]:
     """Split words into overlapping windows of at most ``budget`` subwords.
 
     Returns ``(start, end, core_start, core_end)`` tuples; the cores partition the words
     and every window has at least ``context`` words of context around its core (less at
     the document edges), so a span of up to ``context`` words starting in a core lies
     wholly inside that window. A single word longer than ``budget`` counts as ``budget``.
+    A budget too small for a word plus ``min_context`` words on each side is a ValueError
+    (spans would go unscored); otherwise the context shrinks only for runs of very long words.
     """
+    if budget < 2 * min_context + 1:
+        raise ValueError(f"a window of {budget} subwords cannot hold a word plus {min_context} words of context "
+                         "on each side; raise window_subwords or lower max_span_words")
     n = len(subword_counts)
     counts = [max(1, min(c, budget)) for c in subword_counts]
     windows: list[tuple[int, int, int, int]] = []
@@ -86,7 +92,7 @@ def make_windows(subword_counts: Sequence[int], budget: int, context: int) -> li
             if ctx == 0:  # one word fills the window
                 core_end = max(end, core_start + 1)
                 break
-            ctx //= 2
+            ctx = min_context if ctx > min_context > ctx // 2 else ctx // 2  # floor at min_context once
         windows.append((start, end, core_start, core_end))
         core_start = core_end
     return windows

@@ -133,9 +133,13 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     if args.freeze_word_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     out = Path(args.output_dir)
-    features = [f for s in train_data for f in model.training_features(s.words, s.entities)]
+    unlearnable = {"too_long": 0, "cut": 0}
+    features = [f for s in train_data for f in model.training_features(s.words, s.entities, unlearnable)]
     if not features:
         raise ValueError("no training sentences")
+    if rank == 0 and any(unlearnable.values()):
+        print(f"gold entities the model cannot learn: {unlearnable['too_long']} longer than "
+              f"{model.config.max_span_words} words, {unlearnable['cut']} cut by windows", flush=True)
     per_step = args.per_device_batch_size * world
     accum = max(1, args.batch_size // per_step)
     micro_per_epoch = math.ceil(len(features) / per_step)
@@ -210,7 +214,8 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
             state["epoch"] = epoch + 1
         if world > 1:
             dist.barrier()
-    return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world}
+    return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world,
+            "unlearnable_gold": unlearnable}
 
 
 def _resized_schedule(optimizer, scheduler, args: TrainingArgs, total: int, step: int):

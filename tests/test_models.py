@@ -623,3 +623,14 @@ def test_predict_every_strategy(trained, strategy) -> None:
     assert model.predict("") == []
     everything = model.predict(text, flat=False, min_score=0.0)
     assert {(e["span"], e["label"]) for e in got} <= {(e["span"], e["label"]) for e in everything}
+
+
+def test_unlearnable_gold_entities_are_counted(tiny_encoder) -> None:
+    words = [f"w{i}" for i in range(60)]
+    entities = [(0, 10, "PER"), (20, 22, "LOC"), (40, 49, "LOC")]  # two longer than 8 words
+    span_report: dict[str, int] = {}
+    make("spandec", tiny_encoder).training_features(words, entities, span_report)
+    assert span_report.get("too_long") == 2 and not span_report.get("cut")
+    token_report: dict[str, int] = {}
+    make("token", tiny_encoder).training_features(words, entities, token_report)
+    assert token_report == {}  # token classification can learn long entities
