@@ -107,7 +107,8 @@ def score_spans(model, items: Sequence[str | Sequence[str]], batch_size: int = 1
                 tp = model.token_logits(z, batch["word_first"]).float().sigmoid().cpu().numpy()
             probs = None
             if any(f["spans"] for f in feats):
-                logits = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"])
+                logits = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"],
+                                            batch["span_mask"])
                 probs = logits.float().softmax(-1).cpu().numpy()
             for i, (k, f) in enumerate(zip(idx, feats)):
                 spans = np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2)

@@ -92,10 +92,11 @@ class DecoderLayer(nn.Module):
         out = self.finish(q, attended)
         return (out, weights) if return_weights else out
 
-    def forward_positions(self, qpos, starts, ends, mem_k, mem_v, mem_bias):
+    def forward_positions(self, qpos, batch_idx, starts, ends, mem_k, mem_v, mem_bias):
         """First-layer fast path, exact: text attention computed once per position, shared by spans.
 
-        qpos: (B, P, 2, H) start/end queries at every position; starts/ends: (B, N) positions.
+        qpos: (B, P, 2, H) start/end queries at every position; batch_idx/starts/ends: (K,) the
+        batch row and first/last subword position of each of K (unpadded) spans -> (K, 2, H).
         """
         Q, K, V = self.project(qpos)  # (B, P, 2, h, d)
         scale = 1.0 / math.sqrt(self.head_dim)
@@ -105,18 +106,17 @@ class DecoderLayer(nn.Module):
         sz = ez.sum(-1)
         az = torch.einsum("bpqhl,blhd->bpqhd", ez, mem_v.float())
 
-        def take(t: torch.Tensor) -> torch.Tensor:  # (B, P, 2, ...) -> (B, N, 2, ...): start slot at i, end slot at j
-            idx_s = starts.view(*starts.shape, *([1] * (t.dim() - 3))).expand(-1, -1, *t.shape[3:])
-            idx_e = ends.view(*ends.shape, *([1] * (t.dim() - 3))).expand(-1, -1, *t.shape[3:])
-            return torch.stack([t[:, :, 0].gather(1, idx_s), t[:, :, 1].gather(1, idx_e)], dim=2)
+        def take(t: torch.Tensor) -> torch.Tensor:  # (B, P, 2, ...) -> (K, 2, ...): start slot at i, end slot at j
+            return torch.stack([t[batch_idx, starts, 0], t[batch_idx, ends, 1]], dim=1)
 
         q = take(qpos)
-        Qs, Ks, Vs = take(Q).float(), take(K).float(), take(V).float()
-        lq = torch.einsum("bnqhd,bnkhd->bnqhk", Qs, Ks) * scale  # (B, N, 2, h, 2)
-        m = torch.maximum(take(mz), lq.amax(-1))
+        Qs, Ks, Vs = take(Q).float(), take(K).float(), take(V).float()  # (K, 2, h, d)
+        lq = torch.einsum("kqhd,kphd->kqhp", Qs, Ks) * scale  # (K, 2, h, 2)
+        mzs = take(mz)
+        m = torch.maximum(mzs, lq.amax(-1))
         eq = torch.exp(lq - m[..., None])
-        scale_z = torch.exp(take(mz) - m)
-        num = take(az) * scale_z[..., None] + torch.einsum("bnqhk,bnkhd->bnqhd", eq, Vs)
+        scale_z = torch.exp(mzs - m)
+        num = take(az) * scale_z[..., None] + torch.einsum("kqhp,kphd->kqhd", eq, Vs)
         den = take(sz) * scale_z + eq.sum(-1)
         return self.finish(q, (num / den[..., None]).to(q.dtype))
 
@@ -218,21 +218,33 @@ class SpanDecModel(SpanModel):
         q = torch.stack([pos + self.marker_start, pos + self.marker_end], dim=1)
         return q.unsqueeze(0).expand(batch, -1, -1, -1)
 
-    def decode_spans(self, z, attention_mask, starts, ends, fast: bool = True) -> torch.Tensor:
-        """Class logits (B, N, labels) of spans with first/last subword positions ``starts``/``ends``."""
+    def decode_spans(self, z, attention_mask, starts, ends, span_mask=None, fast: bool = True) -> torch.Tensor:
+        """Class logits (B, N, labels) of spans with first/last subword positions ``starts``/``ends``.
+
+        Only spans where ``span_mask`` (B, N) is true are computed (padding costs nothing); their
+        rows of the result hold the logits, the others zeros.
+        """
+        B, N = starts.shape
+        valid = span_mask if span_mask is not None else torch.ones_like(starts, dtype=torch.bool)
+        bi, ni = valid.nonzero(as_tuple=True)
+        s_flat, e_flat = starts[bi, ni], ends[bi, ni]
         bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
-        qpos = self.position_queries(z.shape[1], z.shape[0]).to(z.dtype)
-        q = None
+        qpos = self.position_queries(z.shape[1], B).to(z.dtype)
+        q = None  # (K, 2, H) for the K valid spans
         for k, layer in enumerate(self.decoder):
             mem_k, mem_v = layer.memory(z)
             if k == 0 and fast:
-                q = layer.forward_positions(qpos, starts, ends, mem_k, mem_v, bias)
-            else:
-                if q is None:
-                    q = torch.stack([_gather(qpos[:, :, 0], starts), _gather(qpos[:, :, 1], ends)], dim=2)
-                q = layer(q, mem_k, mem_v, bias)
-        h = self.final_norm(q)
-        return self.classifier(self.dropout(h.flatten(-2)))
+                q = layer.forward_positions(qpos, bi, s_flat, e_flat, mem_k, mem_v, bias)
+                continue
+            if q is None:
+                q = torch.stack([qpos[bi, s_flat, 0], qpos[bi, e_flat, 1]], dim=1)
+            padded = q.new_zeros(B, N, 2, q.shape[-1])
+            padded[bi, ni] = q
+            q = layer(padded, mem_k, mem_v, bias)[bi, ni]
+        logits = self.classifier(self.dropout(self.final_norm(q).flatten(-2)))
+        out = logits.new_zeros(B, N, logits.shape[-1])
+        out[bi, ni] = logits
+        return out
 
     def token_logits(self, z: torch.Tensor, word_first: torch.Tensor) -> torch.Tensor:
         """Entity-vs-O logit of each word (at its first subword): (B, W)."""
@@ -241,7 +253,7 @@ class SpanDecModel(SpanModel):
     def forward(self, input_ids, attention_mask, span_start, span_end, span_mask, word_first, word_mask,
                 span_labels=None, word_labels=None, **_) -> dict[str, torch.Tensor]:
         z = self.encode(input_ids, attention_mask)
-        logits = self.decode_spans(z, attention_mask, span_start, span_end)
+        logits = self.decode_spans(z, attention_mask, span_start, span_end, span_mask)
         out = {"logits": logits}
         if span_labels is not None:
             loss = nn.functional.cross_entropy(logits.flatten(0, 1).float(), span_labels.flatten(), ignore_index=-100)
@@ -275,11 +287,12 @@ class SpanDecModel(SpanModel):
         kept_idx = [k.nonzero().flatten().tolist() for k in keep]
         starts = pad([[f["span_start"][j] for j in ks] for f, ks in zip(features, kept_idx)], 0).to(dev)
         ends = pad([[f["span_end"][j] for j in ks] for f, ks in zip(features, kept_idx)], 0).to(dev)
+        mask = pad([[1] * len(ks) for ks in kept_idx], 0).bool().to(dev)
         n_kept = sum(len(ks) for ks in kept_idx)
         self.last_stats = {"candidates": sum(len(f["spans"]) for f in features), "decoded": n_kept}
         if n_kept == 0:
             return [[] for _ in features]
-        probs = self.decode_spans(z, batch["attention_mask"], starts, ends).float().softmax(-1).cpu()
+        probs = self.decode_spans(z, batch["attention_mask"], starts, ends, mask).float().softmax(-1).cpu()
         return [
             self.candidates_from_probs([f["spans"][j] for j in ks], probs[i, : len(ks)])
             for i, (f, ks) in enumerate(zip(features, kept_idx))
@@ -339,7 +352,8 @@ def analyze(model: SpanDecModel, text: str | Sequence[str], threshold: float | N
             else:
                 keep = torch.ones(len(feat["spans"]), dtype=torch.bool)
             if feat["spans"]:
-                logits = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"])
+                logits = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"],
+                                            batch["span_mask"])
                 probs_all = logits.float().softmax(-1)[0].cpu()
                 for (s, e), k, p in zip(feat["spans"], keep.tolist(), probs_all):
                     spans.append((s + win.offset, e + win.offset))
