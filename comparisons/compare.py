@@ -28,7 +28,7 @@ from spandec.evaluation import evaluate
 from spandec.flops import EncoderShape, pl_marker_gflops, sf_spandec_gflops, spandec_gflops, token_classification_gflops
 from spandec.spans import Document
 
-THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95]
 
 
 def formula_gflops(model, S: float, M: float, kept: float = 1.0) -> float:

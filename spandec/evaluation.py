@@ -28,11 +28,11 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
     micro = report.pop("micro avg")
     for key in ("macro avg", "weighted avg"):
         report.pop(key, None)
-    pct = lambda d: {k: round(100 * d[k], 2) for k in ("precision", "recall", "f1-score")} | {"support": int(d["support"])}
+    pct = lambda d: {k: round(100 * float(d[k]), 2) for k in ("precision", "recall", "f1-score")} | {"support": int(d["support"])}
     return {
-        "precision": round(100 * micro["precision"], 2),
-        "recall": round(100 * micro["recall"], 2),
-        "f1": round(100 * micro["f1-score"], 2),
+        "precision": round(100 * float(micro["precision"]), 2),
+        "recall": round(100 * float(micro["recall"]), 2),
+        "f1": round(100 * float(micro["f1-score"]), 2),
         "per_type": {t: pct(v) for t, v in sorted(report.items())},
     }
 
