@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -26,3 +28,20 @@ def tiny_encoder(tmp_path_factory) -> str:
     BertModel(config, add_pooling_layer=False).save_pretrained(path)
     load_tokenizer("default").save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run much faster on one thread, especially next to other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def overfit_data():
+    """The 20 project-written sentences of data/fixtures/overfit.conll."""
+    from spandec.data import read_conll
+
+    return read_conll(Path(__file__).resolve().parent.parent / "data" / "fixtures" / "overfit.conll")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from spandec.cli import main
 
@@ -17,12 +16,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
 OVERFIT = FIXTURES / "overfit.conll"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -21,17 +21,12 @@ OVERFIT = REPO / "data" / "fixtures" / "overfit.conll"
 LABELS = ["LOC", "MISC", "ORG", "PER"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def data():
-    return spandec.read_conll(OVERFIT)
+def data(overfit_data):
+    return overfit_data
 
 
 def make(strategy, encoder, **kwargs):
