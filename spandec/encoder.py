@@ -8,7 +8,6 @@ as long as ``AutoModel`` can load it.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
@@ -54,16 +53,17 @@ def truncate_layers(model: nn.Module, num_layers: int) -> list[nn.Module]:
 def load_encoder(name_or_path: str, num_layers: int | None = None) -> tuple[nn.Module, list[nn.Module]]:
     """Load a pretrained encoder, keeping its first ``num_layers`` layers; also return the removed layers."""
     path = resolve_encoder(name_or_path)
-    quiet = logging.getLogger("transformers.modeling_utils")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "weights not used" notes for the dropped layers are expected
     try:
         try:
             model = AutoModel.from_pretrained(path, add_pooling_layer=False)
         except TypeError:  # encoders without a pooler
             model = AutoModel.from_pretrained(path)
     finally:
-        quiet.setLevel(level)
+        hf_logging.set_verbosity(level)
     removed = truncate_layers(model, num_layers) if num_layers is not None else []
     return model, removed
 
