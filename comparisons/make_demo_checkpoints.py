@@ -29,8 +29,8 @@ def card(strategy: str, model, training: dict, results: dict | None) -> str:
              f"- Data: CoNLL++ train ({training.get('train_sentences')} sentences), best epoch on CoNLL++ dev.",
              "- Recipe: AdamW (wd 0.01), lr 5e-5 (10x for new weights), OneCycle with 3 % warm-up, effective batch 64,",
              "  gradient clipping 1.0, word embeddings frozen (so they are not stored here).",
-             f"- Epochs: {len(hist)}; optimizer steps: {training.get('steps')}; wall time "
-             f"{hist[-1]['seconds'] if hist else '?'} s on a 2-core CPU.",
+             f"- Epochs: {len(hist)}; optimizer steps: {training.get('steps')}; seconds at the end of each epoch "
+             f"(counted from the start of its run; runs resume): {[h['seconds'] for h in hist]}, on a 2-core CPU.",
              f"- Best dev F1: {training.get('best_f1')}"]
     if strategy == "sf-spandec":
         lines.append(f"- Default span-filter threshold: {model.config.threshold} (0 = SpanDec)")
@@ -57,6 +57,9 @@ def main() -> None:
     p.add_argument("--out", default="data/checkpoints")
     p.add_argument("--strategies", nargs="+", default=list(NAMES))
     args = p.parse_args()
+    import transformers
+
+    transformers.logging.set_verbosity_error()
     results = json.loads(Path(args.results).read_text()) if Path(args.results).is_file() else None
     for s in args.strategies:
         src = Path(args.runs) / s
