@@ -57,7 +57,8 @@ def _cmd_train(args) -> int:
     labels = sorted({t for s in train_data for _, _, t in s.entities})
     options = {"max_span_words": args.max_span_words}
     if args.strategy in ("spandec", "sf-spandec"):
-        options.update(decoder_layers=args.decoder_layers, encoder_layers=args.encoder_layers)
+        options.update(decoder_layers=args.decoder_layers, encoder_layers=args.encoder_layers,
+                       decoder_init=args.decoder_init)
         if args.threshold is not None:
             options["threshold"] = args.threshold
     if args.strategy == "pl-marker":
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-span-words", type=int, default=8, help="longest span in words for span strategies (default 8)")
     t.add_argument("--encoder-layers", type=int, default=None, help="SpanDec: encoder layers kept (default: all but the last)")
     t.add_argument("--decoder-layers", type=int, default=1, help="SpanDec: decoder layers (default 1)")
+    t.add_argument("--decoder-init", default="encoder", choices=("encoder", "random"),
+                   help="SpanDec: start the decoder from the dropped encoder layer(s) or from random weights (default encoder)")
     t.add_argument("--threshold", type=float, default=None, help="SF-SpanDec: default pruning threshold saved with the model (default 0.5)")
     t.add_argument("--marker-max-length", type=int, default=128, help="PL-Marker: markers per packed group (default 128)")
     t.add_argument("--max-train-sentences", type=int, default=None, help="use only the first N training sentences")
