@@ -67,6 +67,7 @@ def _cmd_train(args) -> int:
     targs = TrainingArgs(
         output_dir=args.output, epochs=args.epochs, batch_size=args.batch_size,
         per_device_batch_size=args.per_device_batch_size, learning_rate=args.lr, schedule=args.schedule,
+        new_weights_lr_factor=args.new_weights_lr_factor,
         seed=args.seed, resume=not args.no_resume, max_steps=args.max_steps, progress=not args.quiet,
         freeze_word_embeddings=args.freeze_word_embeddings,
     )
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=64, help="effective batch size, reached by gradient accumulation (default 64)")
     t.add_argument("--per-device-batch-size", type=int, default=16, help="sentences per forward pass and device (default 16)")
     t.add_argument("--lr", type=float, default=5e-5, help="learning rate of pretrained weights; new weights get 10x (default 5e-5)")
+    t.add_argument("--new-weights-lr-factor", type=float, default=10.0,
+                   help="learning-rate multiplier for weights not in the pretrained encoder (default 10)")
     t.add_argument("--schedule", default="onecycle", choices=("onecycle", "linear"), help="lr schedule, 3%% warm-up (default onecycle)")
     t.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     t.add_argument("--max-span-words", type=int, default=8, help="longest span in words for span strategies (default 8)")
