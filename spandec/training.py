@@ -104,8 +104,8 @@ def make_optimizer(model, args: TrainingArgs) -> torch.optim.Optimizer:
     for params, lr in ((pretrained, args.learning_rate), (new, args.learning_rate * args.new_weights_lr_factor)):
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]
-        groups += [{"params": decay, "lr": lr, "weight_decay": args.weight_decay},
-                   {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+        groups += [{"params": decay, "lr": lr, "peak_lr": lr, "weight_decay": args.weight_decay},
+                   {"params": no_decay, "lr": lr, "peak_lr": lr, "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 
@@ -114,13 +114,17 @@ def make_scheduler(optimizer, args: TrainingArgs, total_steps: int):
     total_steps = max(total_steps, 1)
     if args.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
+            optimizer, max_lr=[g.get("peak_lr", g["lr"]) for g in optimizer.param_groups], total_steps=total_steps,
             pct_start=args.warmup_ratio, anneal_strategy="linear", cycle_momentum=False,
         )
     if args.schedule == "linear":
         warm = max(1, int(total_steps * args.warmup_ratio))
         fn = lambda s: (s + 1) / warm if s < warm else max(0.0, (total_steps - s) / max(1, total_steps - warm))
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+        for g in optimizer.param_groups:  # the peak, also after a resumed optimizer's decayed lr was loaded
+            g["initial_lr"] = g.get("peak_lr", g["lr"])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+        scheduler.total_steps = total_steps  # saved with the state, so a resumed run of another length is noticed
+        return scheduler
     raise ValueError(f"unknown schedule {args.schedule!r}; use onecycle or linear")
 
 

@@ -155,3 +155,38 @@ def test_ddp_two_processes(tiny_encoder, tmp_path) -> None:
     model = NERModel.from_pretrained(out / "best", device="cpu")
     assert model.strategy == "sf-spandec"
     assert (out / "last" / "trainer_state.pt").is_file()
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "linear"])
+def test_resumed_longer_run_follows_the_new_schedule(schedule) -> None:
+    """Resuming with more epochs continues at the lr a run planned that long has at that step (not at ~0)."""
+    from spandec.training import _resized_schedule, make_optimizer, make_scheduler
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Linear(2, 2)
+            self.head = torch.nn.Linear(2, 2)
+
+        def parameter_groups(self):
+            return list(self.encoder.parameters()), list(self.head.parameters())
+
+    args = TrainingArgs(output_dir="unused", schedule=schedule)
+    first = Tiny()
+    opt = make_optimizer(first, args)
+    sched = make_scheduler(opt, args, 10)
+    for _ in range(10):  # a finished 10-step run: lr decayed to ~0
+        opt.step()
+        sched.step()
+    resumed = Tiny()
+    opt2 = make_optimizer(resumed, args)
+    sched2 = make_scheduler(opt2, args, 20)  # as train() does: the new run's length, then the saved state
+    opt2.load_state_dict(opt.state_dict())
+    sched2.load_state_dict(sched.state_dict())
+    sched2 = _resized_schedule(opt2, sched2, args, 20, 10)
+    planned = make_scheduler(make_optimizer(Tiny(), args), args, 20)
+    for _ in range(10):
+        planned.optimizer.step()
+        planned.step()
+    assert [g["lr"] for g in opt2.param_groups] == pytest.approx([g["lr"] for g in planned.optimizer.param_groups])
+    assert opt2.param_groups[0]["lr"] > 0.2 * args.learning_rate
