@@ -243,6 +243,14 @@ def _save_checkpoint(model, optimizer, scheduler, state, path: Path, args: Train
     os.replace(path / "trainer_state.pt.tmp", path / "trainer_state.pt")
 
 
+def load_optimizer_state(optimizer, state: dict) -> None:
+    """Load a saved optimizer state, keeping this run's peak learning rates (the saved lr has decayed)."""
+    peaks = [g["peak_lr"] for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, peak in zip(optimizer.param_groups, peaks):
+        group["peak_lr"] = peak
+
+
 def _load_checkpoint(model, optimizer, scheduler, path: Path, device) -> dict:
     from safetensors.torch import load_file
 
@@ -250,7 +258,7 @@ def _load_checkpoint(model, optimizer, scheduler, path: Path, device) -> dict:
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     model.to(device)
     ckpt = torch.load(path / "trainer_state.pt", map_location=device, weights_only=False)
-    optimizer.load_state_dict(ckpt["optimizer"])
+    load_optimizer_state(optimizer, ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     torch.set_rng_state(ckpt["torch_rng"])
     return ckpt["state"]

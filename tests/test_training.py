@@ -160,7 +160,7 @@ def test_ddp_two_processes(tiny_encoder, tmp_path) -> None:
 @pytest.mark.parametrize("schedule", ["onecycle", "linear"])
 def test_resumed_longer_run_follows_the_new_schedule(schedule) -> None:
     """Resuming with more epochs continues at the lr a run planned that long has at that step (not at ~0)."""
-    from spandec.training import _resized_schedule, make_optimizer, make_scheduler
+    from spandec.training import _resized_schedule, load_optimizer_state, make_optimizer, make_scheduler
 
     class Tiny(torch.nn.Module):
         def __init__(self):
@@ -181,7 +181,10 @@ def test_resumed_longer_run_follows_the_new_schedule(schedule) -> None:
     resumed = Tiny()
     opt2 = make_optimizer(resumed, args)
     sched2 = make_scheduler(opt2, args, 20)  # as train() does: the new run's length, then the saved state
-    opt2.load_state_dict(opt.state_dict())
+    saved = opt.state_dict()
+    for group in saved["param_groups"]:  # checkpoints written before peak_lr was recorded
+        group.pop("peak_lr", None)
+    load_optimizer_state(opt2, saved)
     sched2.load_state_dict(sched.state_dict())
     sched2 = _resized_schedule(opt2, sched2, args, 20, 10)
     planned = make_scheduler(make_optimizer(Tiny(), args), args, 20)
