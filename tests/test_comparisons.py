@@ -1,0 +1,47 @@
+"""The comparison scripts' bookkeeping: demo checkpoint cards trace every training stage."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from model_helpers import make
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "comparisons" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_run(folder: Path, epochs: list[float], init_from: str | None, sentences: int, batch: int) -> Path:
+    folder.mkdir(parents=True)
+    history = [{"epoch": k + 1, "seconds": 10.0 * (k + 1), "dev": {"f1": f1}} for k, f1 in enumerate(epochs)]
+    summary = {"strategy": "sf-spandec", "train_sentences": sentences, "init_from": init_from, "steps": 7 * len(epochs),
+               "best_f1": max(epochs), "history": history,
+               "args": {"epochs": len(epochs), "batch_size": batch, "per_device_batch_size": 16,
+                        "freeze_word_embeddings": True}}
+    (folder / "training.json").write_text(json.dumps(summary))
+    return folder
+
+
+def test_card_lists_every_stage(tmp_path, tiny_encoder) -> None:
+    mdc = load_script("make_demo_checkpoints")
+    first = write_run(tmp_path / "first", [10.0, 12.5], None, 14041, 64)
+    second = write_run(tmp_path / "second", [20.0, 31.0, 30.0], str(first / "best"), 9000, 16)
+    stages = mdc.lineage(second)
+    assert [run.name for run, _ in stages] == ["first", "second"]
+    assert mdc.lineage(first) == stages[:1]
+    cmd = mdc.stage_command(*stages[1])
+    assert "--epochs 3 --batch-size 16" in cmd and "--init-from runs/conllpp/first/best" in cmd
+    assert "--max-train-sentences 9000" in cmd and cmd.endswith("--output runs/conllpp/second")
+    assert "--init-from" not in mdc.stage_command(*stages[0]) and "--max-train-sentences" not in mdc.stage_command(*stages[0])
+    text = mdc.card("sf-spandec", make("sf-spandec", tiny_encoder), second, None)
+    assert "1. 2 epoch(s) on 14041 training sentences, effective batch 64" in text
+    assert "2. 3 epoch(s) on 9000 training sentences, effective batch 16" in text
+    assert "[20.0, 31.0, 30.0]" in text and "Best dev F1: 31.0" in text
+    assert text.index("--output runs/conllpp/first") < text.index("--output runs/conllpp/second")
