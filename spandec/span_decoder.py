@@ -13,9 +13,9 @@ trained jointly; at inference, spans holding a word whose entity probability is
 below the threshold are dropped before the decoder runs (threshold 0 = SpanDec).
 
 Speed: in the first decoder layer the queries depend only on positions, so their
-projections and their attention over the text are computed once per position and
-shared by every span starting/ending there (an exact softmax split); only the 2x2
-interaction within each pair is per span.
+projections are computed once per position (for the whole batch) and their attention over
+each text once per (text, position), shared by every span starting/ending there (an exact
+softmax split); only the 2x2 interaction within each pair is per span.
 """
 
 from __future__ import annotations
@@ -93,24 +93,43 @@ class DecoderLayer(nn.Module):
         return (out, weights) if return_weights else out
 
     def forward_positions(self, qpos, batch_idx, starts, ends, mem_k, mem_v, mem_bias):
-        """First-layer fast path, exact: text attention computed once per position, shared by spans.
+        """First-layer fast path, exact: projections once per position, text attention once per
+        (text, position), both shared by every span starting/ending there.
 
-        qpos: (B, P, 2, H) start/end queries at every position; batch_idx/starts/ends: (K,) the
-        batch row and first/last subword position of each of K (unpadded) spans -> (K, 2, H).
+        qpos: (P, 2, H) start/end queries at every position (the same for every text);
+        batch_idx/starts/ends: (K,) the batch row and first/last subword position of each of K
+        (unpadded) spans -> (K, 2, H).
         """
-        Q, K, V = self.project(qpos)  # (B, P, 2, h, d)
+        Q, K, V = self.project(qpos)  # (P, 2, h, d): computed once, not per text or span
         scale = 1.0 / math.sqrt(self.head_dim)
-        lz = (torch.einsum("bpqhd,blhd->bpqhl", Q, mem_k) * scale + mem_bias[:, None, None, None, :]).float()
-        mz = lz.amax(-1)  # (B, P, 2, h)
-        ez = torch.exp(lz - mz[..., None])
-        sz = ez.sum(-1)
-        az = torch.einsum("bpqhl,blhd->bpqhd", ez, mem_v.float())
+        B, P = mem_bias.shape[0], qpos.shape[0]
+        # the (text, position, slot) rows some span needs; few when the span filter pruned most spans
+        rows = torch.cat([(batch_idx * P + starts) * 2, (batch_idx * P + ends) * 2 + 1])
+        if rows.numel() < B * P:  # sparse: attend over the text only for the rows needed
+            used, inverse = torch.unique(rows, return_inverse=True)
+            ub, up, us = used // (2 * P), (used // 2) % P, used % 2
+            lz = (torch.einsum("uhd,ulhd->uhl", Q[up, us], mem_k[ub]) * scale + mem_bias[ub, None, :]).float()
+            mz = lz.amax(-1)  # (U, h)
+            ez = torch.exp(lz - mz[..., None])
+            sz, az = ez.sum(-1), torch.einsum("uhl,ulhd->uhd", ez, mem_v[ub].float())
+            n = batch_idx.numel()
 
-        def take(t: torch.Tensor) -> torch.Tensor:  # (B, P, 2, ...) -> (K, 2, ...): start slot at i, end slot at j
-            return torch.stack([t[batch_idx, starts, 0], t[batch_idx, ends, 1]], dim=1)
+            def take(t: torch.Tensor) -> torch.Tensor:  # (U, ...) -> (K, 2, ...)
+                return torch.stack([t[inverse[:n]], t[inverse[n:]]], dim=1)
+        else:  # dense: every (text, position) at once
+            lz = (torch.einsum("pqhd,blhd->bpqhl", Q, mem_k) * scale + mem_bias[:, None, None, None, :]).float()
+            mz = lz.amax(-1)  # (B, P, 2, h)
+            ez = torch.exp(lz - mz[..., None])
+            sz, az = ez.sum(-1), torch.einsum("bpqhl,blhd->bpqhd", ez, mem_v.float())
 
-        q = take(qpos)
-        Qs, Ks, Vs = take(Q).float(), take(K).float(), take(V).float()  # (K, 2, h, d)
+            def take(t: torch.Tensor) -> torch.Tensor:  # (B, P, 2, ...) -> (K, 2, ...): start slot at i, end at j
+                return torch.stack([t[batch_idx, starts, 0], t[batch_idx, ends, 1]], dim=1)
+
+        def take_pos(t: torch.Tensor) -> torch.Tensor:  # (P, 2, ...) -> (K, 2, ...)
+            return torch.stack([t[starts, 0], t[ends, 1]], dim=1)
+
+        q = take_pos(qpos)
+        Qs, Ks, Vs = take_pos(Q).float(), take_pos(K).float(), take_pos(V).float()  # (K, 2, h, d)
         lq = torch.einsum("kqhd,kphd->kqhp", Qs, Ks) * scale  # (K, 2, h, 2)
         mzs = take(mz)
         m = torch.maximum(mzs, lq.amax(-1))
@@ -208,15 +227,14 @@ class SpanDecModel(SpanModel):
         """Text states z from the truncated encoder."""
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def position_queries(self, length: int, batch: int) -> torch.Tensor:
-        """Start and end queries at every position: (B, P, 2, H)."""
+    def position_queries(self, length: int) -> torch.Tensor:
+        """Start and end queries at every position, the same for every text: (P, 2, H)."""
         table = self.own_positions or position_embedding(self.encoder)
         ids = text_position_ids(self.encoder, length, self.marker_start.device)
         if self.own_positions is not None:
             ids = torch.arange(length, device=ids.device)
         pos = table(ids)
-        q = torch.stack([pos + self.marker_start, pos + self.marker_end], dim=1)
-        return q.unsqueeze(0).expand(batch, -1, -1, -1)
+        return torch.stack([pos + self.marker_start, pos + self.marker_end], dim=1)
 
     def decode_spans(self, z, attention_mask, starts, ends, span_mask=None, fast: bool = True) -> torch.Tensor:
         """Class logits (B, N, labels) of spans with first/last subword positions ``starts``/``ends``.
@@ -229,7 +247,7 @@ class SpanDecModel(SpanModel):
         bi, ni = valid.nonzero(as_tuple=True)
         s_flat, e_flat = starts[bi, ni], ends[bi, ni]
         bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
-        qpos = self.position_queries(z.shape[1], B).to(z.dtype)
+        qpos = self.position_queries(z.shape[1]).to(z.dtype)
         q = None  # (K, 2, H) for the K valid spans
         for k, layer in enumerate(self.decoder):
             mem_k, mem_v = layer.memory(z)
@@ -237,7 +255,7 @@ class SpanDecModel(SpanModel):
                 q = layer.forward_positions(qpos, bi, s_flat, e_flat, mem_k, mem_v, bias)
                 continue
             if q is None:
-                q = torch.stack([qpos[bi, s_flat, 0], qpos[bi, e_flat, 1]], dim=1)
+                q = torch.stack([qpos[s_flat, 0], qpos[e_flat, 1]], dim=1)
             padded = q.new_zeros(B, N, 2, q.shape[-1])
             padded[bi, ni] = q
             q = layer(padded, mem_k, mem_v, bias)[bi, ni]
@@ -387,7 +405,7 @@ def cross_attention(model: SpanDecModel, text: str | Sequence[str], span: tuple[
     with torch.no_grad():
         z = model.encode(ids, mask)
         bias = torch.zeros(1, ids.shape[1], device=model.device, dtype=z.dtype)
-        qpos = model.position_queries(ids.shape[1], 1).to(z.dtype)
+        qpos = model.position_queries(ids.shape[1]).to(z.dtype)[None]
         starts = torch.tensor([[win.word_first[ls]]], device=model.device)
         ends = torch.tensor([[win.word_last[le - 1]]], device=model.device)
         q = torch.stack([_gather(qpos[:, :, 0], starts), _gather(qpos[:, :, 1], ends)], dim=2)

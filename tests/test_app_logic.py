@@ -130,7 +130,10 @@ def test_span_scores_reproduce_predict(ctx):
     for text, scores in zip(texts, score_spans(model, texts, batch_size=2)):
         for thr in (0.0, 0.3, 0.45, 0.5, 1.0):
             expected = model.predict_batch([text], threshold=thr)[0]
-            assert scores.entities(thr) == expected
+            got = scores.entities(thr)  # the same entities; scores equal up to float rounding
+            assert [{k: v for k, v in e.items() if k != "score"} for e in got] == \
+                [{k: v for k, v in e.items() if k != "score"} for e in expected]
+            assert [e["score"] for e in got] == pytest.approx([e["score"] for e in expected], abs=1e-5)
             assert int(scores.kept(thr).sum()) == model.last_stats_total["decoded"]
     values = np.array([0.5, 0.2, 0.9, 0.4], dtype=np.float32)
     spans = np.array([[0, 1], [0, 3], [2, 4], [1, 2]])

@@ -177,3 +177,13 @@ def test_spandec_decoder_matches_naive_reference(tiny_encoder) -> None:
                 checked += 1
     assert checked == sum(len(f["spans"]) for f in feats) > 20
     assert want.abs().max() > 0.1  # not a degenerate all-zero comparison
+    # a few spans only (as after the span filter): the sparse first-layer path, same logits
+    sparse = torch.zeros_like(batch["span_mask"])
+    sparse[0, ::9] = True
+    sparse[1, 3] = True
+    with torch.no_grad():
+        few = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"], sparse)
+    # the full call took the dense path (2 rows per span >= texts x positions), this one the sparse path
+    assert 2 * checked >= batch["input_ids"].numel() > 2 * int(sparse.sum()) > 4
+    assert torch.allclose(few[sparse], fast[sparse], atol=1e-5)
+    assert few[~sparse].abs().max() == 0
