@@ -2,7 +2,8 @@
 # Train strategies on one dataset with the same recipe and budget, one after another
 # (resumable: rerunning continues from each run's last/ checkpoint).
 # Usage: comparisons/train_all.sh DATASET EPOCHS STRATEGY... (e.g. conllpp 3 sf-spandec token pl-marker)
-# Env: SPANDEC_DATA_DIR (default ../shared/data), RUNS (default runs), ENCODER (default: shipped MiniLM).
+# Env: SPANDEC_DATA_DIR (default ../shared/data), RUNS (default runs), ENCODER (default: shipped MiniLM),
+#      BATCH (effective batch, default 64).
 set -euo pipefail
 DATA="${SPANDEC_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}"
 RUNS="${RUNS:-runs}"
@@ -11,5 +12,5 @@ dir="$DATA/$dataset"
 ext=txt; [ -f "$dir/train.tsv" ] && ext=tsv
 for s in "$@"; do
   spandec train --strategy "$s" --train "$dir/train.$ext" --dev "$dir/dev.$ext" --epochs "$epochs" \
-    --per-device-batch-size 32 --output "$RUNS/$dataset/$s" ${ENCODER:+--encoder "$ENCODER"} --quiet
+    --batch-size "${BATCH:-64}" --per-device-batch-size "$(( ${BATCH:-64} < 32 ? ${BATCH:-64} : 32 ))" --output "$RUNS/$dataset/$s" ${ENCODER:+--encoder "$ENCODER"} --quiet
 done
