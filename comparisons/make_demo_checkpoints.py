@@ -29,7 +29,7 @@ def lineage(run: Path) -> list[tuple[Path, dict]]:
     return stages
 
 
-def stage_command(run: Path, t: dict, full_train: int = 14041) -> str:
+def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3250) -> str:
     """The ``spandec train`` command of one stage, from its recorded arguments."""
     a = t.get("args", {})
     cmd = (f"spandec train --strategy {t['strategy']} --train ../shared/data/conllpp/train.txt "
@@ -37,6 +37,8 @@ def stage_command(run: Path, t: dict, full_train: int = 14041) -> str:
            f"--batch-size {a.get('batch_size', 64)} --per-device-batch-size {a.get('per_device_batch_size', 32)}")
     if t.get("train_sentences") and t["train_sentences"] < full_train:
         cmd += f" --max-train-sentences {t['train_sentences']}"
+    if t.get("dev_sentences") and t["dev_sentences"] < full_dev:
+        cmd += f" --max-dev-sentences {t['dev_sentences']}"
     if t.get("init_from"):
         cmd += f" --init-from runs/conllpp/{Path(t['init_from']).parent.name}/best"
     if a.get("freeze_word_embeddings", True):

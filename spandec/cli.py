@@ -90,7 +90,8 @@ def _cmd_train(args) -> int:
     )
     result = train(model, train_data, dev_data, targs)
     recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
-    summary = {"strategy": args.strategy, "train_sentences": len(train_data), "init_from": args.init_from,
+    summary = {"strategy": args.strategy, "train_sentences": len(train_data),
+               "dev_sentences": len(dev_data) if dev_data else 0, "init_from": args.init_from,
                "args": recipe, **result}
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.output).mkdir(parents=True, exist_ok=True)

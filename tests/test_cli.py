@@ -74,7 +74,7 @@ def test_stats(capsys, tmp_path) -> None:
 def test_train_writes_model_and_summary(trained_model, capsys) -> None:
     summary = json.loads((trained_model / "training.json").read_text())
     assert summary["strategy"] == "sf-spandec" and summary["steps"] == 3 and summary["world_size"] == 1
-    assert summary["train_sentences"] == 20 and summary["init_from"] is None
+    assert summary["train_sentences"] == 20 and summary["init_from"] is None and summary["dev_sentences"] == 5
     assert summary["args"]["batch_size"] == 4 and summary["args"]["epochs"] == 2 and summary["args"]["learning_rate"] == 1e-3
     config = json.loads((trained_model / "best" / "config.json").read_text())
     assert config["labels"] == ["LOC", "MISC", "ORG", "PER"] and config["span_filter"] is True

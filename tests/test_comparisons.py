@@ -21,7 +21,8 @@ def load_script(name: str):
 def write_run(folder: Path, epochs: list[float], init_from: str | None, sentences: int, batch: int) -> Path:
     folder.mkdir(parents=True)
     history = [{"epoch": k + 1, "seconds": 10.0 * (k + 1), "dev": {"f1": f1}} for k, f1 in enumerate(epochs)]
-    summary = {"strategy": "sf-spandec", "train_sentences": sentences, "init_from": init_from, "steps": 7 * len(epochs),
+    summary = {"strategy": "sf-spandec", "train_sentences": sentences, "dev_sentences": 1000 if batch == 16 else 3250,
+               "init_from": init_from, "steps": 7 * len(epochs),
                "best_f1": max(epochs), "history": history,
                "args": {"epochs": len(epochs), "batch_size": batch, "per_device_batch_size": 16,
                         "freeze_word_embeddings": True}}
@@ -38,8 +39,8 @@ def test_card_lists_every_stage(tmp_path, tiny_encoder) -> None:
     assert mdc.lineage(first) == stages[:1]
     cmd = mdc.stage_command(*stages[1])
     assert "--epochs 3 --batch-size 16" in cmd and "--init-from runs/conllpp/first/best" in cmd
-    assert "--max-train-sentences 9000" in cmd and cmd.endswith("--output runs/conllpp/second")
-    assert "--init-from" not in mdc.stage_command(*stages[0]) and "--max-train-sentences" not in mdc.stage_command(*stages[0])
+    assert "--max-train-sentences 9000 --max-dev-sentences 1000" in cmd and cmd.endswith("--output runs/conllpp/second")
+    assert not any(flag in mdc.stage_command(*stages[0]) for flag in ("--init-from", "--max-train", "--max-dev"))
     text = mdc.card("sf-spandec", make("sf-spandec", tiny_encoder), second, None)
     assert "1. 2 epoch(s) on 14041 training sentences, effective batch 64" in text
     assert "2. 3 epoch(s) on 9000 training sentences, effective batch 16" in text
