@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from spandec import NERModel
 from spandec.benchmark import (average_sizes, latency, machine_info, measured_gflops, peak_memory_mb, sf_sweep,
                                throughput)

@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--freeze-word-embeddings", action="store_true",
                    help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
     t.add_argument("--init-from", default=None, metavar="MODEL",
-                   help="start from this trained model's weights (folder or Hub id) with a fresh optimizer and schedule")
+                   help="start from this trained model's weights and config (folder or Hub id; --encoder and the "
+                        "model-shape options are then taken from it) with a fresh optimizer and schedule")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last holds a checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
