@@ -102,7 +102,7 @@ def main(argv=None) -> int:
             t = json.loads(training.read_text())
             entry["training"] = {"epochs": len(t.get("history", [])), "train_sentences": t.get("train_sentences"),
                                  "seconds": t["history"][-1]["seconds"] if t.get("history") else None,
-                                 "best_dev_f1": t.get("best_f1")}
+                                 "best_dev_f1": t.get("best_f1"), "init_from": t.get("init_from")}
         results["strategies"][name] = entry
     print("throughput rounds", file=sys.stderr, flush=True)
     tp = throughput(entries, test, batch_size=8, rounds=args.rounds)

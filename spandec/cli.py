@@ -50,16 +50,22 @@ def _cmd_stats(args) -> int:
 
 
 def _init_model(path: str, strategy: str, labels: list[str]):
-    """A trained model to continue training (fresh optimizer and schedule); it must match the strategy and labels."""
+    """A trained model to continue training (fresh optimizer and schedule) and the labels it had.
+
+    Its strategy must match. If the training data has labels the model lacks, the model moves to the
+    data's label set: all weights kept, output rows of shared labels copied, the others start fresh.
+    """
     from .modeling_base import NERModel
 
     model = NERModel.from_pretrained(path, device="cpu")
     if model.strategy != strategy:
         raise ValueError(f"--init-from {path} is a {model.strategy} model, not {strategy}")
-    missing = sorted(set(labels) - set(model.config.labels))
-    if missing:
-        raise ValueError(f"--init-from {path} has no label(s) {', '.join(missing)} found in the training data")
-    return model
+    before = list(model.config.labels)
+    if set(labels) - set(before):
+        model, fresh = model.with_labels(labels)
+        print(f"--init-from {path}: labels {', '.join(before)} -> {', '.join(labels)}; "
+              f"new output rows: {', '.join(fresh)}", file=sys.stderr)
+    return model, before
 
 
 def _cmd_train(args) -> int:
@@ -77,8 +83,9 @@ def _cmd_train(args) -> int:
             options["threshold"] = args.threshold
     if args.strategy == "pl-marker":
         options["marker_max_length"] = args.marker_max_length
+    init_labels = None
     if args.init_from:
-        model = _init_model(args.init_from, args.strategy, labels)
+        model, init_labels = _init_model(args.init_from, args.strategy, labels)
     else:
         model = new_model(args.strategy, labels, args.encoder, **options)
     targs = TrainingArgs(
@@ -92,6 +99,7 @@ def _cmd_train(args) -> int:
     recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
     summary = {"strategy": args.strategy, "train_sentences": len(train_data),
                "dev_sentences": len(dev_data) if dev_data else 0, "init_from": args.init_from,
+               "init_labels": init_labels,
                "args": recipe, **result}
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.output).mkdir(parents=True, exist_ok=True)
@@ -189,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
     t.add_argument("--init-from", default=None, metavar="MODEL",
                    help="start from this trained model's weights and config (folder or Hub id; --encoder and the "
-                        "model-shape options are then taken from it) with a fresh optimizer and schedule")
+                        "model-shape options are then taken from it) with a fresh optimizer and schedule; labels the "
+                        "model lacks get new output rows (transfer to a new label set)")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last holds a checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)

@@ -9,9 +9,10 @@ A strategy subclasses :class:`NERModel` and implements four hooks:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -68,6 +69,7 @@ class NERModel(nn.Module):
 
     config_class: ClassVar[type[NERConfig]] = NERConfig
     model_type: ClassVar[str] = ""
+    label_layers: ClassVar[tuple[str, ...]] = ("classifier",)  # modules whose output rows are output_rows
 
     def __init__(self, config: NERConfig, encoder: nn.Module, tokenizer: Any):
         super().__init__()
@@ -285,6 +287,34 @@ class NERModel(nn.Module):
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
         return contextlib.nullcontext()
+
+    @property
+    def output_rows(self) -> list[str]:
+        """Names of the rows of label-sized output layers (the classes the head scores)."""
+        return self.id2label
+
+    def with_labels(self, labels: Sequence[str]) -> tuple["NERModel", list[str]]:
+        """A copy for a new label set: every weight kept, output rows of shared labels (and O) copied.
+
+        Returns the new model and the names of the output rows that start from fresh weights.
+        """
+        config = replace(self.config, labels=list(labels))
+        model = type(self)(config, copy.deepcopy(self.encoder), self.tokenizer, removed_layers=[])
+        old_rows = {name: i for i, name in enumerate(self.output_rows)}
+        source, fresh = self.state_dict(), set()
+        state = model.state_dict()
+        for key, value in state.items():
+            old = source[key]
+            if key.split(".")[0] not in self.label_layers:
+                state[key] = old.clone()
+                continue
+            for i, name in enumerate(model.output_rows):  # label-sized: rows follow their names
+                if name in old_rows:
+                    value[i] = old[old_rows[name]]
+                else:
+                    fresh.add(name)
+        model.load_state_dict(state)
+        return model.to(self.device), sorted(fresh)
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(pretrained encoder parameters, new parameters) for the 10x learning rate of new weights."""

@@ -30,6 +30,11 @@ class TokenClassifierModel(NERModel):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, len(self.tags))
 
+    @property
+    def output_rows(self) -> list[str]:
+        """The BIO tags the classifier scores."""
+        return self.tags
+
     def window_features(self, window: WindowInput, spans=None) -> dict:
         feat = {"input_ids": window.input_ids, "word_first": window.word_first}
         if spans is not None:

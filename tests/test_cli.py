@@ -219,11 +219,34 @@ def test_train_init_from(capsys, tmp_path, trained_model) -> None:
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k].float(), after[k].float()) for k in before)
     assert json.loads((out / "last" / "config.json").read_text())["max_span_words"] == 4  # the model's own config
-    code, _, err = run(capsys, "train", "--strategy", "token", "--train", OVERFIT, "--output", tmp_path / "x",
+
+
+def test_train_init_from_new_labels(capsys, tmp_path, trained_model) -> None:
+    """Transfer to a new label set: every weight kept, rows of shared labels copied, new rows fresh."""
+    from safetensors.torch import load_file
+
+    other = tmp_path / "other.conll"
+    other.write_text("Paris B-CITY\nis O\nin O\nFrance B-LOC\n\nMaria B-PER\nLopez I-PER\n\n")
+    out = tmp_path / "y"
+    code, out_text, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", other, "--output", out,
+                              "--init-from", trained_model / "best", "--max-steps", "1", "--batch-size", "2",
+                              "--per-device-batch-size", "2", "--lr", "0", "--quiet")
+    assert code == 0, err
+    assert "labels LOC, MISC, ORG, PER -> CITY, LOC, PER; new output rows: CITY" in err
+    assert json.loads(out_text.strip().splitlines()[-1])["init_labels"] == ["LOC", "MISC", "ORG", "PER"]
+    config = json.loads((out / "last" / "config.json").read_text())
+    assert config["labels"] == ["CITY", "LOC", "PER"] and config["max_span_words"] == 4
+    before = load_file(str(trained_model / "best" / "model.safetensors"))
+    after = load_file(str(out / "last" / "model.safetensors"))
+    assert before.keys() == after.keys()
+    for key in before:
+        if key.startswith("classifier."):  # rows: O LOC MISC ORG PER -> O CITY LOC PER
+            assert after[key].shape[0] == 4
+            for new, old in ((0, 0), (2, 1), (3, 4)):
+                assert torch.equal(after[key][new].float(), before[key][old].float())
+            assert not torch.equal(after[key][1].float(), before[key][2].float())
+        else:
+            assert torch.equal(before[key].float(), after[key].float()), key
+    code, _, err = run(capsys, "train", "--strategy", "token", "--train", other, "--output", tmp_path / "z",
                        "--init-from", trained_model / "best")
     assert code == 2 and "is a sf-spandec model, not token" in error_line(err)
-    other = tmp_path / "other.conll"
-    other.write_text("Paris B-CITY\n\n")
-    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", other, "--output", tmp_path / "y",
-                       "--init-from", trained_model / "best")
-    assert code == 2 and "has no label(s) CITY" in error_line(err)

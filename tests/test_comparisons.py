@@ -46,3 +46,33 @@ def test_card_lists_every_stage(tmp_path, tiny_encoder) -> None:
     assert "2. 3 epoch(s) on 9000 training sentences, effective batch 16" in text
     assert "[20.0, 31.0, 30.0]" in text and "Best dev F1: 31.0" in text
     assert text.index("--output runs/conllpp/first") < text.index("--output runs/conllpp/second")
+
+
+def results(parts: dict[str, tuple[float, float, dict[str, int], float]]) -> dict:
+    """A compare.py-shaped results dict: strategy -> (precision, recall, gold per type, samples/s)."""
+    strategies = {
+        name: {"f1": round(200 * p * r / (p + r) / 100, 2), "precision": p, "recall": r,
+               "per_type": {t: {"support": n} for t, n in gold.items()}, "kept_fraction": 1.0,
+               "gflops": {"measured": 1.0}, "throughput": {"batch8": {"median": sps}}}
+        for name, (p, r, gold, sps) in parts.items()}
+    base = strategies["token"]["throughput"]["batch8"]["median"]
+    for e in strategies.values():
+        e["throughput"]["relative_to_token"] = round(e["throughput"]["batch8"]["median"] / base, 3)
+    return {"dataset": "x", "sentences": 5, "machine": {}, "strategies": strategies}
+
+
+def test_aggregate_means_and_pooled_f1() -> None:
+    """Mean of per-part micro F1 vs micro F1 pooled over all parts' mentions (worked out by hand)."""
+    agg = load_script("aggregate")
+    a = results({"token": (50.0, 100.0, {"A": 10}, 100.0), "sf-spandec": (100.0, 100.0, {"A": 10}, 80.0)})
+    b = results({"token": (100.0, 25.0, {"B": 12, "C": 8}, 200.0), "sf-spandec": (100.0, 50.0, {"B": 12, "C": 8}, 220.0)})
+    summary = agg.aggregate({"a": a, "b": b})
+    token = summary["strategies"]["token"]
+    # token: a has TP 10 of 20 predicted, b TP 5 of 5; pooled P = 15/25, R = 15/30 -> F1 54.55
+    assert token["mean_f1"] == round((66.67 + 40.0) / 2, 2) and token["pooled_f1"] == 54.55
+    sf = summary["strategies"]["sf-spandec"]
+    assert sf["pooled_f1"] == round(200 * 1.0 * (20 / 30) / (1 + 20 / 30), 2)
+    assert sf["mean_relative_to_token"] == round((0.8 + 1.1) / 2, 3)
+    assert summary["types"] == 3
+    table = agg.markdown("demo", summary)
+    assert "| token | 66.67 (100.0/s) | 40.00 (200.0/s) | 53.34 | 54.55 | 1.0 |" in table

@@ -192,6 +192,20 @@ def test_save_load_roundtrip(trained, overfit_data, tmp_path, strategy) -> None:
     assert config["max_span_words"] == 4
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_with_labels_carries_rows_by_name(trained, overfit_data, strategy) -> None:
+    """Relabelling keeps every weight; a permuted label set predicts the same; new labels get fresh rows."""
+    model = trained(strategy)
+    texts = [" ".join(s.words) for s in overfit_data[:6]]
+    permuted, fresh = model.with_labels(list(reversed(LABELS)))
+    assert fresh == [] and permuted.config.labels == list(reversed(LABELS))
+    assert permuted.predict(texts) == model.predict(texts)
+    other, fresh = model.with_labels(["CITY", "LOC", "PER"])
+    assert fresh == (["B-CITY", "I-CITY"] if strategy == "token" else ["CITY"])
+    assert other.config.labels == ["CITY", "LOC", "PER"] and model.config.labels == LABELS
+    assert all(e["label"] in ("CITY", "LOC", "PER") for p in other.predict(texts) for e in p)
+
+
 def test_load_rejects_the_wrong_class(trained, tmp_path) -> None:
     trained("token").save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="token"):
