@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from spandec.encoder import text_position_ids
+from spandec.span_decoder import DecoderLayer
 
 from model_helpers import make
 
@@ -153,7 +154,7 @@ def naive_span_logits(model, z: torch.Tensor, i: int, j: int) -> torch.Tensor:
     return _linear(rep, model.classifier)
 
 
-def test_spandec_decoder_matches_naive_reference(tiny_encoder) -> None:
+def test_spandec_decoder_matches_naive_reference(tiny_encoder, monkeypatch) -> None:
     model = make("spandec", tiny_encoder, decoder_layers=2, max_span_words=3).eval()
     with torch.no_grad():  # make the two layers, the norms and the markers all different
         for name, p in model.named_parameters():
@@ -177,13 +178,20 @@ def test_spandec_decoder_matches_naive_reference(tiny_encoder) -> None:
                 checked += 1
     assert checked == sum(len(f["spans"]) for f in feats) > 20
     assert want.abs().max() > 0.1  # not a degenerate all-zero comparison
-    # a few spans only (as after the span filter): the sparse first-layer path, same logits
+    # a few spans only (as after the span filter): the dense and the sparse first-layer paths, same logits
     sparse = torch.zeros_like(batch["span_mask"])
     sparse[0, ::9] = True
     sparse[1, 3] = True
+    layer = model.decoder[0]
+    B, L = batch["input_ids"].shape
+    rows = 2 * int(sparse.sum())
+    assert not layer.use_sparse(rows, B, L, L)  # small: dense by default
     with torch.no_grad():
+        few_dense = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"], sparse)
+        monkeypatch.setattr(DecoderLayer, "dense_limit", 0)
+        assert layer.use_sparse(rows, B, L, L) and not layer.use_sparse(2 * B * L, B, L, L)
         few = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"], sparse)
-    # the full call took the dense path (2 rows per span >= texts x positions), this one the sparse path
-    assert 2 * checked >= batch["input_ids"].numel() > 2 * int(sparse.sum()) > 4
-    assert torch.allclose(few[sparse], fast[sparse], atol=1e-5)
-    assert few[~sparse].abs().max() == 0
+    assert rows > 4
+    for got in (few, few_dense):
+        assert torch.allclose(got[sparse], fast[sparse], atol=1e-5)
+        assert got[~sparse].abs().max() == 0
