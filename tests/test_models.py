@@ -199,7 +199,10 @@ def test_with_labels_carries_rows_by_name(trained, overfit_data, strategy) -> No
     texts = [" ".join(s.words) for s in overfit_data[:6]]
     permuted, fresh = model.with_labels(list(reversed(LABELS)))
     assert fresh == [] and permuted.config.labels == list(reversed(LABELS))
-    assert permuted.predict(texts) == model.predict(texts)
+    got, want = permuted.predict(texts), model.predict(texts)  # same up to float summation order
+    strip = lambda preds: [[{k: v for k, v in e.items() if k != "score"} for e in p] for p in preds]
+    assert strip(got) == strip(want) and sum(map(len, want)) >= 6
+    assert all(abs(a["score"] - b["score"]) < 1e-5 for p, q in zip(got, want) for a, b in zip(p, q))
     other, fresh = model.with_labels(["CITY", "LOC", "PER"])
     assert fresh == (["B-CITY", "I-CITY"] if strategy == "token" else ["CITY"])
     assert other.config.labels == ["CITY", "LOC", "PER"] and model.config.labels == LABELS
