@@ -13,4 +13,4 @@ for d in politics science music literature ai; do
   models=(); for s in "$@"; do models+=(--model "$s=$RUNS/crossner/$d/$s/best"); done
   python "$here/compare.py" --dataset "crossner/$d" --name "crossner-$d" --rounds "${ROUNDS:-3}" "${models[@]}"
 done
-python "$here/aggregate.py" crossner comparisons/results/crossner-{politics,science,music,literature,ai}.json
+python "$here/aggregate.py" crossner "$here"/results/crossner-{politics,science,music,literature,ai}.json

@@ -19,6 +19,7 @@ import torch
 
 from spandec import NERModel
 from spandec.data import data_dir, read_conll
+from spandec.span_decoder import DecoderLayer
 from spandec.spans import Document
 
 
@@ -29,7 +30,11 @@ def main(argv=None) -> int:
     p.add_argument("--sentences", type=int, default=800, help="sentences to run (default 800)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--lines", type=int, default=30, help="profile lines to print")
+    p.add_argument("--sparse", action="store_true",
+                   help="SpanDec: force the sparse first-layer rows path (DecoderLayer.dense_limit = 0)")
     args = p.parse_args(argv)
+    if args.sparse:
+        DecoderLayer.dense_limit = 0
     if args.threads:
         torch.set_num_threads(args.threads)
     test = read_conll(args.data or data_dir() / "conllpp" / "test.txt")[: args.sentences]

@@ -305,6 +305,8 @@ class NERModel(nn.Module):
         state = model.state_dict()
         for key, value in state.items():
             old = source[key]
+            if key.startswith("encoder."):  # already a deep copy
+                continue
             if key.split(".")[0] not in self.label_layers:
                 state[key] = old.clone()
                 continue
