@@ -49,17 +49,24 @@ def _cmd_stats(args) -> int:
     return 0
 
 
-def _init_model(path: str, strategy: str, labels: list[str]):
+def _init_model(path: str, strategy: str, labels: list[str], encoder_layers: int | None = None,
+                decoder_layers: int | None = None):
     """A trained model to continue training (fresh optimizer and schedule) and the labels it had.
 
     Its strategy must match. If the training data has labels the model lacks, the model moves to the
     data's label set: all weights kept, output rows of shared labels copied, the others start fresh.
+    SpanDec depths given here change the model's (``SpanDecModel.with_depth``).
     """
     from .modeling_base import NERModel
 
     model = NERModel.from_pretrained(path, device="cpu")
     if model.strategy != strategy:
         raise ValueError(f"--init-from {path} is a {model.strategy} model, not {strategy}")
+    if encoder_layers is not None or decoder_layers is not None:
+        if not hasattr(model, "with_depth"):
+            raise ValueError("--encoder-layers/--decoder-layers apply to spandec and sf-spandec models only")
+        model, note = model.with_depth(encoder_layers, decoder_layers)
+        print(f"--init-from {path}: {note}", file=sys.stderr)
     before = list(model.config.labels)
     if set(labels) - set(before):
         model, fresh = model.with_labels(labels)
@@ -77,7 +84,7 @@ def _cmd_train(args) -> int:
     labels = sorted({t for s in train_data for _, _, t in s.entities})
     options = {"max_span_words": args.max_span_words}
     if args.strategy in ("spandec", "sf-spandec"):
-        options.update(decoder_layers=args.decoder_layers, encoder_layers=args.encoder_layers,
+        options.update(decoder_layers=args.decoder_layers or 1, encoder_layers=args.encoder_layers,
                        decoder_init=args.decoder_init)
         if args.threshold is not None:
             options["threshold"] = args.threshold
@@ -85,7 +92,7 @@ def _cmd_train(args) -> int:
         options["marker_max_length"] = args.marker_max_length
     init_labels = None
     if args.init_from:
-        model, init_labels = _init_model(args.init_from, args.strategy, labels)
+        model, init_labels = _init_model(args.init_from, args.strategy, labels, args.encoder_layers, args.decoder_layers)
     else:
         model = new_model(args.strategy, labels, args.encoder, **options)
     targs = TrainingArgs(
@@ -183,8 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", default="onecycle", choices=("onecycle", "linear"), help="lr schedule, 3%% warm-up (default onecycle)")
     t.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     t.add_argument("--max-span-words", type=int, default=8, help="longest span in words for span strategies (default 8)")
-    t.add_argument("--encoder-layers", type=int, default=None, help="SpanDec: encoder layers kept (default: all but the last)")
-    t.add_argument("--decoder-layers", type=int, default=1, help="SpanDec: decoder layers (default 1)")
+    t.add_argument("--encoder-layers", type=int, default=None,
+                   help="SpanDec: encoder layers kept (default: all but the last; with --init-from: the model's, "
+                        "fewer keeps its first N trained layers)")
+    t.add_argument("--decoder-layers", type=int, default=None,
+                   help="SpanDec: decoder layers (default 1; with --init-from: the model's, more adds identity-initialised layers)")
     t.add_argument("--decoder-init", default="encoder", choices=("encoder", "random"),
                    help="SpanDec: start the decoder from the dropped encoder layer(s) or from random weights (default encoder)")
     t.add_argument("--threshold", type=float, default=None, help="SF-SpanDec: default pruning threshold saved with the model (default 0.5)")
@@ -197,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
     t.add_argument("--init-from", default=None, metavar="MODEL",
                    help="start from this trained model's weights and config (folder or Hub id; --encoder and the "
-                        "model-shape options are then taken from it) with a fresh optimizer and schedule; labels the "
+                        "other model-shape options are then taken from it) with a fresh optimizer and schedule; labels the "
                         "model lacks get new output rows (transfer to a new label set)")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if OUTPUT/last holds a checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")

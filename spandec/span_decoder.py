@@ -20,15 +20,16 @@ softmax split); only the 2x2 interaction within each pair is per span.
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
 from torch import nn
 from transformers import AutoConfig
 
-from .encoder import position_embedding, resolve_encoder, text_position_ids
+from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
 from .modeling_base import NERConfig, SpanModel, pad
 
 
@@ -201,6 +202,38 @@ class SpanDecModel(SpanModel):
             if src is None or src.weight.shape != dst.weight.shape:
                 continue
             dst.load_state_dict(src.state_dict())
+
+    def with_depth(self, encoder_layers: int | None = None, decoder_layers: int | None = None) -> tuple["SpanDecModel", str]:
+        """A copy with another encoder/decoder depth (paper Table 8), warm-started from this model.
+
+        The encoder keeps its first ``encoder_layers`` trained layers (at most the current number);
+        the first ``decoder_layers`` decoder layers are kept and extra ones start as the identity
+        (zeroed output projections of their residual branches). Returns the model and a summary.
+        """
+        have_enc, have_dec = len(layer_list(self.encoder)), len(self.decoder)
+        enc = have_enc if encoder_layers is None else encoder_layers
+        dec = have_dec if decoder_layers is None else decoder_layers
+        if not 1 <= enc <= have_enc:
+            raise ValueError(f"the model has {have_enc} trained encoder layers; cannot keep {enc}")
+        if dec < 1:
+            raise ValueError(f"decoder layers must be at least 1, got {dec}")
+        encoder = copy.deepcopy(self.encoder)
+        truncate_layers(encoder, enc)
+        config = replace(self.config, encoder_layers=enc, decoder_layers=dec)
+        model = type(self)(config, encoder, self.tokenizer, removed_layers=[])
+        state = {k: v for k, v in self.state_dict().items()
+                 if not k.startswith("encoder.") and not (k.startswith("decoder.") and int(k.split(".")[1]) >= dec)}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or not all(k.startswith(("encoder.", "decoder.")) for k in missing):
+            raise RuntimeError(f"with_depth: unmatched weights {missing + unexpected}")
+        for layer in list(model.decoder)[have_dec:]:
+            for proj in (layer.out, layer.fc2):
+                nn.init.zeros_(proj.weight)
+                nn.init.zeros_(proj.bias)
+        added = max(0, dec - have_dec)
+        note = (f"encoder {have_enc} -> {enc} layers, decoder {have_dec} -> {dec} layers"
+                + (f" ({added} new identity layer{'s' if added > 1 else ''})" if added else ""))
+        return model.to(self.device), note
 
     # ----- features ------------------------------------------------------------------------
     def window_features(self, window, spans=None) -> dict:

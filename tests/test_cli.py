@@ -247,6 +247,23 @@ def test_train_init_from_new_labels(capsys, tmp_path, trained_model) -> None:
             assert not torch.equal(after[key][1].float(), before[key][2].float())
         else:
             assert torch.equal(before[key].float(), after[key].float()), key
+    deeper = tmp_path / "deeper"  # Table 8 depth from the trained model
+    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", OVERFIT, "--output", deeper,
+                       "--init-from", trained_model / "best", "--encoder-layers", "1", "--decoder-layers", "2",
+                       "--max-steps", "1", "--batch-size", "2", "--per-device-batch-size", "2", "--lr", "0", "--quiet")
+    assert code == 0, err
+    assert "encoder 2 -> 1 layers, decoder 1 -> 2 layers (1 new identity layer)" in err
+    config = json.loads((deeper / "last" / "config.json").read_text())
+    assert (config["encoder_layers"], config["decoder_layers"], config["encoder_config"]["num_hidden_layers"]) == (1, 2, 1)
+    after = load_file(str(deeper / "last" / "model.safetensors"))
+    assert not any(k.startswith("encoder.encoder.layer.1.") for k in after)
+    for key in before:
+        if not key.startswith("encoder.encoder.layer.1."):
+            assert torch.equal(before[key].float(), after[key].float()), key
+    assert not after["decoder.1.out.weight"].any() and after["decoder.1.query.weight"].any()
+    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", OVERFIT, "--output", tmp_path / "w",
+                       "--init-from", trained_model / "best", "--encoder-layers", "3")
+    assert code == 2 and "cannot keep 3" in error_line(err)
     code, _, err = run(capsys, "train", "--strategy", "token", "--train", other, "--output", tmp_path / "z",
                        "--init-from", trained_model / "best")
     assert code == 2 and "is a sf-spandec model, not token" in error_line(err)

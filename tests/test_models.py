@@ -209,6 +209,38 @@ def test_with_labels_carries_rows_by_name(trained, overfit_data, strategy) -> No
     assert all(e["label"] in ("CITY", "LOC", "PER") for p in other.predict(texts) for e in p)
 
 
+@pytest.mark.parametrize("strategy", ["spandec", "sf-spandec"])
+def test_with_depth_warm_start(trained, overfit_data, tmp_path, strategy) -> None:
+    """Table 8 depths from a trained model: added decoder layers start as the identity, a shallower
+    encoder keeps the first trained layers; the new depth is saved and loaded back."""
+    model = trained(strategy)
+    texts = [" ".join(s.words) for s in overfit_data[:6]]
+    want = model.predict(texts, threshold=0.0)
+    deeper, note = model.with_depth(decoder_layers=3)
+    assert note == "encoder 2 -> 2 layers, decoder 1 -> 3 layers (2 new identity layers)"
+    assert len(deeper.decoder) == 3 and deeper.config.decoder_layers == 3 and len(model.decoder) == 1
+    got = deeper.eval().predict(texts, threshold=0.0)
+    assert [[(e["span"], e["label"]) for e in p] for p in got] == [[(e["span"], e["label"]) for e in p] for p in want]
+    assert all(abs(a["score"] - b["score"]) < 1e-5 for p, q in zip(got, want) for a, b in zip(p, q))
+    assert torch.equal(deeper.decoder[0].fc1.weight, model.decoder[0].fc1.weight)
+    assert not deeper.decoder[2].fc2.weight.any() and deeper.decoder[2].fc1.weight.any()
+    shallow, note = model.with_depth(encoder_layers=1)
+    assert note == "encoder 2 -> 1 layers, decoder 1 -> 1 layers" and shallow.config.encoder_layers == 1
+    assert len(shallow.encoder.encoder.layer) == 1 and len(model.encoder.encoder.layer) == 2
+    assert torch.equal(shallow.encoder.encoder.layer[0].output.dense.weight, model.encoder.encoder.layer[0].output.dense.weight)
+    assert torch.equal(shallow.classifier.weight, model.classifier.weight)
+    scores = lambda preds: [e["score"] for p in preds for e in p]
+    assert scores(shallow.eval().predict(texts, threshold=0.0)) != scores(want)  # layer 2 mattered
+    shallow.save_pretrained(tmp_path)
+    loaded = NERModel.from_pretrained(tmp_path, device="cpu")
+    assert len(loaded.encoder.encoder.layer) == 1 and loaded.config.decoder_layers == 1
+    assert loaded.predict(texts, threshold=0.0) == shallow.predict(texts, threshold=0.0)
+    with pytest.raises(ValueError, match="2 trained encoder layers; cannot keep 3"):
+        model.with_depth(encoder_layers=3)
+    with pytest.raises(ValueError, match="at least 1"):
+        model.with_depth(decoder_layers=0)
+
+
 def test_load_rejects_the_wrong_class(trained, tmp_path) -> None:
     trained("token").save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="token"):

@@ -1,0 +1,96 @@
+"""Paper Table 8 summary: test F1 and GFLOPs of each trained SpanDec depth in RUNS/ablation/<enc>+<dec>/.
+
+Usage: python comparisons/ablation.py RUNS/ablation --test ../shared/data/conllpp/test.txt
+Writes comparisons/results/ablation.json and ablation.md. For SF-SpanDec runs the test F1 is given
+at threshold 0 (every span decoded: SpanDec) and at the model's own threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from spandec import NERModel
+from spandec.benchmark import average_sizes, machine_info
+from spandec.data import read_conll
+from spandec.evaluation import evaluate
+from spandec.flops import EncoderShape, spandec_gflops
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONFIG = re.compile(r"^(\d+)\+(\d+)$")
+
+
+def summarise_run(run: Path, test, batch_size: int) -> dict:
+    """Test F1 (SpanDec and, for SF models, SF-SpanDec), GFLOPs and training record of one depth."""
+    model = NERModel.from_pretrained(run / "best", device="cpu")
+    enc_layers, dec_layers = model.config.encoder_layers, model.config.decoder_layers
+    shape = EncoderShape.from_hf_config(model.encoder.config)  # layer count unused: encoder_layers is given
+    sizes = average_sizes(model, test)
+    types = len(model.config.labels)
+    row = {
+        "encoder_layers": enc_layers,
+        "decoder_layers": dec_layers,
+        "gflops_S44_M324": round(spandec_gflops(shape, 44, 324, types, enc_layers, dec_layers), 3),
+        "gflops_real": round(spandec_gflops(shape, sizes["S"], sizes["M"], types, enc_layers, dec_layers), 3),
+    }
+    spandec = evaluate(model, test, batch_size=batch_size, threshold=0.0) if model.strategy == "sf-spandec" \
+        else evaluate(model, test, batch_size=batch_size)
+    row["spandec"] = {k: spandec[k] for k in ("f1", "precision", "recall", "samples_per_second")}
+    if model.strategy == "sf-spandec":
+        sf = evaluate(model, test, batch_size=batch_size)
+        row["sf_spandec"] = {k: sf[k] for k in ("f1", "precision", "recall", "samples_per_second")}
+        row["sf_spandec"]["threshold"] = model.config.threshold
+        row["sf_spandec"]["spans_decoded_pct"] = round(100 * sf["decoded"] / max(sf["candidates"], 1), 2)
+    record = json.loads((run / "training.json").read_text()) if (run / "training.json").is_file() else {}
+    history = record.get("history", [])
+    row["training"] = {
+        "strategy": model.strategy,
+        "init_from": record.get("init_from"),
+        "epochs": record.get("args", {}).get("epochs"),
+        "batch_size": record.get("args", {}).get("batch_size"),
+        "dev_f1": [h.get("dev_f1") for h in history],
+        "seconds": history[-1].get("seconds") if history else None,
+    }
+    return row
+
+
+def markdown(rows: dict) -> str:
+    """Table 8-shaped Markdown: depth, GFLOPs, test F1."""
+    sf = any("sf_spandec" in r for r in rows.values())
+    head = "| encoder + decoder layers | GFLOPs S44/M324 | GFLOPs (CoNLL++ S, M) | SpanDec F1 |"
+    head += " SF-SpanDec F1 | spans decoded |" if sf else ""
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in rows.items():
+        line = f"| {name} | {r['gflops_S44_M324']} | {r['gflops_real']} | {r['spandec']['f1']} |"
+        if sf:
+            s = r.get("sf_spandec")
+            line += f" {s['f1']} | {s['spans_decoded_pct']} % |" if s else " - | - |"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", help="folder holding <enc>+<dec>/ training runs")
+    p.add_argument("--test", required=True, help="CoNLL++ test file")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--name", default="ablation", help="results file stem (default ablation)")
+    p.add_argument("--max-sentences", type=int, default=None, help="only the first N test sentences (smoke runs)")
+    args = p.parse_args()
+    test = read_conll(args.test)[: args.max_sentences]
+    runs = sorted((d for d in Path(args.runs).iterdir() if CONFIG.match(d.name) and (d / "best").is_dir()),
+                  key=lambda d: (-int(CONFIG.match(d.name)[1]), int(CONFIG.match(d.name)[2])))
+    if not runs:
+        raise SystemExit(f"{args.runs}: no <enc>+<dec>/best runs")
+    rows = {d.name: summarise_run(d, test, args.batch_size) for d in runs}
+    out = {"dataset": "conllpp", "test_sentences": len(test), "machine": machine_info(), "configs": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(markdown(rows))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
