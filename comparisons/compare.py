@@ -51,10 +51,16 @@ def main(argv=None) -> int:
     p.add_argument("--model", action="append", required=True, help="STRATEGY=PATH of a trained model (repeatable)")
     p.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds (default 3)")
     p.add_argument("--max-test", type=int, default=None, help="use only the first N test sentences")
+    p.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
+                   help="SF-SpanDec sweep thresholds, comma-separated (default %(default)s)")
     p.add_argument("--flop-sentences", type=int, default=300, help="test sentences run under FlopCounterMode (default 300)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="results folder")
     p.add_argument("--name", default=None, help="results file name (default: the dataset name)")
     args = p.parse_args(argv)
+    try:
+        thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"--thresholds: not a comma-separated list of numbers: {args.thresholds!r}")
 
     import transformers
 
@@ -114,7 +120,7 @@ def main(argv=None) -> int:
             results["strategies"][name]["throughput"]["relative_to_token"] = round(v["median"] / base, 3)
     if "sf-spandec" in models:
         print("sf sweep", file=sys.stderr, flush=True)
-        results["sf_sweep"] = sf_sweep(models["sf-spandec"][0], test, THRESHOLDS, batch_size=8)
+        results["sf_sweep"] = sf_sweep(models["sf-spandec"][0], test, thresholds, batch_size=8)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = args.name or args.dataset.replace("/", "-")

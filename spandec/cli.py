@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +24,16 @@ def load_sentences(source: str, split: str = "train", scheme: str = "auto", limi
     else:
         sentences = load_hf_dataset(source, split)
     return sentences[:limit] if limit else sentences
+
+
+def sample_sentences(sentences: list[Sentence], n: int | None, seed: int) -> list[Sentence]:
+    """A seeded random sample of ``n`` sentences, kept in file order (all of them if ``n`` is None or larger)."""
+    if n is None or n >= len(sentences):
+        return sentences
+    if n < 1:
+        raise ValueError(f"sample size must be at least 1, got {n}")
+    keep = sorted(random.Random(seed).sample(range(len(sentences)), n))
+    return [sentences[i] for i in keep]
 
 
 def read_inputs(path: str) -> list[str | list[str]]:
@@ -80,7 +91,10 @@ def _cmd_train(args) -> int:
     from .training import TrainingArgs, train
 
     train_data = load_sentences(args.train, args.train_split, args.scheme, args.max_train_sentences)
+    train_data = sample_sentences(train_data, args.sample_train_sentences, args.seed)
     dev_data = load_sentences(args.dev, args.dev_split, args.scheme, args.max_dev_sentences) if args.dev else None
+    if dev_data:
+        dev_data = sample_sentences(dev_data, args.sample_dev_sentences, args.seed)
     labels = sorted({t for s in train_data for _, _, t in s.entities})
     options = {"max_span_words": args.max_span_words}
     if args.strategy in ("spandec", "sf-spandec"):
@@ -105,7 +119,8 @@ def _cmd_train(args) -> int:
     result = train(model, train_data, dev_data, targs)
     recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
     summary = {"strategy": args.strategy, "train_sentences": len(train_data),
-               "dev_sentences": len(dev_data) if dev_data else 0, "init_from": args.init_from,
+               "dev_sentences": len(dev_data) if dev_data else 0, "train_sample_seed": args.seed
+               if args.sample_train_sentences or args.sample_dev_sentences else None, "init_from": args.init_from,
                "init_labels": init_labels,
                "args": recipe, **result}
     if int(os.environ.get("RANK", "0")) == 0:
@@ -201,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--marker-max-length", type=int, default=128, help="PL-Marker: markers per packed group (default 128)")
     t.add_argument("--max-train-sentences", type=int, default=None, help="use only the first N training sentences")
     t.add_argument("--max-dev-sentences", type=int, default=None, help="use only the first N dev sentences")
+    t.add_argument("--sample-train-sentences", type=int, default=None, metavar="N",
+                   help="train on a random N-sentence sample (seeded by --seed, kept in file order)")
+    t.add_argument("--sample-dev-sentences", type=int, default=None, metavar="N",
+                   help="select epochs on a random N-sentence dev sample (seeded by --seed)")
     t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke runs)")
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     t.add_argument("--freeze-word-embeddings", action="store_true",

@@ -48,6 +48,19 @@ def trained_model(tiny_encoder, tmp_path_factory) -> Path:
     return out
 
 
+def test_sample_sentences_is_seeded_and_ordered() -> None:
+    from spandec.cli import sample_sentences
+    from spandec.data import read_conll
+
+    sentences = read_conll(OVERFIT)
+    a, b = sample_sentences(sentences, 8, 1), sample_sentences(sentences, 8, 1)
+    index = [sentences.index(s) for s in a]
+    assert a == b and len(a) == 8 and index == sorted(index) and len(set(index)) == 8
+    assert sample_sentences(sentences, 8, 2) != a and sample_sentences(sentences, 99, 1) == sentences
+    with pytest.raises(ValueError, match="at least 1"):
+        sample_sentences(sentences, 0, 1)
+
+
 # ----- stats ----------------------------------------------------------------------------------
 
 def test_stats(capsys, tmp_path) -> None:
@@ -247,12 +260,15 @@ def test_train_init_from_new_labels(capsys, tmp_path, trained_model) -> None:
             assert not torch.equal(after[key][1].float(), before[key][2].float())
         else:
             assert torch.equal(before[key].float(), after[key].float()), key
-    deeper = tmp_path / "deeper"  # Table 8 depth from the trained model
-    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", OVERFIT, "--output", deeper,
+    deeper = tmp_path / "deeper"  # Table 8 depth from the trained model, on a 7-sentence sample
+    code, out_text, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", OVERFIT, "--output", deeper,
+                       "--sample-train-sentences", "7", "--dev", OVERFIT, "--sample-dev-sentences", "3",
                        "--init-from", trained_model / "best", "--encoder-layers", "1", "--decoder-layers", "2",
                        "--max-steps", "1", "--batch-size", "2", "--per-device-batch-size", "2", "--lr", "0", "--quiet")
     assert code == 0, err
     assert "encoder 2 -> 1 layers, decoder 1 -> 2 layers (1 new identity layer)" in err
+    summary = json.loads(out_text.strip().splitlines()[-1])
+    assert (summary["train_sentences"], summary["dev_sentences"], summary["train_sample_seed"]) == (7, 3, 42)
     config = json.loads((deeper / "last" / "config.json").read_text())
     assert (config["encoder_layers"], config["decoder_layers"], config["encoder_config"]["num_hidden_layers"]) == (1, 2, 1)
     after = load_file(str(deeper / "last" / "model.safetensors"))
