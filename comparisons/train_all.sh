@@ -5,7 +5,8 @@
 # Env: SPANDEC_DATA_DIR (default ../shared/data), RUNS (default runs), ENCODER (default: shipped MiniLM),
 #      BATCH (effective batch, default 64),
 #      INIT (a folder with one trained model per strategy, e.g. data/checkpoints: each run starts from
-#      INIT/<strategy> via --init-from, moved to this dataset's labels; transfer instead of from the encoder).
+#      INIT/<strategy> via --init-from, moved to this dataset's labels; transfer instead of from the encoder),
+#      TRAIN_ARGS (more `spandec train` options, e.g. "--sample-train-sentences 10000 --freeze-word-embeddings").
 set -euo pipefail
 DATA="${SPANDEC_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}"
 RUNS="${RUNS:-runs}"
@@ -15,5 +16,5 @@ ext=txt; [ -f "$dir/train.tsv" ] && ext=tsv
 for s in "$@"; do
   spandec train --strategy "$s" --train "$dir/train.$ext" --dev "$dir/dev.$ext" --epochs "$epochs" \
     --batch-size "${BATCH:-64}" --per-device-batch-size "$(( ${BATCH:-64} < 32 ? ${BATCH:-64} : 32 ))" --output "$RUNS/$dataset/$s" \
-    ${ENCODER:+--encoder "$ENCODER"} ${INIT:+--init-from "$INIT/$s"} --quiet
+    ${ENCODER:+--encoder "$ENCODER"} ${INIT:+--init-from "$INIT/$s"} ${TRAIN_ARGS:-} --quiet
 done
