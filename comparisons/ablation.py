@@ -50,7 +50,10 @@ def summarise_run(run: Path, test, batch_size: int) -> dict:
         "init_from": record.get("init_from"),
         "epochs": record.get("args", {}).get("epochs"),
         "batch_size": record.get("args", {}).get("batch_size"),
-        "dev_f1": [h.get("dev_f1") for h in history],
+        "train_sentences": record.get("train_sentences"),
+        "steps": record.get("steps"),
+        "dev_f1": [h["dev"]["f1"] for h in history if h.get("dev")],
+        "best_dev_f1": record.get("best_f1"),
         "seconds": history[-1].get("seconds") if history else None,
     }
     return row
@@ -59,14 +62,17 @@ def summarise_run(run: Path, test, batch_size: int) -> dict:
 def markdown(rows: dict) -> str:
     """Table 8-shaped Markdown: depth, GFLOPs, test F1."""
     sf = any("sf_spandec" in r for r in rows.values())
-    head = "| encoder + decoder layers | GFLOPs S44/M324 | GFLOPs (CoNLL++ S, M) | SpanDec F1 |"
-    head += " SF-SpanDec F1 | spans decoded |" if sf else ""
+    head = "| encoder + decoder layers | GFLOPs S44/M324 | GFLOPs (CoNLL++ S, M) | dev F1 | SpanDec test F1 |"
+    head += " SF-SpanDec test F1 | spans decoded |" if sf else ""
+    head += " training s |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in rows.items():
-        line = f"| {name} | {r['gflops_S44_M324']} | {r['gflops_real']} | {r['spandec']['f1']} |"
+        t = r["training"]
+        line = f"| {name} | {r['gflops_S44_M324']} | {r['gflops_real']} | {t['best_dev_f1']} | {r['spandec']['f1']} |"
         if sf:
             s = r.get("sf_spandec")
             line += f" {s['f1']} | {s['spans_decoded_pct']} % |" if s else " - | - |"
+        line += f" {t['seconds']} |"
         lines.append(line)
     return "\n".join(lines) + "\n"
 
