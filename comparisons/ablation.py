@@ -16,7 +16,8 @@ from spandec import NERModel
 from spandec.benchmark import average_sizes, machine_info
 from spandec.data import read_conll
 from spandec.evaluation import evaluate
-from spandec.flops import EncoderShape, spandec_gflops
+
+from compare import formula_gflops  # comparisons/compare.py: Appendix D GFLOPs of a model's architecture
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIG = re.compile(r"^(\d+)\+(\d+)$")
@@ -25,22 +26,19 @@ CONFIG = re.compile(r"^(\d+)\+(\d+)$")
 def summarise_run(run: Path, test, batch_size: int) -> dict:
     """Test F1 (SpanDec and, for SF models, SF-SpanDec), GFLOPs and training record of one depth."""
     model = NERModel.from_pretrained(run / "best", device="cpu")
-    enc_layers, dec_layers = model.config.encoder_layers, model.config.decoder_layers
-    shape = EncoderShape.from_hf_config(model.encoder.config)  # layer count unused: encoder_layers is given
     sizes = average_sizes(model, test)
-    types = len(model.config.labels)
+    sf_model = model.strategy == "sf-spandec"
+    scores = lambda result: {k: result[k] for k in ("f1", "precision", "recall", "samples_per_second")}
     row = {
-        "encoder_layers": enc_layers,
-        "decoder_layers": dec_layers,
-        "gflops_S44_M324": round(spandec_gflops(shape, 44, 324, types, enc_layers, dec_layers), 3),
-        "gflops_real": round(spandec_gflops(shape, sizes["S"], sizes["M"], types, enc_layers, dec_layers), 3),
+        "encoder_layers": model.config.encoder_layers,
+        "decoder_layers": model.config.decoder_layers,
+        "gflops_S44_M324": round(formula_gflops(model, 44, 324), 3),  # every span decoded: SpanDec's
+        "gflops_real": round(formula_gflops(model, sizes["S"], sizes["M"]), 3),
+        "spandec": scores(evaluate(model, test, batch_size=batch_size, **({"threshold": 0.0} if sf_model else {}))),
     }
-    spandec = evaluate(model, test, batch_size=batch_size, threshold=0.0) if model.strategy == "sf-spandec" \
-        else evaluate(model, test, batch_size=batch_size)
-    row["spandec"] = {k: spandec[k] for k in ("f1", "precision", "recall", "samples_per_second")}
-    if model.strategy == "sf-spandec":
+    if sf_model:
         sf = evaluate(model, test, batch_size=batch_size)
-        row["sf_spandec"] = {k: sf[k] for k in ("f1", "precision", "recall", "samples_per_second")}
+        row["sf_spandec"] = scores(sf)
         row["sf_spandec"]["threshold"] = model.config.threshold
         row["sf_spandec"]["spans_decoded_pct"] = round(100 * sf["decoded"] / max(sf["candidates"], 1), 2)
     record = json.loads((run / "training.json").read_text()) if (run / "training.json").is_file() else {}
@@ -86,8 +84,9 @@ def main() -> None:
     p.add_argument("--max-sentences", type=int, default=None, help="only the first N test sentences (smoke runs)")
     args = p.parse_args()
     test = read_conll(args.test)[: args.max_sentences]
-    runs = sorted((d for d in Path(args.runs).iterdir() if CONFIG.match(d.name) and (d / "best").is_dir()),
-                  key=lambda d: (-int(CONFIG.match(d.name)[1]), int(CONFIG.match(d.name)[2])))
+    depth = {d: tuple(map(int, m.groups())) for d in Path(args.runs).iterdir()
+             if (m := CONFIG.match(d.name)) and (d / "best").is_dir()}
+    runs = sorted(depth, key=lambda d: (-depth[d][0], depth[d][1]))  # 5+1, 4+1, 4+2, 3+1, 3+3
     if not runs:
         raise SystemExit(f"{args.runs}: no <enc>+<dec>/best runs")
     rows = {d.name: summarise_run(d, test, args.batch_size) for d in runs}
