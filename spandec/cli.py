@@ -118,9 +118,10 @@ def _cmd_train(args) -> int:
     )
     result = train(model, train_data, dev_data, targs)
     recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
+    sampled = args.sample_train_sentences or args.sample_dev_sentences
     summary = {"strategy": args.strategy, "train_sentences": len(train_data),
-               "dev_sentences": len(dev_data) if dev_data else 0, "train_sample_seed": args.seed
-               if args.sample_train_sentences or args.sample_dev_sentences else None, "init_from": args.init_from,
+               "dev_sentences": len(dev_data) if dev_data else 0, "train_sample_seed": args.seed if sampled else None,
+               "init_from": args.init_from,
                "init_labels": init_labels,
                "args": recipe, **result}
     if int(os.environ.get("RANK", "0")) == 0:
