@@ -12,12 +12,12 @@ import json
 import re
 from pathlib import Path
 
-from spandec import NERModel
+from spandec import load_model
 from spandec.benchmark import average_sizes, machine_info
 from spandec.data import read_conll
 from spandec.evaluation import evaluate
+from spandec.flops import model_gflops
 
-from compare import formula_gflops  # comparisons/compare.py: Appendix D GFLOPs of a model's architecture
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIG = re.compile(r"^(\d+)\+(\d+)$")
@@ -25,15 +25,15 @@ CONFIG = re.compile(r"^(\d+)\+(\d+)$")
 
 def summarise_run(run: Path, test, batch_size: int) -> dict:
     """Test F1 (SpanDec and, for SF models, SF-SpanDec), GFLOPs and training record of one depth."""
-    model = NERModel.from_pretrained(run / "best", device="cpu")
+    model = load_model(run / "best", device="cpu")
     sizes = average_sizes(model, test)
     sf_model = model.strategy == "sf-spandec"
     scores = lambda result: {k: result[k] for k in ("f1", "precision", "recall", "samples_per_second")}
     row = {
         "encoder_layers": model.config.encoder_layers,
         "decoder_layers": model.config.decoder_layers,
-        "gflops_S44_M324": round(formula_gflops(model, 44, 324), 3),  # every span decoded: SpanDec's
-        "gflops_real": round(formula_gflops(model, sizes["S"], sizes["M"]), 3),
+        "gflops_S44_M324": round(model_gflops(model, 44, 324), 3),  # every span decoded: SpanDec's
+        "gflops_real": round(model_gflops(model, sizes["S"], sizes["M"]), 3),
         "spandec": scores(evaluate(model, test, batch_size=batch_size, **({"threshold": 0.0} if sf_model else {}))),
     }
     if sf_model:

@@ -10,12 +10,13 @@ import sys
 
 import numpy as np
 
-from spandec import NERModel, cross_attention
+from spandec import load_model
+from spandec.models.inspect import cross_attention
 from spandec.data import data_dir, read_conll
 
 
 def main(model_path: str, dev: str, n: int) -> None:
-    model = NERModel.from_pretrained(model_path)
+    model = load_model(model_path)
     marker, own, top = [], [], []
     for s in read_conll(dev)[:n]:
         for a, b, _ in s.entities[:2]:

@@ -18,30 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-from spandec import NERModel
+from spandec import load_model
 from spandec.benchmark import (average_sizes, latency, machine_info, measured_gflops, peak_memory_mb, sf_sweep,
                                throughput)
 from spandec.data import data_dir, read_dataset_dir
 from spandec.evaluation import evaluate
-from spandec.flops import EncoderShape, pl_marker_gflops, sf_spandec_gflops, spandec_gflops, token_classification_gflops
+from spandec.flops import model_gflops
 from spandec.spans import Document
 
 THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95]
-
-
-def formula_gflops(model, S: float, M: float, kept: float = 1.0) -> float:
-    """Appendix D GFLOPs of ``model``'s architecture at S tokens and M span queries."""
-    enc = EncoderShape.from_hf_config(model.encoder.config)
-    types = len(model.config.labels)
-    if model.strategy == "token":
-        return token_classification_gflops(enc, S, num_labels=2 * types + 1)
-    if model.strategy == "pl-marker":
-        return pl_marker_gflops(enc, S, M, marker_max_length=model.config.marker_max_length, num_types=types)
-    full = EncoderShape(enc.layers + 1, enc.hidden, enc.heads, enc.ffn, enc.vocab)  # formulas take the pretrained depth
-    kwargs = dict(num_types=types, encoder_layers=enc.layers, decoder_layers=model.config.decoder_layers)
-    if model.strategy == "sf-spandec" and kept < 1.0:
-        return sf_spandec_gflops(full, S, M, kept_fraction=kept, **kwargs)
-    return spandec_gflops(full, S, M, **kwargs)
 
 
 def main(argv=None) -> int:
@@ -70,7 +55,7 @@ def main(argv=None) -> int:
     models = {}
     for spec in args.model:
         name, _, path = spec.partition("=")
-        models[name] = (NERModel.from_pretrained(path), path)
+        models[name] = (load_model(path), path)
     entries = {name: (m, {}) for name, (m, _) in models.items()}
     if "sf-spandec" in models and "spandec" not in models:
         entries["spandec (sf-spandec@0)"] = (models["sf-spandec"][0], {"threshold": 0.0})
@@ -92,8 +77,8 @@ def main(argv=None) -> int:
             "kept_fraction": round(kept, 4),
             "latency_ms": {"batch1": latency(model, test, batch_size=1, **options)},
             "gflops": {
-                "paper_S44_M324": round(formula_gflops(model, 44, 324), 3),
-                "formula_real": round(formula_gflops(model, sizes["S"], sizes["M"], kept), 3),
+                "paper_S44_M324": round(model_gflops(model, 44, 324), 3),
+                "formula_real": round(model_gflops(model, sizes["S"], sizes["M"], kept), 3),
                 "measured": measured_gflops(model, sub, batch_size=8, **options)["per_sentence"],
                 "real_S": sizes["S"], "real_M": sizes["M"],
             },

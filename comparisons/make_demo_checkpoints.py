@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from spandec import NERModel
+from spandec import load_model
 
 NAMES = {"token": "Token classification", "pl-marker": "PL-Marker", "sf-spandec": "SF-SpanDec (SpanDec with SF head)"}
 
@@ -95,7 +95,7 @@ def main() -> None:
     for spec in args.strategies:
         s, _, folder = spec.partition("=")
         src = Path(folder) if folder else Path(args.runs) / s
-        model = NERModel.from_pretrained(src / "best", device="cpu")
+        model = load_model(src / "best", device="cpu")
         dst = Path(args.out) / s
         model.save_pretrained(dst, dtype=torch.float16, skip_unchanged=True)
         (dst / "README.md").write_text(card(s, model, src, results))

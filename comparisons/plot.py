@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from spandec.figures import tradeoff_plot
+from spandec.app.figures import tradeoff_plot
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from spandec import NERModel
+from spandec import load_model
 from spandec.data import data_dir, read_conll
-from spandec.span_decoder import DecoderLayer
+from spandec.models.spandec import DecoderLayer
 from spandec.spans import Document
 
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     test = read_conll(args.data or data_dir() / "conllpp" / "test.txt")[: args.sentences]
     docs = [Document.from_input(s.words) for s in test]
-    models = [(path, NERModel.from_pretrained(path, device="cpu")) for path in args.models]
+    models = [(path, load_model(path, device="cpu")) for path in args.models]
     for path, model in models:
         model.predict_candidates(docs[:50], batch_size=8)  # warm-up
         start = time.perf_counter()

@@ -13,7 +13,8 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from .data import Sentence
-from .evaluation import predict_tags, score
+from .evaluation import predict_tags_with_stats, score
+from .flops import count_flops
 from .spans import Document
 
 
@@ -59,13 +60,9 @@ def latency(model, sentences: Sequence[Sentence], batch_size: int = 1, limit: in
 
 def measured_gflops(model, sentences: Sequence[Sentence], batch_size: int = 8, **options) -> dict:
     """FLOPs counted by torch's FlopCounterMode on the real batches, per sentence (GFLOPs)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     docs = [Document.from_input(s.words) for s in sentences]
-    counter = FlopCounterMode(display=False)
-    with counter:
-        _run(model, docs, batch_size, options)
-    return {"per_sentence": round(counter.get_total_flops() / max(len(docs), 1) / 1e9, 4), "sentences": len(docs)}
+    total = count_flops(_run, model, docs, batch_size, options)
+    return {"per_sentence": round(total / max(len(docs), 1) / 1e9, 4), "sentences": len(docs)}
 
 
 def average_sizes(model, sentences: Sequence[Sentence]) -> dict:
@@ -111,12 +108,11 @@ def sf_sweep(model, sentences: Sequence[Sentence], thresholds: Sequence[float], 
     rows = []
     for t in thresholds:
         start = time.perf_counter()
-        pred = predict_tags(model, sentences, batch_size=batch_size, threshold=t)
+        pred, stats = predict_tags_with_stats(model, sentences, batch_size=batch_size, threshold=t)
         seconds = time.perf_counter() - start
-        stats = model.last_stats_total
         rows.append({
             "threshold": t,
-            "kept_fraction": round(stats["decoded"] / max(stats["candidates"], 1), 4),
+            "kept_fraction": round(stats.decoded / max(stats.candidates, 1), 4),
             "f1": score(gold, pred)["f1"],
             "samples_per_second": round(len(sentences) / seconds, 1),
         })

@@ -10,9 +10,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, looks_like_conll, read_conll,
-                   read_dataset_dir, read_jsonl_inputs)
-from .registry import STRATEGIES
+from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir,
+                   read_inputs)
+from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
+from .spans import check_threshold
 
 
 def load_sentences(source: str, split: str = "train", scheme: str = "auto", limit: int | None = None) -> list[Sentence]:
@@ -36,22 +37,6 @@ def sample_sentences(sentences: list[Sentence], n: int | None, seed: int) -> lis
     return [sentences[i] for i in keep]
 
 
-def read_inputs(path: str) -> list[str | list[str]]:
-    """Texts to tag from a file: .jsonl (``text`` or ``tokens`` per line), CoNLL (.conll/.tsv) or plain text (a text per line)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    if p.suffix == ".jsonl":
-        return read_jsonl_inputs(p)
-    if p.suffix in (".conll", ".tsv", ".iob", ".bio") or (p.suffix == ".txt" and looks_like_conll(p)):
-        return [s.words for s in read_conll(p)]
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return [line for line in text.splitlines() if line.strip()]
-
-
 def _cmd_stats(args) -> int:
     path = Path(args.path)
     files = sorted(f for f in path.rglob("*") if f.suffix in (".txt", ".tsv", ".conll") and not f.name.endswith(".docids.txt")) if path.is_dir() else [path]
@@ -68,9 +53,7 @@ def _init_model(path: str, strategy: str, labels: list[str], encoder_layers: int
     data's label set: all weights kept, output rows of shared labels copied, the others start fresh.
     SpanDec depths given here change the model's (``SpanDecModel.with_depth``).
     """
-    from .modeling_base import NERModel
-
-    model = NERModel.from_pretrained(path, device="cpu")
+    model = load_model(path, device="cpu")
     if model.strategy != strategy:
         raise ValueError(f"--init-from {path} is a {model.strategy} model, not {strategy}")
     if encoder_layers is not None or decoder_layers is not None:
@@ -87,7 +70,7 @@ def _init_model(path: str, strategy: str, labels: list[str], encoder_layers: int
 
 
 def _cmd_train(args) -> int:
-    from .registry import new_model
+    from .models.auto import new_model
     from .training import TrainingArgs, train
 
     train_data = load_sentences(args.train, args.train_split, args.scheme, args.max_train_sentences)
@@ -97,7 +80,7 @@ def _cmd_train(args) -> int:
         dev_data = sample_sentences(dev_data, args.sample_dev_sentences, args.seed)
     labels = sorted({t for s in train_data for _, _, t in s.entities})
     options = {"max_span_words": args.max_span_words}
-    if args.strategy in ("spandec", "sf-spandec"):
+    if args.strategy in SPAN_STRATEGIES:
         options.update(decoder_layers=args.decoder_layers or 1, encoder_layers=args.encoder_layers,
                        decoder_init=args.decoder_init)
         if args.threshold is not None:
@@ -133,9 +116,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .evaluation import evaluate
-    from .modeling_base import NERModel
-
-    model = NERModel.from_pretrained(args.model, device=args.device)
+    model = load_model(args.model, device=args.device)
     data = load_sentences(args.data, args.split, args.scheme, args.max_sentences)
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     result = evaluate(model, data, batch_size=args.batch_size, output_conll=args.output_conll, **options)
@@ -147,10 +128,8 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .modeling_base import NERModel
-
-    model = NERModel.from_pretrained(args.model, device=args.device)
-    inputs = [args.text] if args.text is not None else read_inputs(args.file)
+    model = load_model(args.model, device=args.device)
+    inputs = [args.text] if args.text is not None else read_inputs(args.file).items
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     preds = model.predict_batch(inputs, batch_size=args.batch_size, flat=not args.all_spans,
                                 min_score=args.min_score, **options)
@@ -168,15 +147,21 @@ def _cmd_predict(args) -> int:
 def _cmd_export(args) -> int:
     import torch
 
-    from .modeling_base import NERModel
-
-    model = NERModel.from_pretrained(args.model, device="cpu")
+    model = load_model(args.model, device="cpu")
     if args.threshold is not None and hasattr(model.config, "threshold"):
         model.config.threshold = args.threshold
     model.save_pretrained(args.output, dtype=torch.float16 if args.fp16 else None, skip_unchanged=args.skip_unchanged)
     size = sum(f.stat().st_size for f in Path(args.output).iterdir()) / 2**20
     print(f"{args.output}: {size:.1f} MiB, {len(model.config.weights_from_encoder)} tensors taken from the encoder")
     return 0
+
+
+def _threshold(value: str) -> float:
+    """argparse type of --threshold: :func:`spandec.spans.check_threshold` as a usage error."""
+    try:
+        return check_threshold(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SpanDec: decoder layers (default 1; with --init-from: the model's, more adds identity-initialised layers)")
     t.add_argument("--decoder-init", default="encoder", choices=("encoder", "random"),
                    help="SpanDec: start the decoder from the dropped encoder layer(s) or from random weights (default encoder)")
-    t.add_argument("--threshold", type=float, default=None, help="SF-SpanDec: default pruning threshold saved with the model (default 0.5)")
+    t.add_argument("--threshold", default=None, type=_threshold,
+                   help=f"SF-SpanDec: default pruning threshold saved with the model (default {SpanDecConfig.threshold})")
     t.add_argument("--marker-max-length", type=int, default=128, help="PL-Marker: markers per packed group (default 128)")
     t.add_argument("--max-train-sentences", type=int, default=None, help="use only the first N training sentences")
     t.add_argument("--max-dev-sentences", type=int, default=None, help="use only the first N dev sentences")
@@ -239,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", help="split for dataset folders / datasets (default test)")
     e.add_argument("--output-conll", help="write 'word gold pred' lines here (conlleval input)")
     e.add_argument("--json", help="also write the scores to this JSON file")
-    e.add_argument("--threshold", type=float, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
+    e.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
     e.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
     e.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N sentences")
     e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
@@ -252,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--text", help="one text to tag")
     src.add_argument("--file", help="file to tag: .txt (one text per line), .jsonl ('text' or 'tokens'), .conll/.tsv")
     r.add_argument("--output", help="JSONL output file (default: standard output)")
-    r.add_argument("--threshold", type=float, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
+    r.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
     r.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default 8)")
     r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")
     r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
@@ -264,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("output", help="folder to write")
     x.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (loaded back as float32)")
     x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")
-    x.add_argument("--threshold", type=float, default=None, help="SF-SpanDec: default threshold to record in config.json")
+    x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
     x.set_defaults(func=_cmd_export)
     return p
 

@@ -419,11 +419,9 @@ def to_hf_dataset(sentences: Sequence[Sentence]) -> "datasets.Dataset":
 
 
 def data_dir() -> Path:
-    """Benchmark data folder: ``$SPANDEC_DATA_DIR``, else ``../shared/data`` beside the repo."""
+    """Benchmark data folder: ``$SPANDEC_DATA_DIR``, else ``../shared/data`` from the working directory."""
     env = os.environ.get("SPANDEC_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return Path(env) if env else Path("..") / "shared" / "data"
 
 
 _TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$")
@@ -442,6 +440,33 @@ def looks_like_conll(path: str | Path, probe_lines: int = 50) -> bool:
         return False
     good = sum(1 for parts in lines if len(parts) >= 2 and _TAG_LIKE.match(parts[-1]))
     return good >= 0.8 * len(lines)
+
+
+CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio", ".conllu")
+INPUT_SUFFIXES = (".txt", ".jsonl") + CONLL_SUFFIXES  # the file types offered for upload in the app
+
+
+@dataclass
+class InputTexts:
+    """Texts to tag read from a file (strings or word lists), with the gold sentences when it was CoNLL."""
+
+    items: list[str | list[str]]
+    gold: list[Sentence] | None = None
+
+
+def read_inputs(path: PathLike) -> InputTexts:
+    """Texts to tag from .jsonl (``text`` or ``tokens`` per line), CoNLL (by suffix, or a file that looks like it)
+    or plain text (a text per line); ``DataError`` naming the file (and line) when it cannot be read."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".jsonl":
+        return InputTexts(read_jsonl_inputs(p))
+    if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(p)):
+        gold = read_conll(p)
+        return InputTexts([s.words for s in gold], gold)
+    return InputTexts([line for line in _read_text(p, "utf-8").splitlines() if line.strip()])
 
 
 def read_jsonl_inputs(path: PathLike) -> list[str | list[str]]:

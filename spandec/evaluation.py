@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
@@ -12,12 +12,22 @@ from seqeval.scheme import IOB2
 from .data import Sentence, spans_to_tags
 from .spans import Document, decode, unreachable
 
+if TYPE_CHECKING:
+    from .models import PredictStats
+
 
 def predict_tags(model, sentences: Sequence[Sentence], batch_size: int = 32, **options) -> list[list[str]]:
     """Flat predictions of ``model`` for each sentence, as IOB2 tags."""
+    return predict_tags_with_stats(model, sentences, batch_size, **options)[0]
+
+
+def predict_tags_with_stats(model, sentences: Sequence[Sentence], batch_size: int = 32,
+                            **options) -> tuple[list[list[str]], "PredictStats"]:
+    """:func:`predict_tags` and the prediction's :class:`~spandec.models.PredictStats` (spans decoded)."""
     docs = [Document.from_input(s.words) for s in sentences]
-    cands = model.predict_candidates(docs, batch_size=batch_size, **options)
-    return [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in decode(c)]) for s, c in zip(sentences, cands)]
+    cands, stats = model.predict_candidates(docs, batch_size=batch_size, **options)
+    tags = [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in decode(c)]) for s, c in zip(sentences, cands)]
+    return tags, stats
 
 
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
@@ -41,7 +51,7 @@ def evaluate(model, sentences: Sequence[Sentence], batch_size: int = 32, output_
              **options) -> dict:
     """Score ``model`` on gold ``sentences``; optionally write ``word gold pred`` lines to ``output_conll``."""
     start = time.perf_counter()
-    pred = predict_tags(model, sentences, batch_size=batch_size, **options)
+    pred, stats = predict_tags_with_stats(model, sentences, batch_size=batch_size, **options)
     seconds = time.perf_counter() - start
     result = score([s.tags for s in sentences], pred)
     gold = [e for s in sentences for e in s.entities]
@@ -50,7 +60,8 @@ def evaluate(model, sentences: Sequence[Sentence], batch_size: int = 32, output_
         gold_mentions=len(gold),
         seconds=round(seconds, 2),
         samples_per_second=round(len(sentences) / max(seconds, 1e-9), 1),
-        **model.last_stats_total,
+        candidates=stats.candidates,
+        decoded=stats.decoded,
     )
     if model.strategy != "token":
         result["unreachable_gold"] = len(unreachable(gold, model.config.max_span_words))

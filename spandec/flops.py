@@ -57,6 +57,7 @@ __all__ = [
     "sf_spandec_gflops",
     "pl_marker_gflops",
     "count_flops",
+    "model_gflops",
 ]
 
 
@@ -190,3 +191,21 @@ def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     with torch.no_grad(), counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
+
+
+def model_gflops(model: Any, S: float, M: float, kept: float = 1.0) -> float:
+    """Appendix D GFLOPs of a built ``model``'s architecture at S tokens and M span queries.
+
+    SpanDec models are counted at their own depths; SF-SpanDec with ``kept`` < 1 adds its real
+    filter head (one logit per token) and decodes ``kept`` of the queries.
+    """
+    enc = EncoderShape.from_hf_config(model.encoder.config)
+    types = len(model.config.labels)
+    if model.strategy == "token":
+        return token_classification_gflops(enc, S, num_labels=2 * types + 1)
+    if model.strategy == "pl-marker":
+        return pl_marker_gflops(enc, S, M, marker_max_length=model.config.marker_max_length, num_types=types)
+    kwargs = dict(num_types=types, encoder_layers=enc.layers, decoder_layers=model.config.decoder_layers)
+    if model.strategy == "sf-spandec" and kept < 1.0:
+        return sf_spandec_gflops(enc, S, M, kept_fraction=max(0.0, kept), token_head_labels=1, **kwargs)
+    return spandec_gflops(enc, S, M, **kwargs)

@@ -1,4 +1,4 @@
-"""Span logic shared by every strategy: documents, windows, candidates, decoding, output dicts.
+"""Span logic shared by every strategy: documents, windows, candidates, the span-filter rule, decoding, output dicts.
 
 Conventions: word spans are ``(start, end)`` with ``end`` exclusive, as in
 :func:`spandec.data.tags_to_spans`; label id 0 is always ``"O"``.
@@ -6,8 +6,11 @@ Conventions: word spans are ``(start, end)`` with ``end`` exclusive, as in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple, Sequence
+
+import numpy as np
 
 from .text import split_words
 
@@ -43,18 +46,6 @@ class Document:
             offsets.append((pos, pos + len(w)))
             pos += len(w) + 1
         return cls(words, offsets, " ".join(words))
-
-
-@dataclass
-class Window:
-    """Words ``start:end`` of a document, fed to the encoder at once; it owns words ``core_start:core_end``."""
-
-    doc: int
-    start: int
-    end: int
-    core_start: int
-    core_end: int
-    words: list[str] = field(default_factory=list)
 
 
 def make_windows(subword_counts: Sequence[int], budget: int, context: int,
@@ -161,3 +152,41 @@ def entity_dicts(doc: Document, spans: Iterable[Candidate]) -> list[dict]:
 def unreachable(gold: Iterable[tuple[int, int, str]], max_span_words: int) -> list[tuple[int, int, str]]:
     """Gold entities a span model cannot predict because they are longer than ``max_span_words``."""
     return [g for g in gold if g[1] - g[0] > max_span_words]
+
+
+# ----- the span filter (SF-SpanDec): one rule for the model and every viewer ---------------------
+def check_threshold(value: Any) -> float:
+    """A span-filter threshold: a number between 0 and 1, else ``ValueError`` saying what was given."""
+    try:
+        thr = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number between 0 and 1, got {value!r}") from None
+    if math.isnan(thr) or not 0.0 <= thr <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {value!r}")
+    return thr
+
+
+def span_min(values: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Minimum of ``values[s:e]`` for every ``(s, e)`` row of ``spans`` (vectorised over span lengths)."""
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    if len(spans) == 0:
+        return np.zeros(0, dtype=values.dtype)
+    lengths = spans[:, 1] - spans[:, 0]
+    out = np.empty(len(spans), dtype=values.dtype)
+    running = values.copy()
+    for length in range(1, int(lengths.max()) + 1):
+        if length > 1:
+            running = np.minimum(running[:-1], values[length - 1:])
+        sel = lengths == length
+        out[sel] = running[spans[sel, 0]]
+    return out
+
+
+def keep(min_prob: np.ndarray, threshold: float) -> np.ndarray:
+    """The span filter: a span is kept when none of its words has entity probability below ``threshold``.
+
+    ``min_prob`` holds each span's lowest word probability; a threshold of 0 keeps every span.
+    """
+    if threshold <= 0:
+        return np.ones(len(min_prob), dtype=bool)
+    return np.asarray(min_prob) >= np.float32(threshold)

@@ -17,7 +17,7 @@ def tiny_encoder(tmp_path_factory) -> str:
     """Folder of a 2-layer, 32-wide BERT with the default encoder's tokenizer."""
     from transformers import BertConfig, BertModel
 
-    from spandec.encoder import load_tokenizer
+    from spandec.models.encoder import load_tokenizer
 
     path = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)

@@ -1,23 +1,27 @@
-"""Unit tests of the web app's callbacks (spandec.app_*, figures, colors) on tiny random models."""
+"""Unit tests of the web app's callbacks (spandec.app: views, figures, colors) on tiny random models."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from spandec import app_annotate as annotate
-from spandec import app_batch, app_logic, app_tradeoff
-from spandec.app_logic import AppContext, EmptyInput, InputError, Limits
-from spandec.app_models import DEFAULT_SPECS, ModelPool, ModelSpec, parse_spec, parse_specs, resolve_specs
-from spandec.app_spans import score_spans, span_min
-from spandec.colors import LABEL_COLORS, color_map, label_color
+from spandec.app import annotate
+from spandec.app import batch as app_batch
+from spandec.app import tradeoff as app_tradeoff
+from spandec.app import context, highlight, span_filter
+from spandec.app.colors import LABEL_COLORS, color_map, label_color
+from spandec.app.context import AppContext, EmptyInput, InputError, Limits
+from spandec.app.models import DEFAULT_SPECS, ModelPool, ModelSpec, parse_spec, parse_specs, resolve_specs
+from spandec.models.inspect import score_spans
+from spandec.spans import span_min
 from spandec.data import read_conll
 from spandec.evaluation import evaluate
-from spandec.figures import esc, span_grid, token_strip
+from spandec.app.figures import esc, span_grid, token_strip
 from test_app_support import TEXT_EXAMPLE as TEXT
 from test_app_support import build_tiny_models, model_args, write_gold, write_results
 
@@ -71,7 +75,7 @@ def test_pool_reports_failures_and_serves_the_rest(ctx, paths):
     with pytest.raises(LookupError, match="not available"):
         pool.get("Broken")
     with pytest.raises(InputError, match="Broken"):
-        app_logic.highlight(ctx, TEXT, "Broken", 0.5)
+        highlight.highlight(ctx, TEXT, "Broken", 0.5)
     bg = ModelPool.load([ModelSpec("T", paths["token"]), ModelSpec("Hub", "nobody/offline-model-xyz")],
                         log=lambda m: None, background=True)
     assert bg.wait(120)
@@ -80,37 +84,37 @@ def test_pool_reports_failures_and_serves_the_rest(ctx, paths):
 
 # ----- highlight and bad input ------------------------------------------------------------------
 def test_highlight(ctx):
-    pieces, rows, info = app_logic.highlight(ctx, TEXT, "SF-SpanDec", 0.0)
+    pieces, rows, info = highlight.highlight(ctx, TEXT, "SF-SpanDec", 0.0)
     assert "".join(p for p, _ in pieces) == TEXT
     assert rows and all(TEXT[r[3]:r[4]] == r[0] for r in rows)
     assert {label for _, label in pieces if label} <= {"LOC", "PER"}
     assert "ms" in info and "candidate spans decoded" in info
-    _, rows_token, info_token = app_logic.highlight(ctx, TEXT, "Token", 0.5)
+    _, rows_token, info_token = highlight.highlight(ctx, TEXT, "Token", 0.5)
     assert "token classifier" in info_token
-    _, rows_high, _ = app_logic.highlight(ctx, TEXT, "SF-SpanDec", 1.0)
+    _, rows_high, _ = highlight.highlight(ctx, TEXT, "SF-SpanDec", 1.0)
     assert rows_high == []  # every span pruned
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", None, "\x00\x01 \x02"])
 def test_empty_text_is_reported(ctx, text):
     with pytest.raises(EmptyInput, match="Nothing to tag"):
-        app_logic.highlight(ctx, text, "Token", 0.5)
+        highlight.highlight(ctx, text, "Token", 0.5)
 
 
 @pytest.mark.parametrize("threshold", [-0.1, 1.5, "high", None, math.nan])
 def test_bad_threshold_is_reported(ctx, threshold):
     with pytest.raises(InputError, match="threshold"):
-        app_logic.highlight(ctx, TEXT, "SF-SpanDec", threshold)
+        highlight.highlight(ctx, TEXT, "SF-SpanDec", threshold)
 
 
 def test_odd_texts(ctx):
     with pytest.raises(InputError, match="100,000 characters"):
-        app_logic.highlight(ctx, "x" * 100_000, "Token", 0.5)
+        highlight.highlight(ctx, "x" * 100_000, "Token", 0.5)
     with pytest.raises(InputError, match="Expected text"):
-        app_logic.highlight(ctx, 42, "Token", 0.5)
+        highlight.highlight(ctx, 42, "Token", 0.5)
     for text in ["Paris 👍🏽 🇫🇷 👨‍👩‍👧 rocks", "مرحبا بكم في القاهرة ודוד בירושלים", "<script>alert('x')</script> <b>Bob</b> &amp;",
                  "a\x00b\x1bc\u202eevil\u2066"]:
-        pieces, rows, info = app_logic.highlight(ctx, text, "SF-SpanDec", 0.0)
+        pieces, rows, info = highlight.highlight(ctx, text, "SF-SpanDec", 0.0)
         joined = "".join(p for p, _ in pieces)
         assert len(joined) == len(text)
         if "\x00" in text:
@@ -129,27 +133,28 @@ def test_span_scores_reproduce_predict(ctx):
     texts = [TEXT, long_text, "x", ["Kofi", "Mensah", "lives", "in", "Accra"]]
     for text, scores in zip(texts, score_spans(model, texts, batch_size=2)):
         for thr in (0.0, 0.3, 0.45, 0.5, 1.0):
-            expected = model.predict_batch([text], threshold=thr)[0]
+            pred = model.predict_with_stats([text], threshold=thr)
+            expected = pred.entities[0]
             got = scores.entities(thr)  # the same entities; scores equal up to float rounding
             assert [{k: v for k, v in e.items() if k != "score"} for e in got] == \
                 [{k: v for k, v in e.items() if k != "score"} for e in expected]
             assert [e["score"] for e in got] == pytest.approx([e["score"] for e in expected], abs=1e-5)
-            assert int(scores.kept(thr).sum()) == model.last_stats_total["decoded"]
+            assert int(scores.kept(thr).sum()) == pred.stats.decoded
     values = np.array([0.5, 0.2, 0.9, 0.4], dtype=np.float32)
     spans = np.array([[0, 1], [0, 3], [2, 4], [1, 2]])
     assert span_min(values, spans).tolist() == pytest.approx([0.5, 0.2, 0.4, 0.2])
 
 
 def test_span_filter_updates_with_threshold(ctx):
-    strip, grid, low = app_logic.span_filter(ctx, TEXT, "SF-SpanDec", 0.0)
+    strip, grid, low = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.0)
     assert isinstance(strip, go.Figure) and isinstance(grid, go.Figure)
     assert "kept 116 of 116 candidate spans (100.0 %)" in low
-    _, _, high = app_logic.span_filter(ctx, TEXT, "SF-SpanDec", 0.45)
+    _, _, high = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.45)
     assert high != low and "kept" in high
-    _, _, pinned = app_logic.span_filter(ctx, TEXT, "SpanDec", 0.9)
+    _, _, pinned = span_filter.span_filter(ctx, TEXT, "SpanDec", 0.9)
     assert "(100.0 %)" in pinned and "pinned" in pinned
     with pytest.raises(InputError, match="SpanDec or SF-SpanDec"):
-        app_logic.span_filter(ctx, TEXT, "Token", 0.5)
+        span_filter.span_filter(ctx, TEXT, "Token", 0.5)
 
 
 def test_figures_escape_and_mark(ctx):
@@ -164,9 +169,9 @@ def test_figures_escape_and_mark(ctx):
 
 
 def test_cross_attention(ctx):
-    choices = app_logic.span_choices(ctx, TEXT, "SF-SpanDec", 0.0)
+    choices = span_filter.span_choices(ctx, TEXT, "SF-SpanDec", 0.0)
     assert len(choices) == 116 and "predicted" in choices[0][0]
-    fig, caption = app_logic.attention(ctx, TEXT, "SF-SpanDec", choices[0][1])
+    fig, caption = span_filter.attention(ctx, TEXT, "SF-SpanDec", choices[0][1])
     assert isinstance(fig, go.Figure) and "2 heads" in caption
     heads = fig.data[0].z
     assert len(heads) == 3  # 2 heads + mean
@@ -174,14 +179,14 @@ def test_cross_attention(ctx):
     assert np.allclose(heads[2], np.mean(heads[:2], axis=0))
     for bad in ("5:2", "0:40", "nonsense", None):
         with pytest.raises(InputError):
-            app_logic.attention(ctx, TEXT, "SF-SpanDec", bad)
+            span_filter.attention(ctx, TEXT, "SF-SpanDec", bad)
     with pytest.raises(InputError, match="cross-attention needs"):
-        app_logic.attention(ctx, TEXT, "PL-Marker", "0:1")
+        span_filter.attention(ctx, TEXT, "PL-Marker", "0:1")
 
 
 # ----- compare --------------------------------------------------------------------------------
 def test_compare(ctx):
-    boxes, summary, rows, disputed, headers = app_logic.compare(ctx, TEXT, 0.4)
+    boxes, summary, rows, disputed, headers = highlight.compare(ctx, TEXT, 0.4)
     assert len(boxes) == 5 and boxes[-1] is None
     assert headers == ["text", "start", "end", "Token", "PL-Marker", "SpanDec", "SF-SpanDec"]
     by = {r[0]: r for r in summary}
@@ -277,7 +282,7 @@ def test_tradeoff_upload_rescores_without_the_encoder(ctx, tmp_path, monkeypatch
     model = ctx.pool.get("SF-SpanDec").model
     expected = {t: evaluate(model, sentences, threshold=t)["f1"] for t in (0.0, 0.45, 0.9)}
     monkeypatch.setattr(model, "encode", lambda *a, **k: pytest.fail("the encoder ran again"))
-    ev = ctx.extras["eval"][key]
+    ev = ctx.evaluations[key]
     assert ev.span_scores["SpanDec"] is ev.span_scores["SF-SpanDec"]
     for t, f1 in expected.items():
         assert app_tradeoff.rescore(ev, "SF-SpanDec", t)["f1"] == f1
@@ -353,5 +358,5 @@ def test_colors_fixed_and_stable():
 
 
 def test_examples_file():
-    examples = app_logic.read_examples()
+    examples = context.read_examples(Path(__file__).resolve().parent.parent / "data" / "examples.txt")
     assert len(examples) >= 5 and all(not e.startswith("#") for e in examples)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from spandec.encoder import text_position_ids
-from spandec.span_decoder import DecoderLayer
+from spandec.models.encoder import text_position_ids
+from spandec.models.spandec import DecoderLayer
 
 from model_helpers import make
 

@@ -257,7 +257,7 @@ def test_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert data_dir() == tmp_path
     monkeypatch.delenv("SPANDEC_DATA_DIR")
     assert data_dir().parts[-2:] == ("shared", "data")
-    assert data_dir().parent.parent == Path(__file__).resolve().parent.parent.parent
+    assert data_dir().resolve() == (Path.cwd().parent / "shared" / "data").resolve()
 
 
 # --- split_words ---------------------------------------------------------------------

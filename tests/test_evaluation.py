@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import spandec
+from spandec.models import PredictStats
 from spandec.evaluation import evaluate, score
 from spandec.spans import Candidate
 
@@ -194,7 +195,7 @@ def test_evaluate_matches_conlleval_planned_errors(tiny_encoder, gold, tmp_path,
 
     def fake_candidates(docs, batch_size=8, **options):
         assert [d.words for d in docs] == [s.words for s in gold]
-        return planned
+        return planned, PredictStats()
 
     monkeypatch.setattr(model, "predict_candidates", fake_candidates)
     path = tmp_path / "pred.conll"

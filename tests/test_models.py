@@ -16,7 +16,8 @@ from safetensors import safe_open
 
 import spandec
 from spandec.evaluation import evaluate
-from spandec.modeling_base import NERModel
+from spandec import NERModel, load_model
+from spandec.models.inspect import analyze
 from spandec.spans import Candidate, Document, bio_to_candidates, decode, decode_flat
 from spandec.training import TrainingArgs, train
 
@@ -58,22 +59,20 @@ def test_sf_threshold_prunes_spans(trained, overfit_data) -> None:
     model = trained("sf-spandec")
     inputs = [s.words for s in overfit_data]
     # thresholds between the words' entity probabilities, so that each step drops some words
-    probs = sorted({round(p, 4) for s in inputs for p in spandec.analyze(model, s).token_probs})
+    probs = sorted({round(p, 4) for s in inputs for p in analyze(model, s).token_probs})
     assert len(probs) > 20
     cuts = [(probs[k] + probs[k + 1]) / 2 for k in (len(probs) // 4, len(probs) // 2, 3 * len(probs) // 4)]
     stats = []
     for threshold in [0.0] + cuts:
-        model.predict(inputs, threshold=threshold)
-        stats.append(dict(model.last_stats_total))
-    candidates = [s["candidates"] for s in stats]
-    decoded = [s["decoded"] for s in stats]
+        stats.append(model.predict_with_stats(inputs, threshold=threshold).stats)
+    candidates = [s.candidates for s in stats]
+    decoded = [s.decoded for s in stats]
     assert len(set(candidates)) == 1 and candidates[0] > 0
     assert decoded[0] == candidates[0]  # threshold 0 decodes every candidate
     assert all(a > b for a, b in zip(decoded, decoded[1:])), decoded
-    model.predict(inputs, threshold=0.5)
-    at_half = model.last_stats_total["decoded"]
-    model.predict(inputs)  # without a threshold: the config's (0.5)
-    assert model.config.threshold == 0.5 and model.last_stats_total["decoded"] == at_half < candidates[0]
+    at_half = model.predict_with_stats(inputs, threshold=0.5).stats.decoded
+    default = model.predict_with_stats(inputs).stats.decoded  # without a threshold: the config's (0.5)
+    assert model.config.threshold == 0.5 and default == at_half < candidates[0]
 
 
 def test_sf_threshold_zero_equals_spandec(trained, tiny_encoder, overfit_data) -> None:
@@ -82,8 +81,8 @@ def test_sf_threshold_zero_equals_spandec(trained, tiny_encoder, overfit_data) -
     state = {k: v for k, v in sf.state_dict().items() if not k.startswith("token_head.")}
     plain.load_state_dict(state)
     docs = [Document.from_input(s.words) for s in overfit_data]
-    got = sf.predict_candidates(docs, threshold=0.0)
-    want = plain.predict_candidates(docs)
+    got, _ = sf.predict_candidates(docs, threshold=0.0)
+    want, _ = plain.predict_candidates(docs)
     assert sum(len(c) for c in want) >= 41  # the trained model finds (at least) the gold mentions
     for g, w in zip(got, want):
         assert [(c.start, c.end, c.label) for c in g] == [(c.start, c.end, c.label) for c in w]
@@ -96,7 +95,7 @@ def test_sf_threshold_out_of_range(trained) -> None:
         with pytest.raises(ValueError, match="threshold"):
             model.predict("Maria Lopez moved to Buenos Aires .", threshold=bad)
         with pytest.raises(ValueError, match="threshold"):
-            spandec.analyze(model, "Maria Lopez moved to Buenos Aires .", threshold=bad)
+            analyze(model, "Maria Lopez moved to Buenos Aires .", threshold=bad)
 
 
 # =============================================================================================
@@ -173,7 +172,7 @@ def test_overfits_fixture(trained, overfit_data, strategy) -> None:
 def test_save_load_roundtrip(trained, overfit_data, tmp_path, strategy) -> None:
     model = trained(strategy)
     model.save_pretrained(tmp_path)
-    loaded = NERModel.from_pretrained(tmp_path, device="cpu")
+    loaded = load_model(tmp_path, device="cpu")
     assert type(loaded) is type(model) and loaded.strategy == strategy
     assert not loaded.training
     texts = [" ".join(s.words) for s in overfit_data[:8]] + ["Voters in Vienna praised Sony and Anna Lindqvist ."]
@@ -232,7 +231,7 @@ def test_with_depth_warm_start(trained, overfit_data, tmp_path, strategy) -> Non
     scores = lambda preds: [e["score"] for p in preds for e in p]
     assert scores(shallow.eval().predict(texts, threshold=0.0)) != scores(want)  # layer 2 mattered
     shallow.save_pretrained(tmp_path)
-    loaded = NERModel.from_pretrained(tmp_path, device="cpu")
+    loaded = load_model(tmp_path, device="cpu")
     assert len(loaded.encoder.encoder.layer) == 1 and loaded.config.decoder_layers == 1
     assert loaded.predict(texts, threshold=0.0) == shallow.predict(texts, threshold=0.0)
     with pytest.raises(ValueError, match="2 trained encoder layers; cannot keep 3"):
@@ -247,7 +246,7 @@ def test_load_rejects_the_wrong_class(trained, tmp_path) -> None:
         spandec.SpanDecModel.from_pretrained(tmp_path, device="cpu")
     assert isinstance(spandec.TokenClassifierModel.from_pretrained(tmp_path, device="cpu"), spandec.TokenClassifierModel)
     with pytest.raises(FileNotFoundError):
-        NERModel.from_pretrained(tmp_path / "nothing-here", device="cpu")
+        load_model(tmp_path / "nothing-here", device="cpu")
 
 
 def test_config_records_architecture(tiny_encoder, tmp_path) -> None:
@@ -264,11 +263,11 @@ def test_config_records_architecture(tiny_encoder, tmp_path) -> None:
     assert config["encoder_layers"] == 1 and config["decoder_layers"] == 2
     assert config["encoder_config"]["num_hidden_layers"] == 1
     assert config["span_filter"] is True
-    loaded = NERModel.from_pretrained(tmp_path, device="cpu")
+    loaded = load_model(tmp_path, device="cpu")
     assert len(loaded.encoder.encoder.layer) == 1 and len(loaded.decoder) == 2
     assert loaded.strategy == "sf-spandec"
     text = "Professor Chen Wei teaches at Stanford University in California ."
-    a, b = spandec.analyze(model, text, threshold=0.3), spandec.analyze(loaded, text, threshold=0.3)
+    a, b = analyze(model, text, threshold=0.3), analyze(loaded, text, threshold=0.3)
     assert a.spans == b.spans and a.kept == b.kept and a.token_probs == b.token_probs
     assert a.scores == b.scores
     # token classification and PL-Marker keep all encoder layers
@@ -285,7 +284,7 @@ def test_save_float16_loads_as_float32(trained, overfit_data, tmp_path, strategy
     with safe_open(str(tmp_path / "model.safetensors"), framework="pt") as f:
         dtypes = {f.get_tensor(k).dtype for k in f.keys()}
     assert torch.float16 in dtypes and torch.float32 not in dtypes
-    loaded = NERModel.from_pretrained(tmp_path, device="cpu")
+    loaded = load_model(tmp_path, device="cpu")
     assert {p.dtype for p in loaded.parameters()} == {torch.float32}
     for k, v in model.state_dict().items():
         if v.is_floating_point():

@@ -13,7 +13,7 @@ import torch
 
 import spandec
 from spandec.evaluation import evaluate
-from spandec.modeling_base import NERModel
+from spandec import load_model
 from spandec.training import TrainingArgs, make_optimizer, make_scheduler, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_resume_after_interruption(tiny_encoder, data, tmp_path, capsys) -> None
     assert [(h["epoch"], h["step"]) for h in first["history"]] == [(1, 2), (2, 3)]
     saved = torch.load(tmp_path / "last" / "trainer_state.pt", weights_only=False)
     assert saved["state"]["step"] == 3 and saved["state"]["epoch"] == 2
-    checkpoint = NERModel.from_pretrained(tmp_path / "last", device="cpu").state_dict()
+    checkpoint = load_model(tmp_path / "last", device="cpu").state_dict()
     capsys.readouterr()
 
     # rerun with more epochs: picks up last/ (weights, optimizer, schedule) and goes on counting
@@ -91,7 +91,7 @@ def test_best_checkpoint_is_saved(tiny_encoder, data, tmp_path) -> None:
     dev_f1 = [h["dev"]["f1"] for h in result["history"]]
     assert len(dev_f1) == 4 and result["best_f1"] == max(dev_f1)
     assert max(dev_f1) > 0  # the model learns something
-    best = NERModel.from_pretrained(tmp_path / "best", device="cpu")
+    best = load_model(tmp_path / "best", device="cpu")
     assert evaluate(best, data[:10])["f1"] == result["best_f1"]
     for sub in ("best", "last"):
         assert (tmp_path / sub / "model.safetensors").is_file() and (tmp_path / sub / "config.json").is_file()
@@ -101,7 +101,7 @@ def test_best_checkpoint_is_saved(tiny_encoder, data, tmp_path) -> None:
     out = tmp_path / "nodev"
     model = make("token", tiny_encoder)
     train(model, data[:4], None, args(out, epochs=1))
-    best = NERModel.from_pretrained(out / "best", device="cpu")
+    best = load_model(out / "best", device="cpu")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in best.state_dict().items())
 
 
@@ -152,7 +152,7 @@ def test_ddp_two_processes(tiny_encoder, tmp_path) -> None:
     # 6 sentences, 2 per process and step: 2 steps per epoch
     assert summary["steps"] == 4 and [h["step"] for h in summary["history"]] == [2, 4]
     assert all("dev" in h for h in summary["history"])
-    model = NERModel.from_pretrained(out / "best", device="cpu")
+    model = load_model(out / "best", device="cpu")
     assert model.strategy == "sf-spandec"
     assert (out / "last" / "trainer_state.pt").is_file()
 

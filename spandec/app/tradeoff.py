@@ -2,7 +2,7 @@
 
 An uploaded evaluation set is scored once per model. For SpanDec / SF-SpanDec the
 encoder, token head and decoder run once over *all* candidate spans
-(:func:`spandec.app_spans.score_spans`); any threshold is then re-scored by masking
+(:func:`spandec.models.inspect.score_spans`); any threshold is then re-scored by masking
 the kept spans, flat decoding and seqeval, without running the encoder again.
 """
 
@@ -18,11 +18,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .app_logic import AppContext, InputError, check_threshold, ready_entries
-from .app_spans import SpanScores, score_spans
-from .data import DataError, Sentence, read_conll, spans_to_tags
-from .evaluation import predict_tags, score
-from .figures import tradeoff_plot
+from ..data import DataError, Sentence, read_conll, spans_to_tags
+from ..evaluation import predict_tags, score
+from ..flops import model_gflops as architecture_gflops
+from ..flops import num_spans
+from ..models import is_span_decoder
+from ..models.inspect import SpanScores, score_spans
+from ..spans import Document
+from .batch import uploaded_file
+from .context import AppContext, EvalSet, InputError, check_threshold, ready_entries
+from .figures import empty_figure, tradeoff_plot
 
 __all__ = [
     "SWEEP", "StoredResults", "load_stored_results", "EvalSet", "evaluate_upload", "rescore", "measure_latency",
@@ -114,38 +119,14 @@ def load_stored_results(path: str | Path) -> StoredResults | None:
 
 
 # ----- uploaded evaluation set ----------------------------------------------------------------
-@dataclass
-class EvalSet:
-    """An uploaded gold set, with every model's cached outputs."""
-
-    name: str
-    sentences: list[Sentence]
-    span_scores: dict[str, list[SpanScores]] = field(default_factory=dict)  # span models: all candidates scored
-    tags: dict[str, list[list[str]]] = field(default_factory=dict)  # other models: predicted tags
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def gold(self) -> list[list[str]]:
-        return [s.tags for s in self.sentences]
-
-
 def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | None = None,
                     progress: Progress | None = None) -> tuple[str, str]:
     """Read an uploaded CoNLL file and cache every loaded model's outputs on it; returns (key, summary)."""
-    if path is None:
-        raise InputError("Upload a CoNLL file (word ... tag per line, blank line between sentences) first.")
-    p = Path(getattr(path, "name", path))
-    if not p.is_file():
-        raise InputError("The upload is missing on the server; upload it again.")
-    if p.stat().st_size > ctx.limits.max_upload_bytes:
-        raise InputError(f"{p.name} is {p.stat().st_size / 1e6:.1f} MB; the app takes files up to "
-                         f"{ctx.limits.max_upload_bytes / 1e6:.1f} MB.")
+    p = uploaded_file(path, ctx.limits, "a CoNLL file (word ... tag per line, blank line between sentences) first")
     try:
         sentences = read_conll(p)
     except (DataError, ValueError) as exc:
         raise InputError(f"Could not read {p.name} as CoNLL: {str(exc).replace(str(p), p.name)}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{p.name} is not UTF-8 text.") from None
     limit = int(max_sentences) if max_sentences else ctx.limits.max_eval_sentences
     limit = max(1, min(limit, ctx.limits.max_eval_sentences))
     sentences = sentences[:limit]
@@ -154,7 +135,7 @@ def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | Non
         raise InputError("No model is loaded, so there is nothing to evaluate.")
     digest = hashlib.sha1(p.read_bytes()).hexdigest()[:12]
     key = f"{digest}:{len(sentences)}"
-    evals = ctx.extras.setdefault("eval", {})
+    evals = ctx.evaluations
     ev = EvalSet(p.name, sentences)
     words = [s.words for s in sentences]
     seen: dict[int, str] = {}
@@ -167,7 +148,7 @@ def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | Non
             continue
         start = time.perf_counter()
         with ctx.lock(entry.model):
-            if entry.base_strategy in ("spandec", "sf-spandec"):
+            if is_span_decoder(entry.base_strategy):
                 ev.span_scores[name] = score_spans(entry.model, words, batch_size=32, progress=step)
                 seen[id(entry.model)] = name
             else:
@@ -217,15 +198,7 @@ def measure_latency(model, texts: Sequence[str | Sequence[str]], batch_size: int
 
 
 def model_gflops(model, texts: Sequence[str | Sequence[str]], kept_fraction: float = 1.0) -> float | None:
-    """Mean Appendix-D GFLOPs per text of ``model`` on ``texts`` (SF-SpanDec at ``kept_fraction``)."""
-    from .flops import (EncoderShape, num_spans, pl_marker_gflops, sf_spandec_gflops, spandec_gflops,
-                        token_classification_gflops)
-    from .spans import Document
-
-    try:
-        enc = EncoderShape.from_hf_config(model.encoder.config)
-    except (AttributeError, TypeError, ValueError):
-        return None
+    """Mean Appendix-D GFLOPs per text of ``model`` on ``texts`` (:func:`spandec.flops.model_gflops` per text)."""
     values = []
     for item in texts:
         words = Document.from_input(item).words
@@ -233,24 +206,15 @@ def model_gflops(model, texts: Sequence[str | Sequence[str]], kept_fraction: flo
             continue
         S = sum(model.subword_counts(words)) + 2
         M = 2 * num_spans(len(words), model.config.max_span_words)
-        C = len(model.config.labels)
-        strategy = model.strategy
-        if strategy == "token":
-            values.append(token_classification_gflops(enc, S, num_labels=2 * C + 1))
-        elif strategy == "pl-marker":
-            values.append(pl_marker_gflops(enc, S, M, model.config.marker_max_length, num_types=C))
-        elif strategy == "sf-spandec":
-            values.append(sf_spandec_gflops(enc, S, M, min(1.0, max(0.0, kept_fraction)), num_types=C,
-                                            token_head_labels=1, encoder_layers=enc.layers,
-                                            decoder_layers=len(model.decoder)))
-        else:
-            values.append(spandec_gflops(enc, S, M, num_types=C, encoder_layers=enc.layers,
-                                         decoder_layers=len(model.decoder)))
+        try:
+            values.append(architecture_gflops(model, S, M, min(1.0, max(0.0, kept_fraction))))
+        except (AttributeError, TypeError, ValueError):  # not a BERT-like encoder config
+            return None
     return float(np.mean(values)) if values else None
 
 
 def _sample(ctx: AppContext, eval_key: str | None, n: int = 32) -> tuple[str, list]:
-    ev = ctx.extras.get("eval", {}).get(eval_key or "")
+    ev = ctx.evaluations.get(eval_key or "")
     if ev is not None:
         return eval_key, [s.words for s in ev.sentences[:n]]
     texts = ctx.examples or ["EU rejects German call to boycott British lamb.", "Peter Blackburn reports from Brussels."]
@@ -267,7 +231,7 @@ def measure(ctx: AppContext, batch_size: int, eval_key: str | None = None, progr
     if bs not in BATCH_SIZES:
         raise InputError(f"Batch size must be one of {', '.join(map(str, BATCH_SIZES))}, got {batch_size!r}.")
     sample_key, texts = _sample(ctx, eval_key, max(sample_size or ctx.latency_sample, bs))
-    cache = ctx.extras.setdefault("latency", {})
+    cache = ctx.latencies
     jobs = []
     entries = {e.name: e for e in ready_entries(ctx)}
     for name, entry in entries.items():
@@ -282,7 +246,7 @@ def measure(ctx: AppContext, batch_size: int, eval_key: str | None = None, progr
             progress(i / len(jobs), f"timing {name}" + ("" if thr is None else f" at threshold {thr:.1f}"))
         entry = entries[name]
         with ctx.lock(entry.model):
-            ms = measure_latency(entry.model, texts, bs, entry.options(0.5 if thr is None else thr), repeats=repeats)
+            ms = measure_latency(entry.model, texts, bs, entry.options(thr), repeats=repeats)
         cache[(name, bs, thr, sample_key)] = ms
     device = next(iter(entries.values())).model.device.type.upper()
     return f"Timed {len(jobs)} configurations at batch size {bs} on {len(texts)} sentences ({sample_key}) on {device}."
@@ -301,15 +265,13 @@ def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str |
     """Latency-vs-F1 figure, table rows and a caption for the current threshold and batch size."""
     thr = check_threshold(threshold)
     bs = int(batch_size) if batch_size else 8
-    ev: EvalSet | None = ctx.extras.get("eval", {}).get(eval_key or "")
+    ev: EvalSet | None = ctx.evaluations.get(eval_key or "")
     stored = None if ev else load_stored_results(ctx.results_path)
     if ev is None and stored is None:
-        from .figures import empty_figure
-
         msg = "No stored results; upload a CoNLL file to evaluate the models here."
         return empty_figure(msg, height=420), [], msg
     sample_key, texts = _sample(ctx, eval_key, max(32, bs))
-    lat = ctx.extras.get("latency", {})
+    lat = ctx.latencies
     points, rows, sweep, current = [], [], [], None
     covered = set()
     for entry in ready_entries(ctx):

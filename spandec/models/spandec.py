@@ -25,12 +25,14 @@ import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import AutoConfig
 
+from ..spans import Candidate, check_threshold, keep, span_min
+from .base import NERConfig, PredictStats, SpanModel, pad
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
-from .modeling_base import NERConfig, SpanModel, pad
 
 
 @dataclass
@@ -154,6 +156,7 @@ class SpanDecModel(SpanModel):
 
     config_class = SpanDecConfig
     model_type = "spandec"
+    model_types = ("sf-spandec",)
 
     def __init__(self, config: SpanDecConfig, encoder: nn.Module, tokenizer, removed_layers=()):
         super().__init__(config, encoder, tokenizer)
@@ -324,38 +327,60 @@ class SpanDecModel(SpanModel):
         return out
 
     # ----- inference ----------------------------------------------------------------------------
-    def keep_mask(self, word_probs: torch.Tensor, spans: Sequence[tuple[int, int]], threshold: float) -> torch.Tensor:
-        """Which spans hold no word with entity probability below ``threshold``."""
-        if threshold <= 0 or not spans:
-            return torch.ones(len(spans), dtype=torch.bool)
-        idx = torch.tensor(spans)
-        below = torch.cat([torch.zeros(1), (word_probs < threshold).float().cumsum(0)])
-        return (below[idx[:, 1]] - below[idx[:, 0]]) == 0
+    def resolve_threshold(self, threshold: float | None = None) -> float:
+        """The span-filter threshold a call uses: the given one (checked) or ``config.threshold``; 0 without a filter."""
+        thr = check_threshold(self.config.threshold if threshold is None else threshold)
+        return thr if self.token_head is not None else 0.0
 
-    def score_windows(self, features: Sequence[dict], threshold: float | None = None, **options) -> list:
+    def score_batch(self, features: Sequence[dict], threshold: float | None = None,
+                    decode_all: bool = False) -> list["WindowScores"]:
+        """Span scores of a batch of windows: the filter applied at ``threshold``, then the decoder.
+
+        The decoder runs on the kept spans, or on every candidate with ``decode_all`` (viewers
+        that re-threshold without the model); word probabilities are computed when needed.
+        """
+        thr = self.resolve_threshold(threshold)
         dev = self.device
         batch = {k: v.to(dev) for k, v in self.collate(features).items()}
         z = self.encode(batch["input_ids"], batch["attention_mask"])
-        thr = self.config.threshold if threshold is None else float(threshold)
-        if not 0.0 <= thr <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {thr}")
-        keep = [torch.ones(len(f["spans"]), dtype=torch.bool) for f in features]
-        if self.token_head is not None and thr > 0:
-            probs = self.token_logits(z, batch["word_first"]).float().sigmoid().cpu()
-            keep = [self.keep_mask(probs[i, : len(f["word_first"])], f["spans"], thr) for i, f in enumerate(features)]
-        kept_idx = [k.nonzero().flatten().tolist() for k in keep]
-        starts = pad([[f["span_start"][j] for j in ks] for f, ks in zip(features, kept_idx)], 0).to(dev)
-        ends = pad([[f["span_end"][j] for j in ks] for f, ks in zip(features, kept_idx)], 0).to(dev)
-        mask = pad([[1] * len(ks) for ks in kept_idx], 0).bool().to(dev)
-        n_kept = sum(len(ks) for ks in kept_idx)
-        self.last_stats = {"candidates": sum(len(f["spans"]) for f in features), "decoded": n_kept}
-        if n_kept == 0:
-            return [[] for _ in features]
-        probs = self.decode_spans(z, batch["attention_mask"], starts, ends, mask).float().softmax(-1).cpu()
-        return [
-            self.candidates_from_probs([f["spans"][j] for j in ks], probs[i, : len(ks)])
-            for i, (f, ks) in enumerate(zip(features, kept_idx))
-        ]
+        word_probs = None
+        if self.token_head is not None and (thr > 0 or decode_all):
+            word_probs = self.token_logits(z, batch["word_first"]).float().sigmoid().cpu().numpy()
+        out = []
+        for i, f in enumerate(features):
+            spans = np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2)
+            wp = None if word_probs is None else word_probs[i, : len(f["word_first"])]
+            mins = span_min(wp, spans) if wp is not None else np.ones(len(spans), dtype=np.float32)
+            kept = keep(mins, thr)
+            decoded = np.arange(len(spans)) if decode_all else np.nonzero(kept)[0]
+            out.append(WindowScores(f["spans"], mins, kept, decoded, torch.zeros(0, len(self.id2label)), wp))
+        n_decoded = sum(len(w.decoded) for w in out)
+        if n_decoded:
+            starts = pad([[f["span_start"][j] for j in w.decoded] for f, w in zip(features, out)], 0).to(dev)
+            ends = pad([[f["span_end"][j] for j in w.decoded] for f, w in zip(features, out)], 0).to(dev)
+            mask = pad([[1] * len(w.decoded) for w in out], 0).bool().to(dev)
+            probs = self.decode_spans(z, batch["attention_mask"], starts, ends, mask).float().softmax(-1).cpu()
+            for i, w in enumerate(out):
+                w.probs = probs[i, : len(w.decoded)]
+        return out
+
+    def score_windows(self, features: Sequence[dict], threshold: float | None = None,
+                      **options) -> tuple[list[list[Candidate]], PredictStats]:
+        scored = self.score_batch(features, threshold)
+        stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
+        return [self.candidates_from_probs([w.spans[j] for j in w.decoded.tolist()], w.probs) for w in scored], stats
+
+
+@dataclass
+class WindowScores:
+    """One window's span scores (window-local word indices)."""
+
+    spans: list[tuple[int, int]]  # every candidate span
+    min_prob: np.ndarray  # (N,) lowest word entity probability inside each span (1 without a filter)
+    kept: np.ndarray  # (N,) the span filter keeps it
+    decoded: np.ndarray  # (D,) indices of the spans the decoder ran on
+    probs: torch.Tensor  # (D, labels) label probabilities of the decoded spans, "O" first
+    word_probs: np.ndarray | None  # (W,) entity probability of each word, when computed
 
 
 def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -369,91 +394,3 @@ def _has(module: nn.Module, name: str) -> bool:
         return True
     except AttributeError:
         return False
-
-
-@dataclass
-class SpanAnalysis:
-    """What a viewer needs about one text: token probabilities, candidates kept/pruned, their scores."""
-
-    words: list[str]
-    offsets: list[tuple[int, int]]
-    text: str
-    token_probs: list[float] | None  # entity probability per word (SF-SpanDec), else None
-    spans: list[tuple[int, int]]  # every candidate span (document word indices, end exclusive)
-    kept: list[bool]  # candidate survives the span filter at ``threshold``
-    scores: list[dict[str, float]]  # per candidate: probability of each label (O included)
-    threshold: float
-    entities: list[dict]  # flat prediction from the kept candidates
-
-
-def analyze(model: SpanDecModel, text: str | Sequence[str], threshold: float | None = None) -> SpanAnalysis:
-    """Score every candidate span of one text (pruned ones too) and report what the filter keeps."""
-    from .spans import Candidate, Document, decode, entity_dicts
-
-    model.eval()
-    doc = Document.from_input(text)
-    thr = model.config.threshold if threshold is None else float(threshold)
-    if not 0.0 <= thr <= 1.0:
-        raise ValueError(f"threshold must be between 0 and 1, got {thr}")
-    if not model.config.span_filter:
-        thr = 0.0
-    spans, kept, scores, token_probs = [], [], [], ([] if model.token_head is not None else None)
-    with torch.no_grad(), model.autocast():
-        for win in model.windows(doc.words):
-            feat = model.window_features(win)
-            batch = {k: v.to(model.device) for k, v in model.collate([feat]).items()}
-            z = model.encode(batch["input_ids"], batch["attention_mask"])
-            cs, ce = win.core
-            if model.token_head is not None:
-                probs = model.token_logits(z, batch["word_first"]).float().sigmoid()[0].cpu()
-                token_probs += probs[cs:ce].tolist()
-                keep = model.keep_mask(probs, feat["spans"], thr)
-            else:
-                keep = torch.ones(len(feat["spans"]), dtype=torch.bool)
-            if feat["spans"]:
-                logits = model.decode_spans(z, batch["attention_mask"], batch["span_start"], batch["span_end"],
-                                            batch["span_mask"])
-                probs_all = logits.float().softmax(-1)[0].cpu()
-                for (s, e), k, p in zip(feat["spans"], keep.tolist(), probs_all):
-                    spans.append((s + win.offset, e + win.offset))
-                    kept.append(bool(k))
-                    scores.append({label: float(v) for label, v in zip(model.id2label, p.tolist())})
-    cands = []
-    for (s, e), k, sc in zip(spans, kept, scores):
-        label = max(sc, key=sc.get)
-        if k and label != "O":
-            cands.append(Candidate(s, e, label, sc[label]))
-    return SpanAnalysis(doc.words, doc.offsets, doc.text, token_probs, spans, kept, scores, thr,
-                        entity_dicts(doc, decode(cands)))
-
-
-def cross_attention(model: SpanDecModel, text: str | Sequence[str], span: tuple[int, int]) -> dict:
-    """Decoder cross-attention of one span's start and end queries, per layer and head.
-
-    Returns ``{"keys": ["[start]", "[end]", subword tokens...], "weights": array (layers, 2, heads, 2 + L)}``.
-    """
-    from .spans import Document
-
-    model.eval()
-    doc = Document.from_input(text)
-    s, e = span
-    if not (0 <= s < e <= len(doc.words)) or e - s > model.config.max_span_words:
-        raise ValueError(f"span {span} is not a candidate of this {len(doc.words)}-word text")
-    win = next(w for w in model.windows(doc.words) if w.offset + w.core[0] <= s < w.offset + w.core[1])
-    ls, le = s - win.offset, e - win.offset
-    ids = torch.tensor([win.input_ids], device=model.device)
-    mask = torch.ones_like(ids)
-    with torch.no_grad():
-        z = model.encode(ids, mask)
-        bias = torch.zeros(1, ids.shape[1], device=model.device, dtype=z.dtype)
-        qpos = model.position_queries(ids.shape[1]).to(z.dtype)[None]
-        starts = torch.tensor([[win.word_first[ls]]], device=model.device)
-        ends = torch.tensor([[win.word_last[le - 1]]], device=model.device)
-        q = torch.stack([_gather(qpos[:, :, 0], starts), _gather(qpos[:, :, 1], ends)], dim=2)
-        weights = []
-        for layer in model.decoder:
-            mem_k, mem_v = layer.memory(z)
-            q, w = layer(q, mem_k, mem_v, bias, return_weights=True)
-            weights.append(w[0, 0].float().cpu())  # (2, heads, 2 + L)
-    keys = ["[start]", "[end]"] + model.tokenizer.convert_ids_to_tokens(win.input_ids)
-    return {"keys": keys, "weights": torch.stack(weights).numpy(), "span": (s, e), "words": doc.words[s:e]}

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from .app_logic import AppContext, InputError, Limits, _CONTROL, check_threshold, get_entry
-from .data import DataError, Sentence, looks_like_conll, read_conll, read_jsonl_inputs, spans_to_tags
-from .spans import Document
+from ..data import CONLL_SUFFIXES, INPUT_SUFFIXES, DataError, Sentence, read_inputs, spans_to_tags
+from ..spans import Document
+from .context import _CONTROL, AppContext, InputError, Limits, check_threshold, get_entry
 
-__all__ = ["UploadedTexts", "read_upload", "looks_like_conll", "tag_file", "CONLL_SUFFIXES", "TEXT_SUFFIXES"]
+__all__ = ["UploadedTexts", "uploaded_file", "read_upload", "tag_file", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
 
-CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio", ".conllu")
-TEXT_SUFFIXES = (".txt", ".jsonl") + CONLL_SUFFIXES
 Progress = Callable[[float, str], None]
 
 
@@ -28,10 +26,11 @@ def _reason(exc: Exception, path: Path, name: str) -> str:
     return str(exc).replace(str(path), name)
 
 
-def read_upload(path: Any, limits: Limits) -> UploadedTexts:
-    """Read an uploaded .txt (a text per line), .jsonl (``text`` or ``tokens``) or CoNLL file, within ``limits``."""
+def uploaded_file(path: Any, limits: Limits, what: str = "a file to tag first (.txt, .jsonl or CoNLL)") -> Path:
+    """The server-side path of an upload after the checks every upload gets: present, within the size limit,
+    not empty, not binary; :class:`InputError` otherwise (``what`` says what to upload)."""
     if path is None or (isinstance(path, str) and not path.strip()):
-        raise InputError("Choose a file to tag first (.txt, .jsonl or CoNLL).")
+        raise InputError(f"Choose {what}.")
     p = Path(getattr(path, "name", path))
     name = p.name
     if not p.is_file():
@@ -39,29 +38,31 @@ def read_upload(path: Any, limits: Limits) -> UploadedTexts:
     size = p.stat().st_size
     if size > limits.max_upload_bytes:
         raise InputError(f"{name} is {size / 1e6:.1f} MB; the app takes files up to "
-                         f"{limits.max_upload_bytes / 1e6:.1f} MB. Split it, or tag it with `spandec predict`.")
+                         f"{limits.max_upload_bytes / 1e6:.1f} MB. Split it, or use the command line (`spandec`).")
     if size == 0:
         raise InputError(f"{name} is empty.")
+    with open(p, "rb") as f:
+        if b"\x00" in f.read(4096):
+            raise InputError(f"{name} looks like a binary file, not text.")
+    return p
+
+
+def read_upload(path: Any, limits: Limits) -> UploadedTexts:
+    """Read an uploaded .txt (a text per line), .jsonl (``text`` or ``tokens``) or CoNLL file, within ``limits``."""
+    p = uploaded_file(path, limits)
+    name = p.name
     suffix = p.suffix.lower()
-    if suffix not in TEXT_SUFFIXES:
+    if suffix not in INPUT_SUFFIXES:
         raise InputError(f"{name}: unsupported file type {suffix or '(none)'}; upload .txt (one text per line), "
                          ".jsonl ({\"text\": ...} or {\"tokens\": [...]} per line) or CoNLL (.conll, .tsv, .txt).")
-    if b"\x00" in p.read_bytes()[:4096]:
-        raise InputError(f"{name} looks like a binary file, not text.")
-    gold = None
     try:
-        if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(p)):
-            gold = read_conll(p)
-            items: list[str | list[str]] = [s.words for s in gold]
-        elif suffix == ".jsonl":
-            items = read_jsonl_inputs(p)
-        else:
-            text = p.read_text(encoding="utf-8")
-            items = [line for line in text.splitlines() if line.strip()]
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}).") from None
+        texts = read_inputs(p)
     except (DataError, ValueError) as exc:
-        raise InputError(f"Could not read {name}: {_reason(exc, p, name)}") from None
+        reason = _reason(exc, p, name)
+        if "cannot decode" in reason:
+            raise InputError(f"{name} is not UTF-8 text ({reason}).") from None
+        raise InputError(f"Could not read {name}: {reason}") from None
+    items, gold = texts.items, texts.gold
     if not items:
         raise InputError(f"{name} holds no texts.")
     if len(items) > limits.max_upload_texts:

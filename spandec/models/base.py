@@ -14,14 +14,14 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
-from .spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
+from ..spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -53,6 +53,30 @@ class NERConfig:
 
 
 @dataclass
+class PredictStats:
+    """Work done by one prediction call: candidate spans enumerated and spans run through the decoder."""
+
+    candidates: int = 0
+    decoded: int = 0
+
+    def __add__(self, other: "PredictStats") -> "PredictStats":
+        return PredictStats(self.candidates + other.candidates, self.decoded + other.decoded)
+
+    @property
+    def kept_fraction(self) -> float:
+        """Share of candidate spans decoded (1.0 when there were none)."""
+        return self.decoded / self.candidates if self.candidates else 1.0
+
+
+@dataclass
+class Prediction:
+    """What ``predict_with_stats`` returns: entities of each input, and the work it took."""
+
+    entities: list[list[dict]]
+    stats: PredictStats
+
+
+@dataclass
 class WindowInput:
     """One encoder window: subword ids plus each word's first and last subword index."""
 
@@ -69,6 +93,7 @@ class NERModel(nn.Module):
 
     config_class: ClassVar[type[NERConfig]] = NERConfig
     model_type: ClassVar[str] = ""
+    model_types: ClassVar[tuple[str, ...]] = ()  # config.json model_type values this class loads (aliases)
     label_layers: ClassVar[tuple[str, ...]] = ("classifier",)  # modules whose output rows are output_rows
 
     def __init__(self, config: NERConfig, encoder: nn.Module, tokenizer: Any):
@@ -82,8 +107,6 @@ class NERModel(nn.Module):
         self.label2id = {label: i for i, label in enumerate(self.id2label)}
         limit = max_text_length(encoder.config, tokenizer)
         self.window_subwords = min(config.window_subwords or limit, limit) - 2
-        self.last_stats: dict[str, int] = {}  # of the last batch: candidate spans, spans decoded
-        self.last_stats_total: dict[str, int] = {}  # the same, summed over the last predict call
 
     # ----- construction, saving, loading -------------------------------------------------
     @classmethod
@@ -118,20 +141,14 @@ class NERModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> "NERModel":
-        """Load a saved model from a local folder or a Hub id; picks the right class from config.json."""
-        path = _local_path(str(name_or_path))
-        config_file = Path(path) / CONFIG_NAME
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{name_or_path}: no {CONFIG_NAME}; not a spandec model folder")
-        data = json.loads(config_file.read_text())
-        from .registry import model_class
-
-        klass = model_class(data.get("model_type", ""))
-        if cls is not NERModel and not issubclass(klass, cls):
-            raise ValueError(f"{name_or_path} holds a {data.get('model_type')!r} model, not {cls.model_type!r}")
-        config = klass.config_class.from_dict(data)
+        """Load a saved model of this class from a local folder or a Hub id (``spandec.load_model`` picks the class)."""
+        path, data = read_saved_config(name_or_path)
+        if data.get("model_type", "") not in (cls.model_type, *cls.model_types):
+            raise ValueError(f"{name_or_path} holds a {data.get('model_type')!r} model, not {cls.model_type or 'a concrete'!r} "
+                             "(load it with spandec.load_model)")
+        config = cls.config_class.from_dict(data)
         encoder = encoder_from_config(config.encoder_config)
-        model = klass(config, encoder, load_tokenizer(path, encoder.config), removed_layers=[])
+        model = cls(config, encoder, load_tokenizer(path, encoder.config), removed_layers=[])
         state = load_file(str(Path(path) / WEIGHTS_NAME))
         if config.weights_from_encoder:  # tensors left as pretrained: take them from the encoder itself
             pretrained, _ = load_encoder(config.encoder)
@@ -201,8 +218,8 @@ class NERModel(nn.Module):
         """Pad a list of features into batch tensors."""
         raise NotImplementedError
 
-    def score_windows(self, features: Sequence[dict], **options) -> list[Any]:
-        """Run the model on a batch of inference features; one result per window."""
+    def score_windows(self, features: Sequence[dict], **options) -> tuple[list[Any], PredictStats]:
+        """Run the model on a batch of inference features: one result per window, and the batch's stats."""
         raise NotImplementedError
 
     def merge(self, windows: Sequence[WindowInput], results: Sequence[Any]) -> list[Candidate]:
@@ -233,26 +250,35 @@ class NERModel(nn.Module):
         return feats
 
     @torch.no_grad()
-    def predict_candidates(self, docs: Sequence[Document], batch_size: int = 8, **options) -> list[list[Candidate]]:
-        """Document-level candidates (before decoding) for each document."""
+    def run_windows(self, docs: Sequence[Document], batch_size: int = 8, score: Callable | None = None,
+                    **options) -> tuple[list[list[tuple[WindowInput, Any]]], PredictStats]:
+        """Score every window of ``docs`` in length-sorted batches: per document its (window, result) pairs, and the stats.
+
+        ``score`` (features -> (results, stats)) replaces :meth:`score_windows` (viewers scoring every span).
+        """
+        score = score or (lambda feats: self.score_windows(feats, **options))
         self.eval()
         windows = [w for d, doc in enumerate(docs) for w in self.windows(doc.words, d)]
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
         results: list[Any] = [None] * len(windows)
-        stats = {"candidates": 0, "decoded": 0}
+        stats = PredictStats()
         with self.autocast():
             for b in range(0, len(order), batch_size):
                 idx = order[b : b + batch_size]
-                outs = self.score_windows([self.window_features(windows[k]) for k in idx], **options)
+                outs, batch_stats = score([self.window_features(windows[k]) for k in idx])
                 for k, out in zip(idx, outs):
                     results[k] = out
-                for key in stats:
-                    stats[key] += self.last_stats.get(key, 0)
-        self.last_stats_total = stats
-        per_doc: list[list[int]] = [[] for _ in docs]
-        for k, w in enumerate(windows):
-            per_doc[w.doc].append(k)
-        return [self.merge([windows[k] for k in ks], [results[k] for k in ks]) for ks in per_doc]
+                stats = stats + batch_stats
+        per_doc: list[list[tuple[WindowInput, Any]]] = [[] for _ in docs]
+        for w, r in zip(windows, results):
+            per_doc[w.doc].append((w, r))
+        return per_doc, stats
+
+    def predict_candidates(self, docs: Sequence[Document], batch_size: int = 8,
+                           **options) -> tuple[list[list[Candidate]], PredictStats]:
+        """Document-level candidates (before decoding) for each document, and the work it took."""
+        per_doc, stats = self.run_windows(docs, batch_size, **options)
+        return [self.merge([w for w, _ in pairs], [r for _, r in pairs]) for pairs in per_doc], stats
 
     def predict(
         self,
@@ -278,9 +304,15 @@ class NERModel(nn.Module):
     def predict_batch(self, items: Sequence[str | Sequence[str]], batch_size: int = 8, flat: bool = True,
                       min_score: float = 0.0, **options) -> list[list[dict]]:
         """Entities of each item (a text or a list of words): always one list per item."""
+        return self.predict_with_stats(items, batch_size, flat, min_score, **options).entities
+
+    def predict_with_stats(self, items: Sequence[str | Sequence[str]], batch_size: int = 8, flat: bool = True,
+                           min_score: float = 0.0, **options) -> Prediction:
+        """Like :meth:`predict_batch`, returning the entities with the call's :class:`PredictStats`."""
         docs = [Document.from_input(x) for x in items]
-        cands = self.predict_candidates(docs, batch_size=batch_size, **options)
-        return [entity_dicts(doc, decode(c, flat=flat, min_score=min_score)) for doc, c in zip(docs, cands)]
+        cands, stats = self.predict_candidates(docs, batch_size=batch_size, **options)
+        return Prediction([entity_dicts(doc, decode(c, flat=flat, min_score=min_score)) for doc, c in zip(docs, cands)],
+                          stats)
 
     def autocast(self):
         """Mixed precision on CUDA, nothing on CPU."""
@@ -355,6 +387,18 @@ def default_device() -> torch.device:
 def _clip(ids: list[int], first: list[int], last: list[int], limit: int):
     keep = ids[: limit - 1] + ids[-1:]
     return keep, [min(f, limit - 2) for f in first], [min(l, limit - 2) for l in last]
+
+
+def read_saved_config(name_or_path: str | os.PathLike) -> tuple[str, dict]:
+    """The local folder of a saved model (a folder or a Hub id, downloaded) and its config.json as a dict."""
+    path = _local_path(str(name_or_path))
+    config_file = Path(path) / CONFIG_NAME
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{name_or_path}: no {CONFIG_NAME}; not a spandec model folder")
+    try:
+        return path, json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{config_file}: not a valid JSON config ({exc})") from None
 
 
 def _local_path(name_or_path: str) -> str:

@@ -14,9 +14,10 @@ import re
 import time
 from typing import Any
 
-from .app_logic import AppContext, InputError, check_threshold, clean_text, run_model, segments
-from .data import spans_to_tags
-from .text import split_words
+from ..data import spans_to_tags
+from ..text import split_words
+from .context import AppContext, InputError, check_threshold, clean_text, run_model
+from .highlight import segments
 
 __all__ = [
     "new_session", "start", "add", "remove", "relabel", "accept", "discard", "export", "view", "entity_choices",

@@ -8,8 +8,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .modeling_base import NERConfig, NERModel, WindowInput, pad
-from .spans import Candidate, bio_to_candidates
+from ..spans import Candidate, bio_to_candidates
+from .base import NERConfig, NERModel, PredictStats, WindowInput, pad
 
 
 @dataclass
@@ -22,6 +22,7 @@ class TokenClassifierModel(NERModel):
 
     config_class = TokenClassifierConfig
     model_type = "token"
+    model_types = ("token-classification",)
 
     def __init__(self, config: TokenClassifierConfig, encoder: nn.Module, tokenizer, removed_layers=()):
         super().__init__(config, encoder, tokenizer)
@@ -70,11 +71,10 @@ class TokenClassifierModel(NERModel):
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
         return out
 
-    def score_windows(self, features: Sequence[dict], **options) -> list[torch.Tensor]:
+    def score_windows(self, features: Sequence[dict], **options) -> tuple[list[torch.Tensor], PredictStats]:
         batch = {k: v.to(self.device) for k, v in self.collate(features).items()}
         probs = self.logits(batch["input_ids"], batch["attention_mask"]).float().softmax(-1).cpu()
-        self.last_stats = {}
-        return [probs[i, f["word_first"]] for i, f in enumerate(features)]
+        return [probs[i, f["word_first"]] for i, f in enumerate(features)], PredictStats()
 
     def merge(self, windows: Sequence[WindowInput], results: Sequence[torch.Tensor]) -> list[Candidate]:
         tags, scores = [], []

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .encoder import text_position_ids
-from .modeling_base import NERConfig, SpanModel, pad
+from .base import NERConfig, PredictStats, SpanModel, pad
 
 
 @dataclass
@@ -111,15 +111,14 @@ class PLMarkerModel(SpanModel):
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1).float(), span_labels.flatten(), ignore_index=-100)
         return out
 
-    def score_windows(self, features: Sequence[dict], **options) -> list:
+    def score_windows(self, features: Sequence[dict], **options) -> tuple[list, PredictStats]:
         batch = {k: v.to(self.device) for k, v in self.collate(features).items()}
         probs = self.forward(**batch)["logits"].float().softmax(-1).cpu()
         n = [len(f["spans"]) for f in features]
-        self.last_stats = {"candidates": sum(n), "decoded": sum(n)}
         per_feature: list[list[torch.Tensor]] = [[] for _ in features]
         for r, i in enumerate(batch["row_feature"].tolist()):
             per_feature[i].append(probs[r, : int(batch["span_mask"][r].sum())])
         return [
             self.candidates_from_probs(f["spans"], torch.cat(p) if p else torch.zeros(0, len(self.id2label)))
             for f, p in zip(features, per_feature)
-        ]
+        ], PredictStats(sum(n), sum(n))

@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..models import SPAN_STRATEGIES, SpanDecConfig, load_model
+from ..spans import check_threshold
+
 __all__ = [
     "ModelSpec", "LoadedModel", "ModelPool", "DEFAULT_SPECS", "ENV_VAR", "CONFIG_ENV_VAR", "parse_spec",
-    "parse_specs", "specs_from_file", "resolve_specs", "SPAN_STRATEGIES",
+    "parse_specs", "specs_from_file", "resolve_specs",
 ]
 
 ENV_VAR = "SPANDEC_MODELS"
 CONFIG_ENV_VAR = "SPANDEC_APP_CONFIG"
-ROOT = Path(__file__).resolve().parent.parent
-SPAN_STRATEGIES = ("spandec", "sf-spandec")
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,10 @@ def parse_spec(text: str) -> ModelSpec:
             head = None
         if head is not None:
             source = head
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"model spec {text!r}: threshold must be between 0 and 1")
+            try:
+                check_threshold(threshold)
+            except ValueError as exc:
+                raise ValueError(f"model spec {text!r}: {exc}") from None
     if not name or not source:
         raise ValueError(f"model spec {text!r}: expected NAME=PATH_OR_HUB_ID[@THRESHOLD]")
     return ModelSpec(name, source, threshold)
@@ -131,13 +134,13 @@ def _looks_like_hub_id(source: str) -> bool:
     return len(parts) == 2 and all(parts) and not source.startswith((".", "~")) and "\\" not in source
 
 
-def _locate(source: str) -> str:
-    """A local folder for ``source``: as given, else relative to the repository, else a Hub download."""
+def _locate(source: str, base: Path | None = None) -> str:
+    """A local folder for ``source``: as given, else relative to ``base`` (the app's folder), else a Hub download."""
     p = Path(source).expanduser()
     if p.is_dir():
         return str(p)
-    if not p.is_absolute() and (ROOT / p).is_dir():
-        return str(ROOT / p)
+    if base is not None and not p.is_absolute() and (base / p).is_dir():
+        return str(base / p)
     if _looks_like_hub_id(source):
         try:
             from huggingface_hub import snapshot_download
@@ -173,7 +176,7 @@ class LoadedModel:
         if self.model is not None:
             return self.model.strategy
         kind = self.meta.get("model_type", "unknown")
-        if kind in ("spandec", "sf-spandec"):
+        if kind in SPAN_STRATEGIES:
             return "sf-spandec" if self.meta.get("span_filter") else "spandec"
         return "token" if kind == "token-classification" else kind
 
@@ -203,7 +206,7 @@ class LoadedModel:
         """The threshold this model really uses for a UI threshold (0 for models without a span filter)."""
         if not self.has_filter:
             return 0.0
-        return float(self.options(threshold).get("threshold", self.meta.get("threshold", 0.5)))
+        return float(self.options(threshold).get("threshold", self.meta.get("threshold", SpanDecConfig.threshold)))
 
     def status(self) -> str:
         """loaded / loading / failed, for the UI."""
@@ -223,16 +226,17 @@ class ModelPool:
 
     @classmethod
     def load(cls, specs: Sequence[ModelSpec], device: str | None = None, log=print,
-             background: bool = False) -> "ModelPool":
+             background: bool = False, base: str | Path | None = None) -> "ModelPool":
         """Find every spec's folder and config now; load the weights now or in a background thread.
 
-        Failures are recorded in the entry (shown in the UI), never raised. The same folder is loaded once.
+        Relative sources are looked up as given, then under ``base``. Failures are recorded in the
+        entry (shown in the UI), never raised. The same folder is loaded once.
         """
         pool, folders = cls(), {}
         for spec in specs:
             entry = LoadedModel(spec)
             try:
-                folders[spec.name] = _locate(spec.source)
+                folders[spec.name] = _locate(spec.source, Path(base) if base is not None else None)
                 entry.meta = json.loads((Path(folders[spec.name]) / "config.json").read_text(encoding="utf-8"))
             except Exception as exc:  # noqa: BLE001 - reported in the UI
                 entry.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FileNotFoundError) else str(exc)
@@ -241,8 +245,6 @@ class ModelPool:
             pool.entries[spec.name] = entry
 
         def load_all() -> None:
-            from .modeling_base import NERModel
-
             cache: dict[str, Any] = {}
             for name, entry in pool.entries.items():
                 if entry.failed:
@@ -251,7 +253,7 @@ class ModelPool:
                 try:
                     where = folders[name]
                     if where not in cache:
-                        cache[where] = NERModel.from_pretrained(where, device=device)
+                        cache[where] = load_model(where, device=device)
                     entry.model = cache[where]
                     entry.seconds = time.perf_counter() - start
                     log(f"[spandec app] {name}: loaded in {entry.seconds:.1f} s on {entry.model.device}")

@@ -1,0 +1,192 @@
+"""The app's kernel: the context every view's callbacks take (served models, limits, caches) and input checks.
+
+Each view (one module of :mod:`spandec.app`) takes an :class:`AppContext` and plain values,
+and returns plain values and plotly figures that ``app.py`` hands to Gradio components.
+Problems with the user's input raise :class:`InputError`, whose message the UI shows as it is;
+library ``ValueError``s about input are turned into it here (:func:`check_threshold`).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import spans
+from ..data import Sentence
+from ..models import PredictStats, is_span_decoder
+from ..models.inspect import SpanScores, score_spans
+from .models import ModelPool
+
+__all__ = [
+    "InputError", "EmptyInput", "Limits", "AppContext", "clean_text", "check_threshold", "get_entry",
+    "ready_entries", "read_examples", "run_model", "EvalSet",
+]
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class InputError(ValueError):
+    """A problem with the user's input; the message is written for the user and shown in the UI."""
+
+
+class EmptyInput(InputError):
+    """No text to work on (empty or whitespace only)."""
+
+
+@dataclass
+class Limits:
+    """Size limits that keep one request from stalling the app."""
+
+    max_chars: int = 10_000  # per text in the interactive views
+    max_upload_bytes: int = 5_000_000
+    max_upload_texts: int = 5_000
+    max_grid_words: int = 60  # words drawn in the span grid and the heat strip
+    max_eval_sentences: int = 5_000
+
+
+@dataclass
+class EvalSet:
+    """An uploaded gold set, with every model's cached outputs."""
+
+    name: str
+    sentences: list[Sentence]
+    span_scores: dict[str, list[SpanScores]] = field(default_factory=dict)  # span models: all candidates scored
+    tags: dict[str, list[list[str]]] = field(default_factory=dict)  # other models: predicted tags
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gold(self) -> list[list[str]]:
+        return [s.tags for s in self.sentences]
+
+
+@dataclass
+class AppContext:
+    """What every callback needs: the model pool, limits, stored-results path, examples and caches."""
+
+    pool: ModelPool
+    limits: Limits = field(default_factory=Limits)
+    results_path: Path | None = None  # stored comparison results (compare.py's JSON) for the trade-off view
+    examples: list[str] = field(default_factory=list)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="spandec-app-")))
+    cache_size: int = 64
+    latency_sample: int = 32  # sentences timed per model in the trade-off view
+    evaluations: dict[str, EvalSet] = field(default_factory=dict)  # trade-off view: uploaded gold sets, by key
+    latencies: dict[tuple[str, int, float | None, str], float] = field(default_factory=dict)  # ms per text, by
+    # (model, batch size, threshold, sample key)
+    _scores: "OrderedDict[tuple[str, str], SpanScores]" = field(default_factory=OrderedDict)
+    _locks: dict[int, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def lock(self, model: Any) -> threading.Lock:
+        """The lock serialising calls into ``model``: concurrent requests queue rather than oversubscribe the cores."""
+        with self._guard:
+            return self._locks.setdefault(id(model), threading.Lock())
+
+    def span_scores(self, name: str, text: str) -> SpanScores:
+        """All candidate spans of ``text`` scored by model ``name`` (cached; the slider then needs no model call)."""
+        key = (name, text)
+        with self._guard:
+            if key in self._scores:
+                self._scores.move_to_end(key)
+                return self._scores[key]
+        entry = get_entry(self, name)
+        if not is_span_decoder(entry.base_strategy):
+            raise InputError(f"{name} is a {entry.strategy} model; this view needs a SpanDec or SF-SpanDec model.")
+        with self.lock(entry.model):
+            scores = score_spans(entry.model, [text])[0]
+        with self._guard:
+            self._scores[key] = scores
+            while len(self._scores) > self.cache_size:
+                self._scores.popitem(last=False)
+        return scores
+
+    def new_dir(self, prefix: str) -> Path:
+        """A fresh folder under the app's work folder for files offered for download."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=prefix + "-", dir=self.workdir))
+
+
+def get_entry(ctx: AppContext, name: str):
+    """The loaded model ``name``, or an :class:`InputError` saying why it is not available."""
+    if not name:
+        raise InputError("Choose a model first" + ("." if ctx.pool.available else
+                                                   ": none is loaded (see “Models” at the top)."))
+    try:
+        return ctx.pool.get(name)
+    except LookupError as exc:
+        msg = str(exc).strip("'\"")
+        raise InputError(msg[:1].upper() + msg[1:]) from None
+
+
+def ready_entries(ctx: AppContext) -> list:
+    """Every model that loaded (waiting for those still loading), in the served order."""
+    out = []
+    for name in ctx.pool.available:
+        try:
+            out.append(ctx.pool.get(name))
+        except LookupError:
+            continue
+    return out
+
+
+def read_examples(path: str | Path) -> list[str]:
+    """Example texts, one per line (``#`` lines are comments); [] when the file is missing."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    return [line.strip() for line in p.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def clean_text(text: Any, max_chars: int) -> tuple[str, list[str]]:
+    """Check a text box value; control and bidi-override characters become spaces (offsets kept).
+
+    Returns the text to tag and notes for the user; raises :class:`InputError` when there is nothing to tag,
+    the value is not text, or it is longer than ``max_chars``.
+    """
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise InputError(f"Expected text, got {type(text).__name__}.")
+    if not text.strip():
+        raise EmptyInput("Nothing to tag: the text is empty or only whitespace. Type a sentence or pick an example.")
+    if len(text) > max_chars:
+        raise InputError(f"The text has {len(text):,} characters; this view takes at most {max_chars:,}. "
+                         "Shorten it, or save it as a .txt file (one text per line) and use “Tag a file”.")
+    notes = []
+    cleaned, n = _CONTROL.subn(" ", text)
+    if n:
+        notes.append(f"{n} control or direction-override character{'s' if n > 1 else ''} shown as spaces.")
+        if not cleaned.strip():
+            raise EmptyInput("Nothing to tag: the text holds only control characters and whitespace.")
+    return cleaned, notes
+
+
+def check_threshold(value: Any) -> float:
+    """A threshold from the UI or the API (:func:`spandec.spans.check_threshold`), else :class:`InputError`."""
+    try:
+        return spans.check_threshold(value)
+    except ValueError as exc:
+        raise InputError(f"The {exc}.") from None
+
+
+def run_model(ctx: AppContext, name: str, text: str, threshold: float) -> tuple[list[dict], float, PredictStats]:
+    """Entities of ``text`` by model ``name``, the call's wall time in ms, and its span statistics."""
+    entry = get_entry(ctx, name)
+    model = entry.model
+    with ctx.lock(model):
+        start = time.perf_counter()
+        pred = model.predict_with_stats([text], **entry.options(threshold))
+        if model.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+        ms = 1000 * (time.perf_counter() - start)
+    return pred.entities[0], ms, pred.stats
+
+

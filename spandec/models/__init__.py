@@ -1,0 +1,13 @@
+"""The four NER strategies: one file per model family, dispatch in :mod:`spandec.models.auto`."""
+
+from .auto import SPAN_STRATEGIES, STRATEGIES, is_span_decoder, load_model, model_class, new_model
+from .base import NERConfig, NERModel, Prediction, PredictStats
+from .pl_marker import PLMarkerConfig, PLMarkerModel
+from .spandec import SpanDecConfig, SpanDecModel
+from .token_classifier import TokenClassifierConfig, TokenClassifierModel
+
+__all__ = [
+    "SPAN_STRATEGIES", "STRATEGIES", "is_span_decoder", "load_model", "model_class", "new_model", "NERConfig",
+    "NERModel", "Prediction", "PredictStats", "PLMarkerConfig", "PLMarkerModel", "SpanDecConfig", "SpanDecModel",
+    "TokenClassifierConfig", "TokenClassifierModel",
+]

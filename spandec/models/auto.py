@@ -1,0 +1,51 @@
+"""Strategy names and dispatch: the one place that knows all four model classes (like transformers' ``auto/``).
+
+Model files know nothing of each other or of this module; :func:`load_model` reads a saved
+model's ``model_type`` and calls that class's ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+
+from .base import NERModel, read_saved_config
+from .encoder import DEFAULT_ENCODER
+from .pl_marker import PLMarkerModel
+from .spandec import SpanDecModel
+from .token_classifier import TokenClassifierModel
+
+STRATEGIES = ("token", "pl-marker", "spandec", "sf-spandec")
+SPAN_STRATEGIES = ("spandec", "sf-spandec")  # strategies with a span decoder (viewers of span scores need one)
+MODEL_CLASSES: dict[str, type[NERModel]] = {
+    name: klass
+    for klass in (TokenClassifierModel, PLMarkerModel, SpanDecModel)
+    for name in (klass.model_type, *klass.model_types)
+}
+
+
+def is_span_decoder(strategy: str) -> bool:
+    """Whether ``strategy`` is SpanDec or SF-SpanDec."""
+    return strategy in SPAN_STRATEGIES
+
+
+def model_class(model_type: str) -> type[NERModel]:
+    """The model class saved under ``model_type`` in config.json (or named by a strategy)."""
+    if model_type not in MODEL_CLASSES:
+        raise ValueError(f"unknown model type {model_type!r}; expected one of {', '.join(STRATEGIES)}")
+    return MODEL_CLASSES[model_type]
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> NERModel:
+    """Load any saved spandec model from a local folder or a Hub id (the class comes from its config.json)."""
+    path, data = read_saved_config(name_or_path)
+    return model_class(data.get("model_type", "")).from_pretrained(path, device=device)
+
+
+def new_model(strategy: str, labels: Sequence[str], encoder: str | None = None, **kwargs) -> NERModel:
+    """A fresh model of ``strategy`` on a pretrained encoder; ``sf-spandec`` switches the span filter on."""
+    if strategy in SPAN_STRATEGIES:
+        kwargs.setdefault("span_filter", strategy == "sf-spandec")
+    return model_class(strategy).from_encoder(labels, encoder or DEFAULT_ENCODER, **kwargs)
