@@ -36,8 +36,11 @@ def figure(results: dict):
 
 def main(path: str) -> None:
     results = json.loads(Path(path).read_text())
-    fig = figure(results)
-    stem = Path(path).with_suffix("")
+    save_figure(figure(results), Path(path).with_suffix(""))
+
+
+def save_figure(fig, stem: Path, size: tuple[int, int] = (900, 520)) -> None:
+    """Write ``stem``.html and, where /usr/bin/chromium exists, ``stem``.png of a plotly figure."""
     fig.write_html(f"{stem}.html", include_plotlyjs="cdn")
     if not Path("/usr/bin/chromium").exists():
         print("no /usr/bin/chromium: PNG skipped")
@@ -49,7 +52,7 @@ def main(path: str) -> None:
         fig.write_html(str(page_file), include_plotlyjs=True, full_html=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            page = browser.new_page(viewport={"width": 900, "height": 520})
+            page = browser.new_page(viewport={"width": size[0], "height": size[1]})
             page.goto(page_file.as_uri())
             page.wait_for_selector(".main-svg")
             page.screenshot(path=f"{stem}.png", full_page=True)

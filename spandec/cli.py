@@ -13,6 +13,7 @@ from pathlib import Path
 from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir,
                    read_inputs)
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
+from .samples import PAPER_SAMPLE_WORDS, document_samples
 from .spans import check_threshold
 
 
@@ -78,8 +79,12 @@ def _cmd_train(args) -> int:
     dev_data = load_sentences(args.dev, args.dev_split, args.scheme, args.max_dev_sentences) if args.dev else None
     if dev_data:
         dev_data = sample_sentences(dev_data, args.sample_dev_sentences, args.seed)
+    n_sentences = len(train_data)
+    if args.sample_words:
+        train_data = document_samples(train_data, args.sample_words)
+        dev_data = document_samples(dev_data, args.sample_words) if dev_data else dev_data
     labels = sorted({t for s in train_data for _, _, t in s.entities})
-    options = {"max_span_words": args.max_span_words}
+    options = {"max_span_words": args.max_span_words, "window_subwords": args.window_subwords}
     if args.strategy in SPAN_STRATEGIES:
         options.update(decoder_layers=args.decoder_layers or 1, encoder_layers=args.encoder_layers,
                        decoder_init=args.decoder_init)
@@ -90,6 +95,8 @@ def _cmd_train(args) -> int:
     init_labels = None
     if args.init_from:
         model, init_labels = _init_model(args.init_from, args.strategy, labels, args.encoder_layers, args.decoder_layers)
+        if args.window_subwords:
+            model.set_window(args.window_subwords)
     else:
         model = new_model(args.strategy, labels, args.encoder, **options)
     targs = TrainingArgs(
@@ -97,14 +104,15 @@ def _cmd_train(args) -> int:
         per_device_batch_size=args.per_device_batch_size, learning_rate=args.lr, schedule=args.schedule,
         new_weights_lr_factor=args.new_weights_lr_factor,
         seed=args.seed, resume=not args.no_resume, max_steps=args.max_steps, progress=not args.quiet,
-        freeze_word_embeddings=args.freeze_word_embeddings,
+        freeze_word_embeddings=args.freeze_word_embeddings, cpu_bf16=args.bf16,
     )
     result = train(model, train_data, dev_data, targs)
     recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
     sampled = args.sample_train_sentences or args.sample_dev_sentences
-    summary = {"strategy": args.strategy, "train_sentences": len(train_data),
+    summary = {"strategy": args.strategy, "train_sentences": n_sentences,
                "dev_sentences": len(dev_data) if dev_data else 0, "train_sample_seed": args.seed if sampled else None,
-               "init_from": args.init_from,
+               "init_from": args.init_from, "sample_words": args.sample_words,
+               "train_samples": len(train_data) if args.sample_words else None,
                "init_labels": init_labels,
                "args": recipe, **result}
     if int(os.environ.get("RANK", "0")) == 0:
@@ -207,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on a random N-sentence sample (seeded by --seed, kept in file order)")
     t.add_argument("--sample-dev-sentences", type=int, default=None, metavar="N",
                    help="select epochs on a random N-sentence dev sample (seeded by --seed)")
+    t.add_argument("--sample-words", type=int, default=None, metavar="N",
+                   help="train and select on document-context samples: consecutive sentences of a document packed up "
+                        f"to N words (the paper: {PAPER_SAMPLE_WORDS}); default: single sentences")
+    t.add_argument("--window-subwords", type=int, default=None, metavar="N",
+                   help="longest encoder window in subwords, special tokens included, for training and (recorded in "
+                        "config.json) inference; default: the longest window training met")
+    t.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU (needs avx512_bf16/AMX; CUDA always "
+                                                         "uses mixed precision)")
     t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke runs)")
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     t.add_argument("--freeze-word-embeddings", action="store_true",

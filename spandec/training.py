@@ -52,6 +52,7 @@ class TrainingArgs:
     max_steps: int | None = None  # stop early (tests, smoke runs)
     group_by_length: bool = True  # batch sentences of similar length together (less padding)
     freeze_word_embeddings: bool = False  # keep the encoder's word embeddings as pretrained (smaller checkpoints)
+    cpu_bf16: bool = False  # bf16 autocast on CPU (where the CPU supports bf16)
 
 
 def epoch_order(features: Sequence[dict], seed: int, per_step: int, group_by_length: bool = True) -> list[int]:
@@ -141,6 +142,8 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     features = [f for s in train_data for f in model.training_features(s.words, s.entities, unlearnable)]
     if not features:
         raise ValueError("no training sentences")
+    if model.config.window_subwords is None:  # record the longest window trained on: inference never exceeds it
+        model.set_window(max(len(f["input_ids"]) for f in features))
     if rank == 0 and any(unlearnable.values()):
         print(f"gold entities the model cannot learn: {unlearnable['too_long']} longer than "
               f"{model.config.max_span_words} words, {unlearnable['cut']} cut by windows", flush=True)
@@ -162,8 +165,10 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     wrapped = model
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    use_amp = args.mixed_precision and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = args.mixed_precision and device.type == "cuda" or (args.cpu_bf16 and device.type == "cpu")
+    if args.cpu_bf16 and device.type == "cpu" and not cpu_supports_bf16():
+        raise ValueError("--bf16: this CPU has no native bf16 (avx512_bf16 or AMX); train without it")
+    amp_dtype = torch.bfloat16 if device.type == "cpu" or (use_amp and torch.cuda.is_bf16_supported()) else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     started = time.time()
     for epoch in range(state["epoch"], args.epochs):
@@ -220,6 +225,14 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
             dist.barrier()
     return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world,
             "unlearnable_gold": unlearnable}
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (oneDNN's check: avx512_bf16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _resized_schedule(optimizer, scheduler, args: TrainingArgs, total: int, step: int):

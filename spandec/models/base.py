@@ -108,6 +108,14 @@ class NERModel(nn.Module):
         limit = max_text_length(encoder.config, tokenizer)
         self.window_subwords = min(config.window_subwords or limit, limit) - 2
 
+    def set_window(self, subwords: int) -> None:
+        """Cap encoder windows at ``subwords`` (special tokens included), recorded in the config for inference."""
+        limit = max_text_length(self.encoder.config, self.tokenizer)
+        if not 8 <= subwords <= limit:
+            raise ValueError(f"window of {subwords} subwords: expected 8 to {limit} (the encoder's limit)")
+        self.config.window_subwords = int(subwords)
+        self.window_subwords = int(subwords) - 2
+
     # ----- construction, saving, loading -------------------------------------------------
     @classmethod
     def encoder_layers(cls, config: NERConfig) -> int | None:
