@@ -164,9 +164,10 @@ def measure(models: list[str], args, texts: list[str]) -> dict:
 
 def markdown(r: dict) -> str:
     """The figures as a Markdown table."""
-    lines = [f"## Space fit: `python app.py` on {r['cpus']} CPU(s) ({r['machine']}), {r['threads']} threads", "",
+    lines = [f"## Space fit: `python app.py` on CPUs {r['cpus']} ({r['machine']}), {r['threads']} threads", "",
              f"Free CPU Space: {SPACE_CPUS} vCPU, {SPACE_RAM_GB} GB. Load test: {r['clients']} clients for "
-             f"{r['seconds']} s, 3 tag requests to 1 compare request.", "",
+             f"{r['seconds']} s, 3 tag requests to 1 compare request. Load average before: {r['load_average_before']} "
+             "(other jobs share the machine).", "",
              "| app | UI up (s) | first answer (s) | all loaded (s) | RSS loaded (MiB) | peak RSS under load (MiB) "
              "| requests/s | p50 / p95 (ms) | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, s in r["scenarios"].items():
@@ -199,7 +200,8 @@ def main(argv=None) -> int:
     if not texts:
         p.error(f"{args.app_dir}: no data/examples.txt to send")
     result = {"cpus": args.cpus, "threads": args.threads, "clients": args.clients, "seconds": args.seconds,
-              "machine": machine_info()["processor"], "scenarios": {}}
+              "machine": machine_info()["processor"],
+              "load_average_before": round(os.getloadavg()[0], 2), "scenarios": {}}
     for name, models in SCENARIOS.items():
         if args.only in (None, name):
             print(f"[space_fit] {name}", file=sys.stderr, flush=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+TOKEN_HELP = "Hub token with write access (default: $HF_TOKEN or the saved login)"
+
 
 def _upload(what: str, call):
     """Run a Hub upload; network and permission failures become one-line errors."""
@@ -67,7 +69,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=_cmd_space_build)
     d = ssub.add_parser("deploy", help="build the Space and upload it (creates the Space if needed)")
     d.add_argument("repo_id", help="Space id, e.g. your-name/spandec")
-    d.add_argument("--token", default=None, help="Hub token with write access (default: $HF_TOKEN or the saved login)")
+    d.add_argument("--token", default=None, help=TOKEN_HELP)
     d.add_argument("--private", action="store_true", help="create the Space as private")
     d.add_argument("--hardware", default=None, help="hardware for a new Space, e.g. cpu-basic or zero-a10g")
     d.set_defaults(func=_cmd_space_deploy)
@@ -79,7 +81,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--f1", type=float, default=None, help="measured test F1 to state in the card (needs --dataset)")
     p.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (as `spandec export`)")
     p.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors equal to the pretrained encoder's")
-    p.add_argument("--token", default=None, help="Hub token with write access (default: $HF_TOKEN or the saved login)")
+    p.add_argument("--token", default=None, help=TOKEN_HELP)
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--dry-run", metavar="FOLDER", default=None, help="write what would be uploaded to FOLDER; upload nothing")
     p.set_defaults(func=_cmd_push)
