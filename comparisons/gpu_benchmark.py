@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from spandec import NERModel
-from spandec.app_models import DEFAULT_SPECS, LoadedModel, parse_specs
+from spandec.app.models import DEFAULT_SPECS, LoadedModel, parse_specs
 from spandec.benchmark import machine_info, throughput
 from spandec.data import data_dir, read_conll
 from spandec.gpu import DTYPE_NAMES, autocast_dtype
+from spandec.models import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def load_models(specs, device: torch.device) -> dict[str, tuple]:
         in_repo = not Path(spec.source).is_dir() and (ROOT / spec.source).is_dir()
         source = str(ROOT / spec.source) if in_repo else spec.source  # a folder here or in the repo, or a Hub id
         if source not in loaded:
-            loaded[source] = NERModel.from_pretrained(source, device=device)
+            loaded[source] = load_model(source, device=device)
         options = {} if spec.threshold is None else {"threshold": spec.threshold}
         models[spec.name] = (loaded[source], options, LoadedModel(spec, model=loaded[source]).strategy)
     return models

@@ -193,12 +193,12 @@ def main(argv=None) -> int:
     p.add_argument("--log-dir", default="/tmp", help="where the app's output goes")
     args = p.parse_args(argv)
     sys.path.insert(0, args.app_dir)
-    from spandec.app_logic import read_examples
+    from spandec.app.context import DEFAULT_EXAMPLES, read_examples
     from spandec.benchmark import machine_info
 
-    texts = read_examples(Path(args.app_dir) / "data" / "examples.txt")
+    texts = read_examples(Path(args.app_dir) / DEFAULT_EXAMPLES)
     if not texts:
-        p.error(f"{args.app_dir}: no data/examples.txt to send")
+        p.error(f"{args.app_dir}: no {DEFAULT_EXAMPLES} to send")
     result = {"cpus": args.cpus, "threads": args.threads, "clients": args.clients, "seconds": args.seconds,
               "machine": machine_info()["processor"],
               "load_average_before": round(os.getloadavg()[0], 2), "scenarios": {}}

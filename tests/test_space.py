@@ -94,9 +94,9 @@ def test_gitattributes_matching(tmp_path):
 
 # ----- Hub model repos (offline) -----------------------------------------------------------------
 def test_model_card_and_folder(tiny_models, tmp_path, one_thread):
-    from spandec import NERModel
+    from spandec import load_model
 
-    model = NERModel.from_pretrained(tiny_models["sf-spandec"], device="cpu")
+    model = load_model(tiny_models["sf-spandec"], device="cpu")
     card = hub.model_card(model, dataset="conllpp", f1=84.46, name="me/sf")
     meta, body = hub.split_front_matter(card)
     assert "library_name: spandec" in meta and "- sf-spandec" in meta and "- ner" in meta
@@ -109,16 +109,16 @@ def test_model_card_and_folder(tiny_models, tmp_path, one_thread):
     assert rc == 0
     assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == [
         "README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
-    again = NERModel.from_pretrained(tmp_path / "repo", device="cpu")
+    again = load_model(tmp_path / "repo", device="cpu")
     assert again.strategy == "sf-spandec" and again.predict("Paris is big .", threshold=0.0) is not None
     assert hub.split_front_matter((tmp_path / "repo" / "README.md").read_text())[0] == meta
 
 
 HUB_LOAD = """
 import sys
-from spandec import NERModel
-from spandec.app_models import ModelPool, ModelSpec
-m = NERModel.from_pretrained("org/tiny-token", device="cpu")
+from spandec import load_model
+from spandec.app.models import ModelPool, ModelSpec
+m = load_model("org/tiny-token", device="cpu")
 pool = ModelPool.load([ModelSpec("T", "org/tiny-token")], device="cpu", log=lambda m: None)
 assert pool.get("T").model.strategy == "token"
 print(m.strategy, m.predict("Paris is big ."))
@@ -176,7 +176,7 @@ def test_app_shows_device(tiny_models):
 
     ctx = app.make_context(app.parse_args(["--models", f"T={tiny_models['token']}", "--device", "cpu"]))
     assert ctx.pool.wait(120)
-    assert ctx.extras["runtime"].startswith("running on cpu, fp32")
+    assert ctx.runtime.startswith("running on cpu, fp32")
     assert ctx.pool.get("T").model.device.type == "cpu"
 
 
