@@ -20,9 +20,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from spandec import gpu
 from spandec.app import annotate, batch, highlight, span_filter, tradeoff
 from spandec.app.colors import DISAGREE_LABEL, color_map
-from spandec.app.context import AppContext, EmptyInput, InputError, Limits, read_examples
+from spandec.app.context import (DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, EmptyInput, InputError, Limits,
+                                 read_examples)
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.models import ModelPool, resolve_specs
 from spandec.models import SpanDecConfig
@@ -66,7 +68,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     pool = ctx.pool
     with gr.Blocks(title="SpanDec NER") as demo:
         gr.Markdown(INTRO)
-        models_table = models_panel(pool)
+        models_table = models_panel(pool, ctx.runtime or gpu.describe(gpu.select_device()))
         with gr.Row():
             text = gr.Textbox(label="Text", lines=3, scale=3, elem_id="text", elem_classes="compact",
                               placeholder="Type or paste a text, then press Tag")
@@ -99,14 +101,16 @@ def _defaults(pool: ModelPool) -> tuple[str | None, str | None]:
     return (sf_first or pool.available or [None])[0], (sf_first or span_models or [None])[0]
 
 
-def models_panel(pool: ModelPool) -> gr.Dataframe:
-    """The "Models" accordion: what is served and why a model did not load."""
+def models_panel(pool: ModelPool, runtime: str) -> gr.Dataframe:
+    """The "Models" accordion: what is served, why a model did not load, and the device and precision."""
     failed = [n for n in pool.names if n not in pool.available]
     with gr.Accordion("Models" + (f" ({len(failed)} not loaded)" if failed else ""), open=bool(failed)):
         if failed:
             gr.Markdown("**Not loaded:** " + "; ".join(f"{n} ({pool.entries[n].error})" for n in failed)
                         + ". The other models work normally.")
-        return gr.Dataframe(df(pool.status_rows(), MODEL_HEADERS), interactive=False, wrap=True)
+        table = gr.Dataframe(df(pool.status_rows(), MODEL_HEADERS), interactive=False, wrap=True)
+        gr.Markdown(runtime, elem_id="runtime")
+        return table
 
 
 def highlight_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider):
@@ -128,10 +132,12 @@ def highlight_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider):
             file_preview = gr.Dataframe(df([], ["#", "text", "entities", "first entities"]), interactive=False,
                                         wrap=True, max_height=300)
 
+    @gpu.on_gpu  # ZeroGPU: a GPU per call (every callback that runs a model)
     def _highlight(t, m, thr):
         segs, rows, info = highlight.highlight(ctx, t, m, thr)
         return segs, df(rows, ENTITY_HEADERS), info
 
+    @gpu.on_gpu
     def _tag_file(f, m, thr, progress=gr.Progress()):
         files, info, rows = batch.tag_file(ctx, f, m, thr, progress=lambda p, d: progress(p, desc=d))
         return files, info, df(rows, ["#", "text", "entities", "first entities"])
@@ -157,6 +163,7 @@ def span_filter_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider, tag
         strip = gr.Plot(show_label=False)
         grid = gr.Plot(show_label=False)
 
+    @gpu.on_gpu
     def _spans(t, m, thr):
         if not m:
             raise InputError("No SpanDec or SF-SpanDec model is loaded.")
@@ -184,12 +191,13 @@ def attention_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> No
         att_caption = gr.Markdown(elem_id="attention-caption")
         att_plot = gr.Plot(show_label=False)
 
+    @gpu.on_gpu
     def _choices(t, m, thr):
         choices = span_filter.span_choices(ctx, t, m, thr)
         return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
     list_btn.click(guard(_choices, 1), [text, att_model, threshold], [span_pick], api_name="span_choices")
-    att_btn.click(guard(functools.partial(span_filter.attention, ctx), 2), [text, att_model, span_pick],
+    att_btn.click(guard(functools.partial(gpu.on_gpu(span_filter.attention), ctx), 2), [text, att_model, span_pick],
                   [att_plot, att_caption], api_name="attention")
 
 
@@ -210,6 +218,7 @@ def compare_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None
         cmp_rows = gr.Dataframe(df([], ["text", "start", "end"] + loaded), label="Disagreements",
                                 interactive=False, wrap=True)
 
+    @gpu.on_gpu
     def _compare(t, thr):
         boxes, summary, rows, dis, headers = highlight.compare(ctx, t, thr)
         boxes = [b for name, b in zip(pool.names, boxes) if name in loaded]
@@ -241,9 +250,11 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
         fig, rows, caption = tradeoff.tradeoff(ctx, thr, bs, key)
         return fig, df(rows, tradeoff.TABLE_HEADERS), caption
 
+    @gpu.on_gpu
     def _measure(bs, key, progress=gr.Progress()):
         return tradeoff.measure(ctx, bs, key, progress=lambda p, d: progress(p, desc=d))
 
+    @gpu.on_gpu
     def _evaluate(f, n, progress=gr.Progress()):
         return tradeoff.evaluate_upload(ctx, f, n, progress=lambda p, d: progress(p, desc=d))
 
@@ -296,6 +307,7 @@ def annotate_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> Non
                     f"{msg}  \n{status}")
         return run
 
+    @gpu.on_gpu
     def _ann_start(state, t, m, thr):
         return annotate.start(ctx, state, t, m, thr), "Correct the entities, then accept."
 
@@ -330,11 +342,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def make_context(args: argparse.Namespace) -> AppContext:
     """Load the models and build the callbacks' context from parsed options."""
     specs = resolve_specs(args.models, args.config)
-    pool = ModelPool.load(specs, device=args.device, log=lambda m: print(m, file=sys.stderr, flush=True),
+    device = gpu.select_device(args.device)
+    pool = ModelPool.load(specs, device=device, log=lambda m: print(m, file=sys.stderr, flush=True),
                           background=True, base=ROOT)
     ctx = AppContext(pool, limits=Limits(max_chars=args.max_chars),
-                     examples=read_examples(args.examples or ROOT / "data" / "examples.txt"),
-                     results_path=Path(args.results) if args.results else ROOT / "comparisons" / "results" / "conllpp.json")
+                     examples=read_examples(args.examples or ROOT / DEFAULT_EXAMPLES),
+                     results_path=Path(args.results) if args.results else ROOT / DEFAULT_RESULTS,
+                     runtime=gpu.describe(device))
     ctx.latency_sample = max(1, args.latency_sample)
     return ctx
 

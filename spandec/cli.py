@@ -1,4 +1,4 @@
-"""Command line: ``spandec train | evaluate | predict | stats`` (``spandec CMD --help`` for options)."""
+"""Command line: ``spandec train | evaluate | predict | stats | export | space | push`` (``spandec CMD --help``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir,
                    read_inputs)
+from .cli_hub import add_commands
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
 from .samples import PAPER_SAMPLE_WORDS, document_samples
 from .spans import check_threshold
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")
     x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
     x.set_defaults(func=_cmd_export)
+    add_commands(sub)  # space build | space deploy | push
     return p
 
 

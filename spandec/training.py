@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from .data import Sentence
 from .evaluation import evaluate
+from .gpu import autocast_dtype
 
 
 @dataclass
@@ -168,7 +169,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     use_amp = args.mixed_precision and device.type == "cuda" or (args.cpu_bf16 and device.type == "cpu")
     if args.cpu_bf16 and device.type == "cpu" and not cpu_supports_bf16():
         raise ValueError("--bf16: this CPU has no native bf16 (avx512_bf16 or AMX); train without it")
-    amp_dtype = torch.bfloat16 if device.type == "cpu" or (use_amp and torch.cuda.is_bf16_supported()) else torch.float16
+    amp_dtype = autocast_dtype(device) or torch.bfloat16  # CUDA: bf16 where supported, else fp16; CPU: bf16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     started = time.time()
     for epoch in range(state["epoch"], args.epochs):

@@ -25,8 +25,10 @@ from .models import ModelPool
 
 __all__ = [
     "InputError", "EmptyInput", "Limits", "AppContext", "clean_text", "check_threshold", "get_entry",
-    "ready_entries", "read_examples", "run_model", "EvalSet",
+    "ready_entries", "read_examples", "run_model", "EvalSet", "DEFAULT_EXAMPLES", "DEFAULT_RESULTS",
 ]
+DEFAULT_EXAMPLES = "data/examples.txt"  # the app's default data, relative to its folder
+DEFAULT_RESULTS = "comparisons/results/conllpp.json"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -75,6 +77,7 @@ class AppContext:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="spandec-app-")))
     cache_size: int = 64
     latency_sample: int = 32  # sentences timed per model in the trade-off view
+    runtime: str = ""  # device and precision, shown under the models table (``gpu.describe``)
     evaluations: dict[str, EvalSet] = field(default_factory=dict)  # trade-off view: uploaded gold sets, by key
     latencies: dict[tuple[str, int, float | None, str], float] = field(default_factory=dict)  # ms per text, by
     # (model, batch size, threshold, sample key)

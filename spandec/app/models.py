@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..hub import is_hub_id, snapshot
 from ..models import SPAN_STRATEGIES, SpanDecConfig, load_model
 from ..spans import check_threshold
 
@@ -129,11 +130,6 @@ def resolve_specs(cli: Sequence[str] | None = None, config_file: str | None = No
     return list(DEFAULT_SPECS)
 
 
-def _looks_like_hub_id(source: str) -> bool:
-    parts = source.split("/")
-    return len(parts) == 2 and all(parts) and not source.startswith((".", "~")) and "\\" not in source
-
-
 def _locate(source: str, base: Path | None = None) -> str:
     """A local folder for ``source``: as given, else relative to ``base`` (the app's folder), else a Hub download."""
     p = Path(source).expanduser()
@@ -141,13 +137,8 @@ def _locate(source: str, base: Path | None = None) -> str:
         return str(p)
     if base is not None and not p.is_absolute() and (base / p).is_dir():
         return str(base / p)
-    if _looks_like_hub_id(source):
-        try:
-            from huggingface_hub import snapshot_download
-
-            return snapshot_download(source)
-        except Exception as exc:  # noqa: BLE001 - offline, unknown repo, ...
-            raise FileNotFoundError(f"{source}: not a local folder, and the Hub download failed ({exc})") from None
+    if is_hub_id(source):
+        return snapshot(source)  # the Hub cache; the cached copy when offline
     raise FileNotFoundError(f"{source}: no such model folder (not trained or downloaded yet?)")
 
 

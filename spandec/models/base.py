@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
+from ..gpu import autocast_dtype, select_device
 from ..spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
 
 CONFIG_NAME = "config.json"
@@ -165,6 +166,12 @@ class NERModel(nn.Module):
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         model.eval()
         return model.to(device or default_device())
+
+    def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = False, **card) -> str:
+        """Upload to Hub model repo ``repo_id`` with a model card (``card``: ``hub.save_for_hub``'s options); its URL."""
+        from ..hub import push_to_hub
+
+        return push_to_hub(self, repo_id, token=token, private=private, **card)
 
     @property
     def strategy(self) -> str:
@@ -323,10 +330,9 @@ class NERModel(nn.Module):
                           stats)
 
     def autocast(self):
-        """Mixed precision on CUDA, nothing on CPU."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        """Mixed precision on CUDA (bf16 where supported, else fp16: ``gpu.autocast_dtype``), nothing on CPU."""
+        dtype = autocast_dtype(self.device)
+        return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
     @property
     def output_rows(self) -> list[str]:
@@ -388,8 +394,8 @@ def pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when available (or on ZeroGPU), else CPU."""
+    return select_device(None)
 
 
 def _clip(ids: list[int], first: list[int], last: list[int], limit: int):
@@ -412,15 +418,11 @@ def read_saved_config(name_or_path: str | os.PathLike) -> tuple[str, dict]:
 def _local_path(name_or_path: str) -> str:
     if os.path.isdir(name_or_path):
         return name_or_path
-    parts = name_or_path.split("/")
-    if name_or_path.startswith((".", "/", "~")) or len(parts) != 2 or os.path.isdir(parts[0]):
-        raise FileNotFoundError(f"{name_or_path}: no such model folder (and not a Hub id of the form org/name)")
-    try:
-        from huggingface_hub import snapshot_download
+    from ..hub import is_hub_id, snapshot
 
-        return snapshot_download(name_or_path)
-    except Exception as exc:  # offline, unknown repo, ...
-        raise FileNotFoundError(f"{name_or_path}: not a local folder and not downloadable from the Hub ({exc})") from exc
+    if not is_hub_id(name_or_path):
+        raise FileNotFoundError(f"{name_or_path}: no such model folder (and not a Hub id of the form org/name)")
+    return snapshot(name_or_path)
 
 
 class SpanModel(NERModel):
