@@ -125,10 +125,15 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .evaluation import evaluate
+
     model = load_model(args.model, device=args.device)
     data = load_sentences(args.data, args.split, args.scheme, args.max_sentences)
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     result = evaluate(model, data, batch_size=args.batch_size, output_conll=args.output_conll, **options)
+    if args.sample_words:  # document-context samples, with the sentence-level result beside them
+        samples = document_samples(data, args.sample_words)
+        result = {"sentences": result, f"samples_{args.sample_words}_words":
+                  {"inputs": len(samples), **evaluate(model, samples, batch_size=args.batch_size, **options)}}
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n")
@@ -244,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
     e.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
+    e.add_argument("--sample-words", type=int, default=None, metavar="N",
+                   help="also score document-context samples (consecutive sentences of a document up to N words, "
+                        f"the paper: {PAPER_SAMPLE_WORDS}); the sentence-level result is reported beside it")
     e.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N sentences")
     e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

@@ -99,3 +99,18 @@ def test_cli_trains_on_document_samples(tiny_encoder, tmp_path, capsys) -> None:
         main(["train", "--strategy", "sf-spandec", "--train", str(FIXTURES / "iob2.txt"), "--threshold", "1.5",
               "--output", str(tmp_path / "bad")])
     assert "threshold must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_cli_evaluates_samples_beside_sentences(tiny_encoder, tmp_path, capsys) -> None:
+    from spandec.cli import main
+
+    model = make("token", tiny_encoder)
+    model.save_pretrained(tmp_path / "m")
+    code = main(["evaluate", str(tmp_path / "m"), str(FIXTURES / "iob2.txt"), "--sample-words", "60"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    sentences = read_conll(FIXTURES / "iob2.txt")
+    assert result["sentences"]["sentences"] == len(sentences)
+    samples = result["samples_60_words"]
+    assert samples["inputs"] == len(document_samples(sentences, 60)) < len(sentences)
+    assert samples["gold_mentions"] == result["sentences"]["gold_mentions"] > 0
