@@ -16,7 +16,8 @@ import torch
 
 from spandec import load_model
 
-NAMES = {"token": "Token classification", "pl-marker": "PL-Marker", "sf-spandec": "SF-SpanDec (SpanDec with SF head)"}
+NAMES = {"token": "Token classification", "pl-marker": "PL-Marker", "spandec": "SpanDec",
+         "sf-spandec": "SF-SpanDec (SpanDec with SF head)"}
 
 
 def lineage(run: Path) -> list[tuple[Path, dict]]:
@@ -43,6 +44,13 @@ def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3
         cmd += f" --init-from runs/conllpp/{Path(t['init_from']).parent.name}/best"
     if a.get("freeze_word_embeddings", True):
         cmd += " --freeze-word-embeddings"
+    if t.get("sample_words"):
+        cmd += f" --sample-words {t['sample_words']}"
+    config = run / "best" / "config.json"
+    if t.get("sample_words") and config.is_file() and json.loads(config.read_text()).get("window_subwords"):
+        cmd += f" --window-subwords {json.loads(config.read_text())['window_subwords']}"
+    if a.get("cpu_bf16"):
+        cmd += " --bf16"
     return cmd + f" --output runs/conllpp/{run.name}"
 
 
@@ -58,7 +66,10 @@ def card(strategy: str, model, run: Path, results: dict | None) -> str:
              "from the previous stage's best weights with a fresh optimizer and schedule, on a 2-core CPU:", ""]
     for k, (r, t) in enumerate(stages, 1):
         a, hist = t.get("args", {}), t.get("history", [])
-        lines.append(f"{k}. {len(hist)} epoch(s) on {t.get('train_sentences')} training sentences, effective batch "
+        data = (f"{t['train_samples']} document-context samples (consecutive sentences of a document, up to "
+                f"{t['sample_words']} words; {t.get('train_sentences')} sentences)" if t.get("sample_words")
+                else f"{t.get('train_sentences')} training sentences")
+        lines.append(f"{k}. {len(hist)} epoch(s) on {data}, effective batch "
                      f"{a.get('batch_size', 64)}, {t.get('steps')} optimizer steps; dev F1 per epoch "
                      f"{[h['dev']['f1'] for h in hist if 'dev' in h]}; seconds at each epoch's end "
                      f"{[h['seconds'] for h in hist]}.")
@@ -70,7 +81,7 @@ def card(strategy: str, model, run: Path, results: dict | None) -> str:
     if results:
         lines += ["", "## CoNLL++ test (seqeval strict, micro)", ""]
         for name, e in results["strategies"].items():
-            if name == strategy or (strategy == "sf-spandec" and name.startswith("spandec")):
+            if name == strategy or (strategy == "sf-spandec" and name.startswith("spandec (sf-spandec")):
                 t = e.get("throughput", {}).get("batch8", {})
                 lines.append(f"- {name}: F1 {e['f1']:.2f}, {t.get('median', '?')} samples/s at batch 8 "
                              f"({results['machine'].get('processor')}), spans decoded {100 * e['kept_fraction']:.1f} %")
