@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .runtime import TorchRuntime, check_precision, loadable_state, set_precision
 from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
 from ..gpu import autocast_dtype, select_device
 from ..spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
@@ -41,6 +42,7 @@ class NERConfig:
     encoder_config: dict | None = None  # the (possibly truncated) encoder's HF config
     weights_from_encoder: list[str] = field(default_factory=list)  # saved without these; loaded from `encoder`
     model_type: str = ""
+    precision: str = "fp32"  # how the encoder is stored and run (spandec.models.runtime.PRECISIONS)
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""
@@ -108,6 +110,8 @@ class NERModel(nn.Module):
         self.label2id = {label: i for i, label in enumerate(self.id2label)}
         limit = max_text_length(encoder.config, tokenizer)
         self.window_subwords = min(config.window_subwords or limit, limit) - 2
+        self.runtime = TorchRuntime()  # how the encoder runs (spandec.models.runtime)
+        config.precision = self.runtime.precision
 
     def set_window(self, subwords: int) -> None:
         """Cap encoder windows at ``subwords`` (special tokens included), recorded in the config for inference."""
@@ -139,33 +143,56 @@ class NERModel(nn.Module):
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict()
+        state = self.runtime.saved_state(self, self.state_dict())  # the precision's own form (int8, ONNX, ...)
         skipped = unchanged_encoder_keys(self) if skip_unchanged else []
-        self.config.weights_from_encoder = skipped
+        self.config.weights_from_encoder = [k for k in skipped if k in state]
         state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
                  for k, v in state.items() if k not in skipped}
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+        self.config.precision = self.runtime.precision
         (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         self.tokenizer.save_pretrained(str(path))
+        self.runtime.write_extra(self, path)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> "NERModel":
-        """Load a saved model of this class from a local folder or a Hub id (``spandec.load_model`` picks the class)."""
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None,
+                        precision: str | None = None) -> "NERModel":
+        """Load a saved model of this class from a local folder or a Hub id (``spandec.load_model`` picks the class).
+
+        ``precision`` (fp32, bf16, int8, onnx, onnx-int8, auto) overrides the one the folder was saved in.
+        """
         path, data = read_saved_config(name_or_path)
         if data.get("model_type", "") not in (cls.model_type, *cls.model_types):
             raise ValueError(f"{name_or_path} holds a {data.get('model_type')!r} model, not {cls.model_type or 'a concrete'!r} "
                              "(load it with spandec.load_model)")
         config = cls.config_class.from_dict(data)
+        saved = config.precision  # the model starts as fp32; set_precision below switches it
         encoder = encoder_from_config(config.encoder_config)
         model = cls(config, encoder, load_tokenizer(path, encoder.config), removed_layers=[])
-        state = load_file(str(Path(path) / WEIGHTS_NAME))
+        state = loadable_state(load_file(str(Path(path) / WEIGHTS_NAME)))
         if config.weights_from_encoder:  # tensors left as pretrained: take them from the encoder itself
             pretrained, _ = load_encoder(config.encoder)
             ref = pretrained.state_dict()
             state.update({k: ref[k.removeprefix("encoder.")] for k in config.weights_from_encoder})
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("encoder.") for k in missing) or (missing and not saved.startswith("onnx")):
+            raise ValueError(f"{name_or_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        precision = check_precision(precision or saved)
+        if missing and not precision.startswith("onnx"):
+            raise ValueError(f"{name_or_path} holds its encoder as ONNX only ({saved}); it cannot run {precision}")
+        model._encoder_weights_loaded = not missing  # ONNX folders keep the encoder in encoder.onnx only
         model.eval()
-        return model.to(device or default_device())
+        model = model.to(device or default_device())
+        return set_precision(model, precision, path)
+
+    def run_encoder(self, **inputs) -> torch.Tensor:
+        """The encoder's last hidden states, through this model's backend (fp32, bf16, int8, ONNX Runtime)."""
+        return self.runtime(self.encoder, **inputs)
+
+    @property
+    def precision(self) -> str:
+        """How the encoder runs: fp32, bf16, int8, onnx or onnx-int8."""
+        return self.runtime.precision
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = False, **card) -> str:
         """Upload to Hub model repo ``repo_id`` with a model card (``card``: ``hub.save_for_hub``'s options); its URL."""
@@ -380,7 +407,7 @@ def unchanged_encoder_keys(model: NERModel) -> list[str]:
     ref = pretrained.state_dict()
     return [
         f"encoder.{k}" for k, v in model.encoder.state_dict().items()
-        if k in ref and ref[k].shape == v.shape and torch.equal(ref[k], v.detach().to("cpu", ref[k].dtype))
+        if k in ref and type(v) is torch.Tensor and ref[k].shape == v.shape and torch.equal(ref[k], v.detach().to("cpu", ref[k].dtype))
     ]
 
 

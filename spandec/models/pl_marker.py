@@ -99,7 +99,7 @@ class PLMarkerModel(SpanModel):
     def hidden_states(self, input_ids, text_mask, span_start, span_end, span_mask) -> torch.Tensor:
         """Encoder states of packed rows: (rows, L + 2K, H)."""
         embeds, positions, bias = self.build_inputs(input_ids, text_mask, span_start, span_end, span_mask)
-        return self.encoder(inputs_embeds=embeds, position_ids=positions, attention_mask=bias).last_hidden_state
+        return self.run_encoder(inputs_embeds=embeds, position_ids=positions, attention_mask=bias)
 
     def forward(self, input_ids, text_mask, span_start, span_end, span_mask, span_labels=None, **_):
         h = self.hidden_states(input_ids, text_mask, span_start, span_end, span_mask)

@@ -269,7 +269,7 @@ class SpanDecModel(SpanModel):
     # ----- model ------------------------------------------------------------------------------
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Text states z from the truncated encoder."""
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.run_encoder(input_ids=input_ids, attention_mask=attention_mask)
 
     def position_queries(self, length: int) -> torch.Tensor:
         """Start and end queries at every position, the same for every text: (P, 2, H)."""

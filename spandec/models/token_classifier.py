@@ -61,7 +61,7 @@ class TokenClassifierModel(NERModel):
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Tag logits for every subword."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.run_encoder(input_ids=input_ids, attention_mask=attention_mask)
         return self.classifier(self.dropout(hidden))
 
     def forward(self, input_ids, attention_mask, labels=None, **_) -> dict[str, torch.Tensor]:
