@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -214,15 +215,8 @@ class NERModel(nn.Module):
         """Subword ids (with special tokens) of ``words`` and each word's first/last subword index."""
         tok = self.tokenizer
         enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
-        ids, word_ids = enc["input_ids"], enc.word_ids()
-        first = [-1] * len(words)
-        last = [-1] * len(words)
-        for pos, w in enumerate(word_ids):
-            if w is None:
-                continue
-            if first[w] < 0:
-                first[w] = pos
-            last[w] = pos
+        ids = enc["input_ids"]
+        first, last = _word_bounds(enc.word_ids(), len(words))
         if min(first, default=0) < 0:  # words the tokenizer drops (e.g. zero-width characters) become [UNK]
             fixed = [w if first[k] >= 0 else tok.unk_token for k, w in enumerate(words)]
             return self.encode_window(fixed)
@@ -249,6 +243,24 @@ class NERModel(nn.Module):
             if len(ids) > self.window_subwords + 2:  # a single over-long word: keep its first subwords
                 ids, first, last = _clip(ids, first, last, self.window_subwords + 2)
             out.append(WindowInput(ids, first, last, (cs - start, ce - start), start, doc))
+        return out
+
+    def all_windows(self, docs: Sequence[Document]) -> list[WindowInput]:
+        """The windows of every document, as :meth:`windows` gives them; documents that fit one window
+        (most sentences) are tokenized together in one call."""
+        todo = [d for d, doc in enumerate(docs) if doc.words]
+        if not todo:
+            return []
+        enc = self.tokenizer([list(docs[d].words) for d in todo], is_split_into_words=True, add_special_tokens=True,
+                             truncation=False)
+        out = []
+        for k, d in enumerate(todo):
+            doc, ids = docs[d], enc["input_ids"][k]
+            first, last = _word_bounds(enc.word_ids(k), len(doc.words))
+            if len(ids) <= self.window_subwords + 2 and min(first) >= 0:
+                out.append(WindowInput(ids, first, last, (0, len(doc.words)), 0, d))
+            else:  # several windows, or words the tokenizer drops
+                out.extend(self.windows(doc.words, d))
         return out
 
     # ----- hooks -------------------------------------------------------------------------
@@ -300,7 +312,7 @@ class NERModel(nn.Module):
         """
         score = score or (lambda feats: self.score_windows(feats, **options))
         self.eval()
-        windows = [w for d, doc in enumerate(docs) for w in self.windows(doc.words, d)]
+        windows = self.all_windows(docs)
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
         results: list[Any] = [None] * len(windows)
         stats = PredictStats()
@@ -414,10 +426,28 @@ def unchanged_encoder_keys(model: NERModel) -> list[str]:
 def pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     """Right-pad integer sequences into a 2-D tensor."""
     width = max((len(s) for s in seqs), default=0)
-    out = torch.full((len(seqs), max(width, 1)), value, dtype=torch.long)
+    out = np.full((len(seqs), max(width, 1)), value, dtype=np.int64)
     for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
-    return out
+        out[i, : len(s)] = s
+    return torch.from_numpy(out)
+
+
+def length_mask(lengths: Sequence[int]) -> torch.Tensor:
+    """Boolean (N, max(lengths, 1)) mask, true on the first ``lengths[i]`` entries of row i (as ``pad`` pads)."""
+    n = torch.as_tensor(list(lengths), dtype=torch.long)
+    return torch.arange(max(int(n.max()) if len(n) else 0, 1))[None, :] < n[:, None]
+
+
+def _word_bounds(word_ids: Sequence[int | None], n_words: int) -> tuple[list[int], list[int]]:
+    """Each word's first and last subword index (-1 for words without subwords)."""
+    first, last = [-1] * n_words, [-1] * n_words
+    for pos, w in enumerate(word_ids):
+        if w is None:
+            continue
+        if first[w] < 0:
+            first[w] = pos
+        last[w] = pos
+    return first, last
 
 
 def default_device() -> torch.device:
