@@ -369,9 +369,12 @@ class NERModel(nn.Module):
                           stats)
 
     def autocast(self):
-        """Mixed precision on CUDA (bf16 where supported, else fp16: ``gpu.autocast_dtype``), nothing on CPU."""
-        dtype = autocast_dtype(self.device)
-        return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        """Mixed precision on CUDA (bf16 where supported, else fp16: ``gpu.autocast_dtype``); on CPU the
+        encoder backend's (bf16 autocast for the bf16 and int8 forms, else none)."""
+        if self.device.type == "cuda":
+            dtype = autocast_dtype(self.device)
+            return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        return self.runtime.autocast()
 
     @property
     def output_rows(self) -> list[str]:

@@ -10,13 +10,16 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
   run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its matmuls with ONNX
   Runtime's ``quantize_dynamic``.
 
-Only the encoder changes: span decoders, span filters and heads stay float32 torch, so the span
-logic is exact given the encoder's states. A saved folder's config.json records its
+The encoder changes; span decoders and heads stay torch: float32 for fp32 and onnx, bf16 autocast
+(matmuls bf16, softmax and norms float32) for bf16 and, on CPUs with native bfloat16, the int8
+forms. SF-SpanDec's span filter always scores in float32, so the span logic is exact given the
+encoder's states. A saved folder's config.json records its
 ``precision``; ``load_model`` picks it up (or converts on load when another is asked for).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -67,6 +70,10 @@ class TorchRuntime:
     def __call__(self, encoder: nn.Module, **inputs) -> torch.Tensor:
         return encoder(**inputs).last_hidden_state
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision of everything after the encoder on CPU (decoder, heads): float32 here."""
+        return contextlib.nullcontext()
+
     def saved_state(self, model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The tensors a folder of this precision stores (beside config.json)."""
         return state
@@ -90,8 +97,18 @@ class BF16Runtime(TorchRuntime):
             inputs["attention_mask"] = inputs["attention_mask"].to(torch.bfloat16)
         return encoder(**inputs).last_hidden_state.float()
 
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
 
-class Int8Runtime(TorchRuntime):
+
+class LowPrecisionHeads:
+    """int8 encoders: the decoder and heads run bf16 autocast (float32 softmax and norms) on CPUs with native bf16."""
+
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16) if native_bf16() else contextlib.nullcontext()
+
+
+class Int8Runtime(LowPrecisionHeads, TorchRuntime):
     """int8: torchao dynamic int8 activations x int8 weights in every encoder ``nn.Linear``."""
 
     precision = "int8"
@@ -121,6 +138,7 @@ class OrtRuntime(TorchRuntime):
 
     def __init__(self, precision: str):
         self.precision = precision
+        self.heads = LowPrecisionHeads() if precision == "onnx-int8" else TorchRuntime()
         self.session = None
         self.onnx_path: Path | None = None
 
@@ -149,6 +167,9 @@ class OrtRuntime(TorchRuntime):
             raise ValueError(f"the ONNX encoder takes input_ids and attention_mask only, not {', '.join(other)}")
         feed = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
         return torch.from_numpy(self.session.run(None, feed)[0])
+
+    def autocast(self):
+        return self.heads.autocast()
 
     def saved_state(self, model, state):
         # the ONNX file holds the encoder; torch keeps only what the heads use (SpanDec's position table)
@@ -233,7 +254,8 @@ def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = Fa
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice
-        quantize_dynamic(str(raw), str(path), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(str(raw), str(path), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])  # embeddings (Gather) stay float32
         raw.unlink()
     return path
 

@@ -309,7 +309,9 @@ class SpanDecModel(SpanModel):
         table = self.own_positions or position_embedding(self.encoder)
         params = [self.marker_start, self.marker_end, table.weight, *layer.norm_q.parameters(),
                   *layer.query.parameters(), *layer.key.parameters(), *layer.value.parameters()]
-        key = (dtype, tuple((p.data_ptr(), p._version) for p in params))
+        device = self.marker_start.device.type
+        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        key = (dtype, autocast, tuple((p.data_ptr(), p._version) for p in params))
         cached = getattr(self, "_query_cache", None)
         if cached is None or cached[0] != key or cached[1].shape[0] < length:
             size = min(max(64, 1 << (length - 1).bit_length()), table.num_embeddings)
@@ -384,7 +386,8 @@ class SpanDecModel(SpanModel):
         z = self.encode(batch["input_ids"], batch["attention_mask"])
         word_probs = None
         if self.token_head is not None and (thr > 0 or decode_all):
-            word_probs = self.token_logits(z, batch["word_first"]).float().sigmoid().cpu().numpy()
+            with torch.autocast(z.device.type, enabled=False):  # the span filter decides in float32
+                word_probs = self.token_logits(z.float(), batch["word_first"]).float().sigmoid().cpu().numpy()
         out = []
         for i, f in enumerate(features):
             spans = np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2)
