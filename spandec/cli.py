@@ -180,7 +180,7 @@ def _threshold(value: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _precision(value: str) -> str:
+def precision_type(value: str) -> str:
     """argparse type of --precision: :func:`spandec.models.runtime.check_precision` as a usage error."""
     try:
         return check_precision(value)
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N sentences")
     e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    e.add_argument("--precision", type=_precision, default=None, help=PRECISION_HELP)
+    e.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("predict", help="tag a text or a file; writes JSON lines {text|tokens, entities}")
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")
     r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    r.add_argument("--precision", type=_precision, default=None, help=PRECISION_HELP)
+    r.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
     r.set_defaults(func=_cmd_predict)
 
     x = sub.add_parser("export", help="re-save a model for serving (bf16, int8, ONNX Runtime) or compactly (fp16)")

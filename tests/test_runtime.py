@@ -124,3 +124,19 @@ def test_all_windows_matches_windows(fp32_models) -> None:
     want = [w for d, doc in enumerate(docs) for w in model.windows(doc.words, d)]
     assert model.all_windows(docs) == want
     assert len(model.windows(long_doc)) > 1
+
+
+def test_app_pool_serves_precisions(fp32_models) -> None:
+    from spandec.app.models import ModelPool, ModelSpec, parse_spec
+
+    assert parse_spec("SF (int8)=a/b@0.3#onnx-int8") == ModelSpec("SF (int8)", "a/b", 0.3, "onnx-int8")
+    assert str(parse_spec("X=folder#bf16")) == "X=folder#bf16"
+    with pytest.raises(ValueError, match="unknown precision"):
+        parse_spec("X=folder#fp8")
+    _, path = fp32_models["sf-spandec"]
+    pool = ModelPool.load([ModelSpec("SF", str(path)), ModelSpec("SF fast", str(path), precision="onnx")],
+                          device="cpu", log=lambda m: None, precision="bf16")
+    rows = {r[0]: r for r in pool.status_rows()}
+    assert rows["SF"][4] == "bf16" and rows["SF fast"][4] == "onnx"
+    assert pool.get("SF").label == "SF (bf16)" and pool.get("SF fast").label == "SF fast (onnx)"
+    assert pool.get("SF").model is not pool.get("SF fast").model

@@ -55,7 +55,7 @@ def native_bf16() -> bool:
 def auto_precision(device: str | torch.device | None = None) -> str:
     """The serving default: bf16 on CPUs with native bfloat16 (F1 within 0.3 of fp32 in
     comparisons/results/serving.md), else fp32 (CUDA already runs fp16 autocast)."""
-    on_cpu = device is None and not torch.cuda.is_available() or torch.device(device or "cpu").type == "cpu"
+    on_cpu = not torch.cuda.is_available() if device is None else torch.device(device).type == "cpu"
     return "bf16" if on_cpu and native_bf16() else "fp32"
 
 
