@@ -1,7 +1,7 @@
 """Serving cost of every strategy x precision on CPU: F1, samples/s at several batch sizes,
 batch-1 latency, peak memory and size on disk, with ratios against fp32 token classification.
 
-    PYTHONPATH=. python comparisons/serving.py --threads 1 --sentences 800 \\
+    PYTHONPATH=. python comparisons/serving.py --threads 1 --clock cpu --sentences 300 --f1-sentences 1000 \\
         --models Token=data/checkpoints/token SF-SpanDec=data/checkpoints/sf-spandec SpanDec=data/checkpoints/sf-spandec@0
 
 F1 is on the whole CoNLL++ test set (``--f1-sentences`` for a subset); throughput at each
