@@ -27,6 +27,7 @@ from spandec.app.context import (DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, 
                                  read_examples)
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.models import ModelPool, resolve_specs
+from spandec.cli import precision_type
 from spandec.models import SpanDecConfig
 
 ROOT = Path(__file__).resolve().parent  # relative model folders, examples and stored results are found from here
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent  # relative model folders, examples and s
 INTRO = ("**SpanDec NER demo.** Token classification, PL-Marker, SpanDec and SF-SpanDec side by side. "
          "Type a text (or pick an example), choose a model and a span-filter threshold.")
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-MODEL_HEADERS = ["model", "source", "strategy", "device", "status"]
+MODEL_HEADERS = ["model", "source", "strategy", "device", "precision", "status"]
 CSS = ".compact textarea {font-size: 15px} footer {display: none !important}"
 
 
@@ -331,6 +332,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, default=None, help="port (default 7860, or $GRADIO_SERVER_PORT)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--precision", default="auto", type=precision_type,
+                   help="how the encoders run: fp32, bf16, int8, onnx, onnx-int8, or auto (default: bf16 on CPUs with "
+                        "native bfloat16, where comparisons/results/serving.md shows F1 within 0.3 of fp32; else fp32). "
+                        "A spec's #PRECISION overrides it")
     p.add_argument("--results", default=None, help="stored results JSON (default comparisons/results/conllpp.json)")
     p.add_argument("--examples", default=None, help="example texts, one per line (default data/examples.txt)")
     p.add_argument("--max-chars", type=int, default=10_000, help="longest text the interactive views accept")
@@ -344,7 +349,7 @@ def make_context(args: argparse.Namespace) -> AppContext:
     specs = resolve_specs(args.models, args.config)
     device = gpu.select_device(args.device)
     pool = ModelPool.load(specs, device=device, log=lambda m: print(m, file=sys.stderr, flush=True),
-                          background=True, base=ROOT)
+                          background=True, base=ROOT, precision=args.precision)
     ctx = AppContext(pool, limits=Limits(max_chars=args.max_chars),
                      examples=read_examples(args.examples or ROOT / DEFAULT_EXAMPLES),
                      results_path=Path(args.results) if args.results else ROOT / DEFAULT_RESULTS,

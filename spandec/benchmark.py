@@ -25,17 +25,19 @@ def _run(model, docs: Sequence[Document], batch_size: int, options: Mapping) -> 
 
 
 def throughput(models: Mapping[str, tuple], sentences: Sequence[Sentence], batch_size: int = 8, rounds: int = 3,
-               warmup: int = 16) -> dict[str, dict]:
-    """Samples/s of each ``name -> (model, options)`` over all ``sentences``, alternating models each round."""
+               warmup: int = 16, clock: Callable[[], float] = time.perf_counter) -> dict[str, dict]:
+    """Samples/s of each ``name -> (model, options)`` over all ``sentences``, alternating models each round.
+
+    ``clock``: wall time by default; ``time.process_time`` (CPU time) on a shared machine with one thread."""
     docs = [Document.from_input(s.words) for s in sentences]
     runs: dict[str, list[float]] = {name: [] for name in models}
     for model, options in models.values():  # warm-up: allocator, kernels, caches
         _run(model, docs[:warmup], batch_size, options)
     for _ in range(rounds):
         for name, (model, options) in models.items():
-            start = time.perf_counter()
+            start = clock()
             _run(model, docs, batch_size, options)
-            runs[name].append(len(docs) / (time.perf_counter() - start))
+            runs[name].append(len(docs) / (clock() - start))
     return {
         name: {"median": round(statistics.median(v), 1), "min": round(min(v), 1), "max": round(max(v), 1),
                "rounds": [round(x, 1) for x in v], "batch_size": batch_size, "samples": len(docs)}
@@ -43,15 +45,16 @@ def throughput(models: Mapping[str, tuple], sentences: Sequence[Sentence], batch
     }
 
 
-def latency(model, sentences: Sequence[Sentence], batch_size: int = 1, limit: int = 300, **options) -> dict:
-    """Per-call latency (ms) over batches of ``batch_size`` sentences: p50, p95, mean."""
+def latency(model, sentences: Sequence[Sentence], batch_size: int = 1, limit: int = 300,
+            clock: Callable[[], float] = time.perf_counter, **options) -> dict:
+    """Per-call latency (ms) over batches of ``batch_size`` sentences: p50, p95, mean (``clock`` as in :func:`throughput`)."""
     docs = [Document.from_input(s.words) for s in sentences[: limit * batch_size]]
     _run(model, docs[: 4 * batch_size], batch_size, options)
     times = []
     for b in range(0, len(docs), batch_size):
-        start = time.perf_counter()
+        start = clock()
         _run(model, docs[b : b + batch_size], batch_size, options)
-        times.append(1000 * (time.perf_counter() - start))
+        times.append(1000 * (clock() - start))
     times.sort()
     pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))], 2)
     return {"p50": pick(0.5), "p95": pick(0.95), "mean": round(statistics.fmean(times), 2), "calls": len(times),

@@ -14,6 +14,7 @@ from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dat
                    read_inputs)
 from .cli_hub import add_commands
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
+from .models.runtime import PRECISIONS, check_precision
 from .samples import PAPER_SAMPLE_WORDS, document_samples
 from .spans import check_threshold
 
@@ -126,7 +127,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .evaluation import evaluate
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, precision=args.precision)
     data = load_sentences(args.data, args.split, args.scheme, args.max_sentences)
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     result = evaluate(model, data, batch_size=args.batch_size, output_conll=args.output_conll, **options)
@@ -142,7 +143,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, precision=args.precision)
     inputs = [args.text] if args.text is not None else read_inputs(args.file).items
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     preds = model.predict_batch(inputs, batch_size=args.batch_size, flat=not args.all_spans,
@@ -161,12 +162,13 @@ def _cmd_predict(args) -> int:
 def _cmd_export(args) -> int:
     import torch
 
-    model = load_model(args.model, device="cpu")
+    form = "fp16" if args.fp16 else args.format
+    model = load_model(args.model, device="cpu", precision="fp32" if form == "fp16" else form)
     if args.threshold is not None and hasattr(model.config, "threshold"):
         model.config.threshold = args.threshold
-    model.save_pretrained(args.output, dtype=torch.float16 if args.fp16 else None, skip_unchanged=args.skip_unchanged)
+    model.save_pretrained(args.output, dtype=torch.float16 if form == "fp16" else None, skip_unchanged=args.skip_unchanged)
     size = sum(f.stat().st_size for f in Path(args.output).iterdir()) / 2**20
-    print(f"{args.output}: {size:.1f} MiB, {len(model.config.weights_from_encoder)} tensors taken from the encoder")
+    print(f"{args.output}: {form}, {size:.1f} MiB, {len(model.config.weights_from_encoder)} tensors taken from the encoder")
     return 0
 
 
@@ -176,6 +178,18 @@ def _threshold(value: str) -> float:
         return check_threshold(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def precision_type(value: str) -> str:
+    """argparse type of --precision: :func:`spandec.models.runtime.check_precision` as a usage error."""
+    try:
+        return check_precision(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+PRECISION_HELP = ("how the encoder runs: " + ", ".join(PRECISIONS) + " or auto (bf16 on CPUs with native bfloat16); "
+                  "default: the precision the folder was exported in")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N sentences")
     e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    e.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("predict", help="tag a text or a file; writes JSON lines {text|tokens, entities}")
@@ -268,12 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")
     r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    r.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
     r.set_defaults(func=_cmd_predict)
 
-    x = sub.add_parser("export", help="re-save a model compactly (fp16, without tensors identical to the pretrained encoder)")
+    x = sub.add_parser("export", help="re-save a model for serving (bf16, int8, ONNX Runtime) or compactly (fp16)")
     x.add_argument("model", help="saved model folder or Hub id")
     x.add_argument("output", help="folder to write")
-    x.add_argument("--fp16", action="store_true", help="store floating-point weights as float16 (loaded back as float32)")
+    x.add_argument("--format", default="fp32", choices=(*PRECISIONS, "fp16"),
+                   help="fp32; bf16 (encoder weights bfloat16); int8 (encoder linear layers int8, run by torchao); "
+                        "onnx / onnx-int8 (encoder.onnx run by ONNX Runtime on CPU; not pl-marker); fp16 (storage only, "
+                        "loaded back as fp32). Heads and span decoders stay float32. Default fp32")
+    x.add_argument("--fp16", action="store_true", help="same as --format fp16")
     x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")
     x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
     x.set_defaults(func=_cmd_export)

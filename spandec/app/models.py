@@ -2,7 +2,8 @@
 
 A spec is ``NAME=SOURCE`` where SOURCE is a local folder or a Hub id, optionally
 followed by ``@THRESHOLD`` to pin the SF-SpanDec threshold (``SpanDec=...sf-spandec@0``
-serves the SF-SpanDec weights as plain SpanDec). A model that fails to load keeps its
+serves the SF-SpanDec weights as plain SpanDec) and by ``#PRECISION`` to run it in another
+precision than the pool's (``SF-SpanDec (int8)=...sf-spandec#onnx-int8``). A model that fails to load keeps its
 error message, shown in the UI; the other models still work.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..hub import is_hub_id, snapshot
 from ..models import SPAN_STRATEGIES, SpanDecConfig, load_model
+from ..models.runtime import check_precision
 from ..spans import check_threshold
 
 __all__ = [
@@ -36,9 +38,11 @@ class ModelSpec:
     name: str
     source: str
     threshold: float | None = None
+    precision: str | None = None  # None: the pool's (the app's --precision)
 
     def __str__(self) -> str:
-        return f"{self.name}={self.source}" + ("" if self.threshold is None else f"@{self.threshold:g}")
+        return (f"{self.name}={self.source}" + ("" if self.threshold is None else f"@{self.threshold:g}")
+                + ("" if self.precision is None else f"#{self.precision}"))
 
 
 DEFAULT_SPECS: tuple[ModelSpec, ...] = (
@@ -50,8 +54,15 @@ DEFAULT_SPECS: tuple[ModelSpec, ...] = (
 
 
 def parse_spec(text: str) -> ModelSpec:
-    """Parse ``NAME=SOURCE[@THRESHOLD]`` (or a bare SOURCE, named after its last path part)."""
+    """Parse ``NAME=SOURCE[@THRESHOLD][#PRECISION]`` (or a bare SOURCE, named after its last path part)."""
     text = text.strip()
+    body, hash_, precision = text.rpartition("#")
+    if hash_:
+        try:
+            precision = check_precision(precision)
+        except ValueError as exc:
+            raise ValueError(f"model spec {text!r}: {exc}") from None
+        text = body
     name, sep, source = text.partition("=")
     if not sep:
         name, source = Path(text.rstrip("/")).name or text, text
@@ -71,7 +82,7 @@ def parse_spec(text: str) -> ModelSpec:
                 raise ValueError(f"model spec {text!r}: {exc}") from None
     if not name or not source:
         raise ValueError(f"model spec {text!r}: expected NAME=PATH_OR_HUB_ID[@THRESHOLD]")
-    return ModelSpec(name, source, threshold)
+    return ModelSpec(name, source, threshold, precision if hash_ else None)
 
 
 def parse_specs(items: Iterable[str]) -> list[ModelSpec]:
@@ -186,6 +197,17 @@ class LoadedModel:
     def labels(self) -> list[str]:
         return list(self.meta.get("labels", []))
 
+    @property
+    def precision(self) -> str:
+        """How the served model's encoder runs (fp32, bf16, int8, onnx, onnx-int8)."""
+        return self.model.precision if self.model is not None else (self.spec.precision or "-")
+
+    @property
+    def label(self) -> str:
+        """The display name with its precision when that is not fp32 and the name does not say it."""
+        p = self.precision
+        return self.name if p in ("fp32", "-") or p in self.name else f"{self.name} ({p})"
+
     def options(self, threshold: float | None) -> dict:
         """Prediction options for a UI threshold: span-decoder models get one, pinned or given."""
         if self.base_strategy not in SPAN_STRATEGIES:
@@ -217,11 +239,12 @@ class ModelPool:
 
     @classmethod
     def load(cls, specs: Sequence[ModelSpec], device: str | None = None, log=print,
-             background: bool = False, base: str | Path | None = None) -> "ModelPool":
+             background: bool = False, base: str | Path | None = None, precision: str | None = None) -> "ModelPool":
         """Find every spec's folder and config now; load the weights now or in a background thread.
 
         Relative sources are looked up as given, then under ``base``. Failures are recorded in the
-        entry (shown in the UI), never raised. The same folder is loaded once.
+        entry (shown in the UI), never raised. The same folder is loaded once per precision.
+        ``precision`` (e.g. auto) applies to specs without their own; None keeps each folder's.
         """
         pool, folders = cls(), {}
         for spec in specs:
@@ -242,12 +265,13 @@ class ModelPool:
                     continue
                 start = time.perf_counter()
                 try:
-                    where = folders[name]
-                    if where not in cache:
-                        cache[where] = load_model(where, device=device)
-                    entry.model = cache[where]
+                    where, prec = folders[name], entry.spec.precision or precision
+                    if (where, prec) not in cache:
+                        cache[(where, prec)] = load_model(where, device=device, precision=prec)
+                    entry.model = cache[(where, prec)]
                     entry.seconds = time.perf_counter() - start
-                    log(f"[spandec app] {name}: loaded in {entry.seconds:.1f} s on {entry.model.device}")
+                    log(f"[spandec app] {name}: loaded in {entry.seconds:.1f} s on {entry.model.device}, "
+                        f"precision {entry.model.precision}")
                 except Exception as exc:  # noqa: BLE001 - reported in the UI
                     entry.error = f"{type(exc).__name__}: {exc}"
                     log(f"[spandec app] {name}: not loaded ({entry.error})")
@@ -305,6 +329,7 @@ class ModelPool:
         return entry
 
     def status_rows(self) -> list[list[str]]:
-        """One row per spec: name, source, strategy, device, status."""
+        """One row per spec: name, source, strategy, device, precision, status."""
         return [[e.name, e.spec.source, e.strategy if not e.failed else "-",
-                 str(e.model.device) if e.model is not None else "-", e.status()] for e in self.entries.values()]
+                 str(e.model.device) if e.model is not None else "-", e.precision, e.status()]
+                for e in self.entries.values()]

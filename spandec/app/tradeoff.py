@@ -273,11 +273,12 @@ def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str |
     sample_key, texts = _sample(ctx, eval_key, max(32, bs))
     lat = ctx.latencies
     points, rows, sweep, current = [], [], [], None
-    covered = set()
+    covered, sf_curve = set(), None
     for entry in ready_entries(ctx):
         name, strategy = entry.name, entry.strategy
         covered.add(strategy)
-        is_sf = entry.has_filter and entry.spec.threshold is None
+        is_sf = entry.has_filter and entry.spec.threshold is None and sf_curve in (None, name)
+        sf_curve = name if is_sf else sf_curve  # one threshold curve; other SF entries (precisions) are points
         used = entry.threshold(thr)
         if ev is not None:
             res = rescore(ev, name, used)
@@ -308,9 +309,9 @@ def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str |
         gflops = model_gflops(entry.model, texts, kept if kept is not None else 1.0)
         if gflops is None and stored is not None:
             gflops = stored.gflops(strategy)
-        rows.append([name, strategy, _round(f1), _round(p), _round(r), _round(ms),
+        rows.append([entry.label, strategy, _round(f1), _round(p), _round(r), _round(ms),
                      timing if ms is not None else "press “Measure latency”", _sig(gflops), _round(kept, 1, 100)])
-        point = {"name": name, "f1": f1, "latency_ms": ms, "gflops": gflops, "note": f"{strategy}, {timing} timing"}
+        point = {"name": entry.label, "f1": f1, "latency_ms": ms, "gflops": gflops, "note": f"{strategy}, {timing} timing"}
         if is_sf:
             current = {"threshold": used, "f1": f1, "latency_ms": ms}
         else:

@@ -2,6 +2,7 @@
 
 from .auto import SPAN_STRATEGIES, STRATEGIES, is_span_decoder, load_model, model_class, new_model
 from .base import NERConfig, NERModel, Prediction, PredictStats
+from .runtime import PRECISIONS
 from .pl_marker import PLMarkerConfig, PLMarkerModel
 from .spandec import SpanDecConfig, SpanDecModel
 from .token_classifier import TokenClassifierConfig, TokenClassifierModel
@@ -9,5 +10,5 @@ from .token_classifier import TokenClassifierConfig, TokenClassifierModel
 __all__ = [
     "SPAN_STRATEGIES", "STRATEGIES", "is_span_decoder", "load_model", "model_class", "new_model", "NERConfig",
     "NERModel", "Prediction", "PredictStats", "PLMarkerConfig", "PLMarkerModel", "SpanDecConfig", "SpanDecModel",
-    "TokenClassifierConfig", "TokenClassifierModel",
+    "TokenClassifierConfig", "TokenClassifierModel", "PRECISIONS",
 ]

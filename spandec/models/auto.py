@@ -38,10 +38,14 @@ def model_class(model_type: str) -> type[NERModel]:
     return MODEL_CLASSES[model_type]
 
 
-def load_model(name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> NERModel:
-    """Load any saved spandec model from a local folder or a Hub id (the class comes from its config.json)."""
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device | None = None,
+               precision: str | None = None) -> NERModel:
+    """Load any saved spandec model from a local folder or a Hub id (the class comes from its config.json).
+
+    ``precision`` (fp32, bf16, int8, onnx, onnx-int8, auto) overrides the precision the folder records.
+    """
     path, data = read_saved_config(name_or_path)
-    return model_class(data.get("model_type", "")).from_pretrained(path, device=device)
+    return model_class(data.get("model_type", "")).from_pretrained(path, device=device, precision=precision)
 
 
 def new_model(strategy: str, labels: Sequence[str], encoder: str | None = None, **kwargs) -> NERModel:

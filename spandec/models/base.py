@@ -16,10 +16,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .runtime import TorchRuntime, check_precision, loadable_state, set_precision
 from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
 from ..gpu import autocast_dtype, select_device
 from ..spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
@@ -41,6 +43,7 @@ class NERConfig:
     encoder_config: dict | None = None  # the (possibly truncated) encoder's HF config
     weights_from_encoder: list[str] = field(default_factory=list)  # saved without these; loaded from `encoder`
     model_type: str = ""
+    precision: str = "fp32"  # how the encoder is stored and run (spandec.models.runtime.PRECISIONS)
 
     def to_dict(self) -> dict:
         """Plain dict for config.json."""
@@ -108,6 +111,8 @@ class NERModel(nn.Module):
         self.label2id = {label: i for i, label in enumerate(self.id2label)}
         limit = max_text_length(encoder.config, tokenizer)
         self.window_subwords = min(config.window_subwords or limit, limit) - 2
+        self.runtime = TorchRuntime()  # how the encoder runs (spandec.models.runtime)
+        config.precision = self.runtime.precision
 
     def set_window(self, subwords: int) -> None:
         """Cap encoder windows at ``subwords`` (special tokens included), recorded in the config for inference."""
@@ -139,33 +144,56 @@ class NERModel(nn.Module):
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict()
+        state = self.runtime.saved_state(self, self.state_dict())  # the precision's own form (int8, ONNX, ...)
         skipped = unchanged_encoder_keys(self) if skip_unchanged else []
-        self.config.weights_from_encoder = skipped
+        self.config.weights_from_encoder = [k for k in skipped if k in state]
         state = {k: v.detach().to("cpu", dtype=dtype if (dtype and v.is_floating_point()) else v.dtype).contiguous()
                  for k, v in state.items() if k not in skipped}
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+        self.config.precision = self.runtime.precision
         (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         self.tokenizer.save_pretrained(str(path))
+        self.runtime.write_extra(self, path)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None) -> "NERModel":
-        """Load a saved model of this class from a local folder or a Hub id (``spandec.load_model`` picks the class)."""
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str | torch.device | None = None,
+                        precision: str | None = None) -> "NERModel":
+        """Load a saved model of this class from a local folder or a Hub id (``spandec.load_model`` picks the class).
+
+        ``precision`` (fp32, bf16, int8, onnx, onnx-int8, auto) overrides the one the folder was saved in.
+        """
         path, data = read_saved_config(name_or_path)
         if data.get("model_type", "") not in (cls.model_type, *cls.model_types):
             raise ValueError(f"{name_or_path} holds a {data.get('model_type')!r} model, not {cls.model_type or 'a concrete'!r} "
                              "(load it with spandec.load_model)")
         config = cls.config_class.from_dict(data)
+        saved = config.precision  # the model starts as fp32; set_precision below switches it
         encoder = encoder_from_config(config.encoder_config)
         model = cls(config, encoder, load_tokenizer(path, encoder.config), removed_layers=[])
-        state = load_file(str(Path(path) / WEIGHTS_NAME))
+        state = loadable_state(load_file(str(Path(path) / WEIGHTS_NAME)))
         if config.weights_from_encoder:  # tensors left as pretrained: take them from the encoder itself
             pretrained, _ = load_encoder(config.encoder)
             ref = pretrained.state_dict()
             state.update({k: ref[k.removeprefix("encoder.")] for k in config.weights_from_encoder})
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("encoder.") for k in missing) or (missing and not saved.startswith("onnx")):
+            raise ValueError(f"{name_or_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        precision = check_precision(precision or saved)
+        if missing and not precision.startswith("onnx"):
+            raise ValueError(f"{name_or_path} holds its encoder as ONNX only ({saved}); it cannot run {precision}")
+        model._encoder_weights_loaded = not missing  # ONNX folders keep the encoder in encoder.onnx only
         model.eval()
-        return model.to(device or default_device())
+        model = model.to(device or default_device())
+        return set_precision(model, precision, path)
+
+    def run_encoder(self, **inputs) -> torch.Tensor:
+        """The encoder's last hidden states, through this model's backend (fp32, bf16, int8, ONNX Runtime)."""
+        return self.runtime(self.encoder, **inputs)
+
+    @property
+    def precision(self) -> str:
+        """How the encoder runs: fp32, bf16, int8, onnx or onnx-int8."""
+        return self.runtime.precision
 
     def push_to_hub(self, repo_id: str, token: str | None = None, private: bool = False, **card) -> str:
         """Upload to Hub model repo ``repo_id`` with a model card (``card``: ``hub.save_for_hub``'s options); its URL."""
@@ -187,15 +215,8 @@ class NERModel(nn.Module):
         """Subword ids (with special tokens) of ``words`` and each word's first/last subword index."""
         tok = self.tokenizer
         enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
-        ids, word_ids = enc["input_ids"], enc.word_ids()
-        first = [-1] * len(words)
-        last = [-1] * len(words)
-        for pos, w in enumerate(word_ids):
-            if w is None:
-                continue
-            if first[w] < 0:
-                first[w] = pos
-            last[w] = pos
+        ids = enc["input_ids"]
+        first, last = _word_bounds(enc.word_ids(), len(words))
         if min(first, default=0) < 0:  # words the tokenizer drops (e.g. zero-width characters) become [UNK]
             fixed = [w if first[k] >= 0 else tok.unk_token for k, w in enumerate(words)]
             return self.encode_window(fixed)
@@ -222,6 +243,24 @@ class NERModel(nn.Module):
             if len(ids) > self.window_subwords + 2:  # a single over-long word: keep its first subwords
                 ids, first, last = _clip(ids, first, last, self.window_subwords + 2)
             out.append(WindowInput(ids, first, last, (cs - start, ce - start), start, doc))
+        return out
+
+    def all_windows(self, docs: Sequence[Document]) -> list[WindowInput]:
+        """The windows of every document, as :meth:`windows` gives them; documents that fit one window
+        (most sentences) are tokenized together in one call."""
+        todo = [d for d, doc in enumerate(docs) if doc.words]
+        if not todo:
+            return []
+        enc = self.tokenizer([list(docs[d].words) for d in todo], is_split_into_words=True, add_special_tokens=True,
+                             truncation=False)
+        out = []
+        for k, d in enumerate(todo):
+            doc, ids = docs[d], enc["input_ids"][k]
+            first, last = _word_bounds(enc.word_ids(k), len(doc.words))
+            if len(ids) <= self.window_subwords + 2 and min(first) >= 0:
+                out.append(WindowInput(ids, first, last, (0, len(doc.words)), 0, d))
+            else:  # several windows, or words the tokenizer drops
+                out.extend(self.windows(doc.words, d))
         return out
 
     # ----- hooks -------------------------------------------------------------------------
@@ -273,7 +312,7 @@ class NERModel(nn.Module):
         """
         score = score or (lambda feats: self.score_windows(feats, **options))
         self.eval()
-        windows = [w for d, doc in enumerate(docs) for w in self.windows(doc.words, d)]
+        windows = self.all_windows(docs)
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
         results: list[Any] = [None] * len(windows)
         stats = PredictStats()
@@ -330,9 +369,12 @@ class NERModel(nn.Module):
                           stats)
 
     def autocast(self):
-        """Mixed precision on CUDA (bf16 where supported, else fp16: ``gpu.autocast_dtype``), nothing on CPU."""
-        dtype = autocast_dtype(self.device)
-        return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        """Mixed precision on CUDA (bf16 where supported, else fp16: ``gpu.autocast_dtype``); on CPU the
+        encoder backend's (bf16 autocast for the bf16 and int8 forms, else none)."""
+        if self.device.type == "cuda":
+            dtype = autocast_dtype(self.device)
+            return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        return self.runtime.autocast()
 
     @property
     def output_rows(self) -> list[str]:
@@ -380,17 +422,35 @@ def unchanged_encoder_keys(model: NERModel) -> list[str]:
     ref = pretrained.state_dict()
     return [
         f"encoder.{k}" for k, v in model.encoder.state_dict().items()
-        if k in ref and ref[k].shape == v.shape and torch.equal(ref[k], v.detach().to("cpu", ref[k].dtype))
+        if k in ref and type(v) is torch.Tensor and ref[k].shape == v.shape and torch.equal(ref[k], v.detach().to("cpu", ref[k].dtype))
     ]
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     """Right-pad integer sequences into a 2-D tensor."""
     width = max((len(s) for s in seqs), default=0)
-    out = torch.full((len(seqs), max(width, 1)), value, dtype=torch.long)
+    out = np.full((len(seqs), max(width, 1)), value, dtype=np.int64)
     for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
-    return out
+        out[i, : len(s)] = s
+    return torch.from_numpy(out)
+
+
+def length_mask(lengths: Sequence[int]) -> torch.Tensor:
+    """Boolean (N, max(lengths, 1)) mask, true on the first ``lengths[i]`` entries of row i (as ``pad`` pads)."""
+    n = torch.as_tensor(list(lengths), dtype=torch.long)
+    return torch.arange(max(int(n.max()) if len(n) else 0, 1))[None, :] < n[:, None]
+
+
+def _word_bounds(word_ids: Sequence[int | None], n_words: int) -> tuple[list[int], list[int]]:
+    """Each word's first and last subword index (-1 for words without subwords)."""
+    first, last = [-1] * n_words, [-1] * n_words
+    for pos, w in enumerate(word_ids):
+        if w is None:
+            continue
+        if first[w] < 0:
+            first[w] = pos
+        last[w] = pos
+    return first, last
 
 
 def default_device() -> torch.device:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .encoder import text_position_ids
-from .base import NERConfig, PredictStats, SpanModel, pad
+from .base import NERConfig, PredictStats, SpanModel, length_mask, pad
 
 
 @dataclass
@@ -59,10 +59,10 @@ class PLMarkerModel(SpanModel):
                 rows["feature"].append(i)
         batch = {
             "input_ids": pad(rows["input_ids"], self.tokenizer.pad_token_id or 0),
-            "text_mask": pad([[1] * len(r) for r in rows["input_ids"]], 0).bool(),
+            "text_mask": length_mask([len(r) for r in rows["input_ids"]]),
             "span_start": pad(rows["starts"], 0),
             "span_end": pad(rows["ends"], 0),
-            "span_mask": pad([[1] * len(r) for r in rows["starts"]], 0).bool(),
+            "span_mask": length_mask([len(r) for r in rows["starts"]]),
             "row_feature": torch.tensor(rows["feature"]),
         }
         if "span_labels" in features[0]:
@@ -99,7 +99,7 @@ class PLMarkerModel(SpanModel):
     def hidden_states(self, input_ids, text_mask, span_start, span_end, span_mask) -> torch.Tensor:
         """Encoder states of packed rows: (rows, L + 2K, H)."""
         embeds, positions, bias = self.build_inputs(input_ids, text_mask, span_start, span_end, span_mask)
-        return self.encoder(inputs_embeds=embeds, position_ids=positions, attention_mask=bias).last_hidden_state
+        return self.run_encoder(inputs_embeds=embeds, position_ids=positions, attention_mask=bias)
 
     def forward(self, input_ids, text_mask, span_start, span_end, span_mask, span_labels=None, **_):
         h = self.hidden_states(input_ids, text_mask, span_start, span_end, span_mask)

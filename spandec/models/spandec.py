@@ -31,7 +31,7 @@ from torch import nn
 from transformers import AutoConfig
 
 from ..spans import Candidate, check_threshold, keep, span_min
-from .base import NERConfig, PredictStats, SpanModel, pad
+from .base import NERConfig, PredictStats, SpanModel, length_mask, pad
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
 
 
@@ -103,15 +103,15 @@ class DecoderLayer(nn.Module):
         gathers of the sparse path at batch 8 (SF-SpanDec: 10 % less time on CoNLL++, 16 % on CrossNER)."""
         return rows < 2 * texts * positions and 2 * texts * positions * self.heads * length > self.dense_limit
 
-    def forward_positions(self, qpos, batch_idx, starts, ends, mem_k, mem_v, mem_bias):
+    def forward_positions(self, qpos, batch_idx, starts, ends, mem_k, mem_v, mem_bias, projected=None):
         """First-layer fast path, exact: projections once per position, text attention once per
         (text, position), both shared by every span starting/ending there.
 
         qpos: (P, 2, H) start/end queries at every position (the same for every text);
         batch_idx/starts/ends: (K,) the batch row and first/last subword position of each of K
-        (unpadded) spans -> (K, 2, H).
+        (unpadded) spans -> (K, 2, H). ``projected``: ``self.project(qpos)`` when already computed.
         """
-        Q, K, V = self.project(qpos)  # (P, 2, h, d): computed once, not per text or span
+        Q, K, V = projected if projected is not None else self.project(qpos)  # (P, 2, h, d): once, not per text or span
         scale = 1.0 / math.sqrt(self.head_dim)
         B, P = mem_bias.shape[0], qpos.shape[0]
         if self.use_sparse(2 * batch_idx.numel(), B, P, mem_k.shape[1]):  # attend over the text only for the rows needed
@@ -127,14 +127,30 @@ class DecoderLayer(nn.Module):
 
             def take(t: torch.Tensor) -> torch.Tensor:  # (U, ...) -> (K, 2, ...)
                 return torch.stack([t[inverse[:n]], t[inverse[n:]]], dim=1)
-        else:  # dense: every (text, position) at once
-            lz = (torch.einsum("pqhd,blhd->bpqhl", Q, mem_k) * scale + mem_bias[:, None, None, None, :]).float()
-            mz = lz.amax(-1)  # (B, P, 2, h)
+        else:  # per text, the R (position, slot) rows its spans need, all texts at once (every row without a filter)
+            n = batch_idx.numel()
+            cols = torch.cat([starts * 2, ends * 2 + 1])  # row of each span's start/end query in the (2P) table
+            texts = torch.cat([batch_idx, batch_idx])
+            needed = torch.zeros(B, 2 * P, dtype=torch.bool, device=cols.device)
+            needed[texts, cols] = True
+            rank = needed.long().cumsum(1) - 1  # (B, 2P): each needed row's place among its text's rows
+            R = int(rank[:, -1].max()) + 1 if n else 1
+            table = Q.reshape(2 * P, *Q.shape[2:])
+            if R == 2 * P:  # every row: the queries are the same for every text
+                lz = torch.einsum("rhd,blhd->brhl", table, mem_k)
+            else:
+                nb, ncol = needed.nonzero(as_tuple=True)
+                sel = torch.zeros(B, R, dtype=torch.long, device=cols.device)
+                sel[nb, rank[nb, ncol]] = ncol
+                lz = torch.einsum("brhd,blhd->brhl", table[sel], mem_k)
+            lz = (lz * scale + mem_bias[:, None, None, :]).float()
+            mz = lz.amax(-1)  # (B, R, h)
             ez = torch.exp(lz - mz[..., None])
-            sz, az = ez.sum(-1), torch.einsum("bpqhl,blhd->bpqhd", ez, mem_v.float())
+            sz, az = ez.sum(-1), torch.einsum("brhl,blhd->brhd", ez, mem_v.float())
+            slot = rank[texts, cols]
 
-            def take(t: torch.Tensor) -> torch.Tensor:  # (B, P, 2, ...) -> (K, 2, ...): start slot at i, end at j
-                return torch.stack([t[batch_idx, starts, 0], t[batch_idx, ends, 1]], dim=1)
+            def take(t: torch.Tensor) -> torch.Tensor:  # (B, R, ...) -> (K, 2, ...): start row at i, end row at j
+                return torch.stack([t[batch_idx, slot[:n]], t[batch_idx, slot[n:]]], dim=1)
 
         def take_pos(t: torch.Tensor) -> torch.Tensor:  # (P, 2, ...) -> (K, 2, ...)
             return torch.stack([t[starts, 0], t[ends, 1]], dim=1)
@@ -252,12 +268,12 @@ class SpanDecModel(SpanModel):
     def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = {
             "input_ids": pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0),
-            "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
+            "attention_mask": length_mask([len(f["input_ids"]) for f in features]).long(),
             "span_start": pad([f["span_start"] for f in features], 0),
             "span_end": pad([f["span_end"] for f in features], 0),
-            "span_mask": pad([[1] * len(f["span_start"]) for f in features], 0).bool(),
+            "span_mask": length_mask([len(f["span_start"]) for f in features]),
             "word_first": pad([f["word_first"] for f in features], 0),
-            "word_mask": pad([[1] * len(f["word_first"]) for f in features], 0).bool(),
+            "word_mask": length_mask([len(f["word_first"]) for f in features]),
         }
         if "span_labels" in features[0]:
             batch["span_labels"] = pad([f["span_labels"] for f in features], -100)
@@ -269,7 +285,7 @@ class SpanDecModel(SpanModel):
     # ----- model ------------------------------------------------------------------------------
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Text states z from the truncated encoder."""
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.run_encoder(input_ids=input_ids, attention_mask=attention_mask)
 
     def position_queries(self, length: int) -> torch.Tensor:
         """Start and end queries at every position, the same for every text: (P, 2, H)."""
@@ -279,6 +295,31 @@ class SpanDecModel(SpanModel):
             ids = torch.arange(length, device=ids.device)
         pos = table(ids)
         return torch.stack([pos + self.marker_start, pos + self.marker_end], dim=1)
+
+    def first_layer_queries(self, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, tuple]:
+        """``position_queries(length)`` and the first decoder layer's projections of them.
+
+        Both depend on weights only, so without gradients they are computed once (for a power-of-two
+        length, sliced) and reused until a weight they depend on changes.
+        """
+        layer = self.decoder[0]
+        if torch.is_grad_enabled():
+            qpos = self.position_queries(length).to(dtype)
+            return qpos, layer.project(qpos)
+        table = self.own_positions or position_embedding(self.encoder)
+        params = [self.marker_start, self.marker_end, table.weight, *layer.norm_q.parameters(),
+                  *layer.query.parameters(), *layer.key.parameters(), *layer.value.parameters()]
+        device = self.marker_start.device.type
+        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        key = (dtype, autocast, tuple((p.data_ptr(), p._version) for p in params))
+        cached = getattr(self, "_query_cache", None)
+        if cached is None or cached[0] != key or cached[1].shape[0] < length:
+            size = min(max(64, 1 << (length - 1).bit_length()), table.num_embeddings)
+            qpos = self.position_queries(max(size, length)).to(dtype)
+            cached = (key, qpos, layer.project(qpos))
+            self._query_cache = cached
+        qpos, projected = cached[1], cached[2]
+        return qpos[:length], tuple(t[:length] for t in projected)
 
     def decode_spans(self, z, attention_mask, starts, ends, span_mask=None, fast: bool = True) -> torch.Tensor:
         """Class logits (B, N, labels) of spans with first/last subword positions ``starts``/``ends``.
@@ -291,12 +332,12 @@ class SpanDecModel(SpanModel):
         bi, ni = valid.nonzero(as_tuple=True)
         s_flat, e_flat = starts[bi, ni], ends[bi, ni]
         bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
-        qpos = self.position_queries(z.shape[1]).to(z.dtype)
+        qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
         q = None  # (K, 2, H) for the K valid spans
         for k, layer in enumerate(self.decoder):
             mem_k, mem_v = layer.memory(z)
             if k == 0 and fast:
-                q = layer.forward_positions(qpos, bi, s_flat, e_flat, mem_k, mem_v, bias)
+                q = layer.forward_positions(qpos, bi, s_flat, e_flat, mem_k, mem_v, bias, projected)
                 continue
             if q is None:
                 q = torch.stack([qpos[s_flat, 0], qpos[e_flat, 1]], dim=1)
@@ -345,7 +386,8 @@ class SpanDecModel(SpanModel):
         z = self.encode(batch["input_ids"], batch["attention_mask"])
         word_probs = None
         if self.token_head is not None and (thr > 0 or decode_all):
-            word_probs = self.token_logits(z, batch["word_first"]).float().sigmoid().cpu().numpy()
+            with torch.autocast(z.device.type, enabled=False):  # the span filter decides in float32
+                word_probs = self.token_logits(z.float(), batch["word_first"]).float().sigmoid().cpu().numpy()
         out = []
         for i, f in enumerate(features):
             spans = np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..spans import Candidate, bio_to_candidates
-from .base import NERConfig, NERModel, PredictStats, WindowInput, pad
+from .base import NERConfig, NERModel, PredictStats, WindowInput, length_mask, pad
 
 
 @dataclass
@@ -54,14 +54,14 @@ class TokenClassifierModel(NERModel):
 
     def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0)
-        batch = {"input_ids": ids, "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0)}
+        batch = {"input_ids": ids, "attention_mask": length_mask([len(f["input_ids"]) for f in features]).long()}
         if "labels" in features[0]:
             batch["labels"] = pad([f["labels"] for f in features], -100)
         return batch
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Tag logits for every subword."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.run_encoder(input_ids=input_ids, attention_mask=attention_mask)
         return self.classifier(self.dropout(hidden))
 
     def forward(self, input_ids, attention_mask, labels=None, **_) -> dict[str, torch.Tensor]:

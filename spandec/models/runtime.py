@@ -1,0 +1,280 @@
+"""Encoder backends: the one place that knows how a model's encoder runs and is stored.
+
+Every strategy calls its encoder through ``model.run_encoder(...)``, which hands the call to
+``model.runtime``, one of:
+
+- ``fp32``: the torch module as it is (training, reference predictions);
+- ``bf16``: the encoder's weights cast to bfloat16, its output cast back to float32;
+- ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers;
+- ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and
+  run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its matmuls with ONNX
+  Runtime's ``quantize_dynamic``.
+
+The encoder changes; span decoders and heads stay torch: float32 for fp32 and onnx, bf16 autocast
+(matmuls bf16, softmax and norms float32) for bf16 and, on CPUs with native bfloat16, the int8
+forms. SF-SpanDec's span filter always scores in float32, so the span logic is exact given the
+encoder's states. A saved folder's config.json records its
+``precision``; ``load_model`` picks it up (or converts on load when another is asked for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
+ONNX_NAME = "encoder.onnx"
+SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
+
+
+def check_precision(value: Any) -> str:
+    """A precision name from :data:`PRECISIONS` ("auto" resolved by :func:`auto_precision`), else ValueError."""
+    name = str(value).lower()
+    if name == "auto":
+        return auto_precision()
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {value!r}; expected one of {', '.join(PRECISIONS)} or auto")
+    return name
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def auto_precision(device: str | torch.device | None = None) -> str:
+    """The serving default: bf16 on CPUs with native bfloat16 (F1 within 0.3 of fp32 in
+    comparisons/results/serving.md), else fp32 (CUDA already runs fp16 autocast)."""
+    on_cpu = not torch.cuda.is_available() if device is None else torch.device(device).type == "cpu"
+    return "bf16" if on_cpu and native_bf16() else "fp32"
+
+
+class TorchRuntime:
+    """fp32: the encoder module as it is."""
+
+    precision = "fp32"
+
+    def prepare(self, model: nn.Module, folder: str | os.PathLike | None = None) -> None:
+        """Convert ``model.encoder`` in place for this backend (``folder``: where it was loaded from)."""
+
+    def __call__(self, encoder: nn.Module, **inputs) -> torch.Tensor:
+        return encoder(**inputs).last_hidden_state
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision of everything after the encoder on CPU (decoder, heads): float32 here."""
+        return contextlib.nullcontext()
+
+    def saved_state(self, model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors a folder of this precision stores (beside config.json)."""
+        return state
+
+    def write_extra(self, model: nn.Module, path: Path) -> None:
+        """Write files besides model.safetensors (the ONNX encoder)."""
+
+
+class BF16Runtime(TorchRuntime):
+    """bf16: encoder weights in bfloat16; the states come back as float32 for the heads."""
+
+    precision = "bf16"
+
+    def prepare(self, model, folder=None) -> None:
+        model.encoder.to(torch.bfloat16)
+
+    def __call__(self, encoder, **inputs) -> torch.Tensor:
+        if "inputs_embeds" in inputs:
+            inputs["inputs_embeds"] = inputs["inputs_embeds"].to(torch.bfloat16)
+        if inputs.get("attention_mask") is not None and inputs["attention_mask"].is_floating_point():
+            inputs["attention_mask"] = inputs["attention_mask"].to(torch.bfloat16)
+        return encoder(**inputs).last_hidden_state.float()
+
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+class LowPrecisionHeads:
+    """int8 encoders: the decoder and heads run bf16 autocast (float32 softmax and norms) on CPUs with native bf16."""
+
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16) if native_bf16() else contextlib.nullcontext()
+
+
+class Int8Runtime(LowPrecisionHeads, TorchRuntime):
+    """int8: torchao dynamic int8 activations x int8 weights in every encoder ``nn.Linear``."""
+
+    precision = "int8"
+
+    def prepare(self, model, folder=None) -> None:
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+        quantize_(model.encoder, Int8DynamicActivationInt8WeightConfig())
+
+    def __call__(self, encoder, **inputs) -> torch.Tensor:
+        return encoder(**inputs).last_hidden_state.float()
+
+    def saved_state(self, model, state):
+        out = {}
+        for key, value in state.items():
+            if key.startswith("encoder.") and key.endswith(".weight") and _is_linear(model, key):
+                weight = value.dequantize() if hasattr(value, "dequantize") else value
+                q, scale = quantize_rows(weight.float())
+                out[key], out[key + SCALE_SUFFIX] = q, scale
+            else:
+                out[key] = value
+        return out
+
+
+class OrtRuntime(TorchRuntime):
+    """onnx / onnx-int8: the encoder runs in an ONNX Runtime session (CPU); the rest stays torch."""
+
+    def __init__(self, precision: str):
+        self.precision = precision
+        self.heads = LowPrecisionHeads() if precision == "onnx-int8" else TorchRuntime()
+        self.session = None
+        self.onnx_path: Path | None = None
+
+    def prepare(self, model, folder=None) -> None:
+        import onnxruntime as ort
+
+        if getattr(model, "strategy", "") == "pl-marker":
+            raise ValueError("ONNX Runtime is not supported for pl-marker: its encoder takes inputs_embeds, position ids "
+                             "and 4-D attention masks per packed row; use --precision bf16 or int8")
+        found = Path(folder) / ONNX_NAME if folder is not None else None
+        if found is not None and found.is_file() and _folder_precision(folder) == self.precision:
+            self.onnx_path = found
+        else:  # convert now (a few seconds), from the torch encoder
+            if not _has_encoder_weights(model):
+                raise ValueError(f"{folder}: holds an ONNX encoder of another precision and no torch encoder weights")
+            self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
+            self.onnx_path = export_onnx(model.encoder, Path(self._tmp.name) / ONNX_NAME, self.precision == "onnx-int8")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, encoder, input_ids=None, attention_mask=None, **other) -> torch.Tensor:
+        if other:
+            raise ValueError(f"the ONNX encoder takes input_ids and attention_mask only, not {', '.join(other)}")
+        feed = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+    def autocast(self):
+        return self.heads.autocast()
+
+    def saved_state(self, model, state):
+        # the ONNX file holds the encoder; torch keeps only what the heads use (SpanDec's position table)
+        return {k: v for k, v in state.items() if not k.startswith("encoder.") or "position_embeddings" in k}
+
+    def write_extra(self, model, path) -> None:
+        import shutil
+
+        shutil.copyfile(self.onnx_path, path / ONNX_NAME)
+
+
+def make_runtime(precision: str) -> TorchRuntime:
+    """A fresh backend for ``precision``."""
+    precision = check_precision(precision)
+    if precision.startswith("onnx"):
+        return OrtRuntime(precision)
+    return {"fp32": TorchRuntime, "bf16": BF16Runtime, "int8": Int8Runtime}[precision]()
+
+
+def set_precision(model: nn.Module, precision: str, folder: str | os.PathLike | None = None) -> nn.Module:
+    """Switch an fp32 model (in eval mode, on CPU for ONNX) to ``precision`` in place; returns it."""
+    precision = check_precision(precision)
+    current = getattr(model, "runtime", TorchRuntime()).precision
+    if precision == current:
+        return model
+    if current != "fp32":
+        raise ValueError(f"the model already runs {current}; load it again to use {precision}")
+    if precision.startswith("onnx") and model.device.type != "cpu":
+        raise ValueError(f"precision {precision} runs on CPU only (ONNX Runtime CPU provider), not {model.device}")
+    runtime = make_runtime(precision)
+    runtime.prepare(model.eval(), folder)
+    model.runtime = runtime
+    model.config.precision = precision
+    return model
+
+
+def loadable_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A saved state as float32 torch tensors (int8 rows times their scales; bf16 widened)."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith(SCALE_SUFFIX):
+            continue
+        if key + SCALE_SUFFIX in state:
+            value = value.float() * state[key + SCALE_SUFFIX][:, None]
+        out[key] = value.float() if value.is_floating_point() else value
+    return out
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-row int8 quantisation (as torchao's int8 weights): (int8 weight, float32 scale per row)."""
+    scale = (weight.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
+    return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale.float()
+
+
+class _LastHidden(nn.Module):
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids, attention_mask):
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = False) -> Path:
+    """Write ``encoder`` (input_ids, attention_mask -> last hidden state; dynamic batch and length) as ONNX,
+    its matmuls quantised to int8 by ONNX Runtime when ``quantize``."""
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = (torch.ones(2, 12, dtype=torch.long), torch.ones(2, 12, dtype=torch.long))
+    raw = path.with_suffix(".fp32.onnx") if quantize else path
+    dynamic = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
+               "last_hidden_state": {0: "batch", 1: "length"}}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_LastHidden(encoder).eval(), dummy, str(raw), input_names=["input_ids", "attention_mask"],
+                          output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
+    if quantize:
+        import logging
+
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice
+        quantize_dynamic(str(raw), str(path), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"])  # embeddings (Gather) stay float32
+        raw.unlink()
+    return path
+
+
+def _is_linear(model: nn.Module, key: str) -> bool:
+    try:
+        return isinstance(model.get_submodule(key.removesuffix(".weight")), nn.Linear)
+    except AttributeError:
+        return False
+
+
+def _has_encoder_weights(model: nn.Module) -> bool:
+    return bool(getattr(model, "_encoder_weights_loaded", True))
+
+
+def _folder_precision(folder: str | os.PathLike) -> str:
+    import json
+
+    try:
+        return json.loads((Path(folder) / "config.json").read_text()).get("precision", "fp32")
+    except (OSError, ValueError):
+        return "fp32"

@@ -1,0 +1,142 @@
+"""Encoder backends (spandec/models/runtime.py): every exported precision loads back by itself and
+gives the fp32 model's entities on tiny random models, up to stated tolerances."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import spandec
+from spandec.cli import main
+from spandec.models.runtime import PRECISIONS, check_precision, quantize_rows
+from spandec.spans import Document
+
+from model_helpers import MODEL_KW, make
+
+TEXTS = [
+    "Angela Merkel met Emmanuel Macron in Paris on Tuesday .",
+    "EU rejects German call to boycott British lamb .",
+    "Peter Blackburn",
+    "The European Commission said on Thursday it disagreed with German advice to consumers to shun British lamb "
+    "until scientists determine whether mad cow disease can be transmitted to sheep .",
+]
+# Tolerances: onnx is the same float32 graph (scores within 1e-4, same entities); bf16 and the int8
+# forms round weights and activations: span scores within 0.08, at least 85 % of the fp32 spans
+# (all spans with flat=False, overlaps allowed) found with the same label.
+TOLERANCE = {"fp32": (1e-6, 1.0), "onnx": (1e-4, 1.0), "bf16": (0.08, 0.85), "int8": (0.08, 0.85),
+             "onnx-int8": (0.08, 0.85)}
+
+
+def triples(preds) -> dict[tuple, float]:
+    return {(e["word_start_index"], e["word_end_index"], e["label"]): e["score"] for doc in preds for e in doc}
+
+
+@pytest.fixture(scope="module")
+def fp32_models(tiny_encoder, tmp_path_factory, one_thread):
+    """One saved tiny fp32 model per strategy (weights scaled up so scores are far from uniform)."""
+    out = {}
+    for strategy in ("token", "sf-spandec", "spandec", "pl-marker"):
+        model = make(strategy, tiny_encoder, **MODEL_KW).eval()
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.startswith(("classifier", "token_head")):
+                    p.mul_(8.0)
+        path = tmp_path_factory.mktemp(strategy) / "fp32"
+        model.save_pretrained(path)
+        out[strategy] = (model, path)
+    return out
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("strategy", ["token", "sf-spandec", "spandec"])
+def test_exported_precision_matches_fp32(fp32_models, tmp_path, strategy, precision) -> None:
+    model, path = fp32_models[strategy]
+    options = {"threshold": 0.3} if strategy == "sf-spandec" else {}
+    want = triples(model.predict(TEXTS, flat=False, **options))
+    assert len(want) > 10  # the tiny model predicts plenty of spans
+    out = tmp_path / precision
+    assert main(["export", str(path), str(out), "--format", precision]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["precision"] == precision
+    assert (out / "encoder.onnx").is_file() == precision.startswith("onnx")
+    loaded = spandec.load_model(out, device="cpu")  # the folder's precision is picked up
+    assert loaded.precision == precision
+    got = triples(loaded.predict(TEXTS, flat=False, **options))
+    score_tol, agree = TOLERANCE[precision]
+    same = [k for k in want if k in got]
+    assert len(same) >= agree * len(want) and len(got) <= len(want) / agree + 1, (len(same), len(want), len(got))
+    assert max(abs(want[k] - got[k]) for k in same) <= score_tol
+
+
+def test_precision_on_load_and_cli(fp32_models, capsys) -> None:
+    model, path = fp32_models["sf-spandec"]
+    assert spandec.load_model(path, device="cpu", precision="bf16").encoder.embeddings.word_embeddings.weight.dtype \
+        == torch.bfloat16
+    assert spandec.load_model(path, device="cpu").precision == "fp32"
+    assert main(["predict", str(path), "--text", TEXTS[0], "--precision", "onnx", "--threshold", "0.3"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert [e["span"] for e in line["entities"]] == [e["span"] for e in model.predict(TEXTS[0], threshold=0.3)]
+    with pytest.raises(ValueError, match="unknown precision"):
+        check_precision("fp8")
+
+
+def test_bad_precision_cli(fp32_models, capsys) -> None:
+    _, path = fp32_models["token"]
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(path), "x.conll", "--precision", "fp8"])
+    assert "unknown precision 'fp8'" in capsys.readouterr().err
+
+
+def test_pl_marker_refuses_onnx_but_runs_bf16_and_int8(fp32_models, tmp_path, capsys) -> None:
+    model, path = fp32_models["pl-marker"]
+    with pytest.raises(ValueError, match="not supported for pl-marker"):
+        spandec.load_model(path, device="cpu", precision="onnx")
+    assert main(["export", str(path), str(tmp_path / "o"), "--format", "onnx-int8"]) == 2
+    assert "not supported for pl-marker" in capsys.readouterr().err
+    want = triples(model.predict(TEXTS, flat=False))
+    for precision in ("bf16", "int8"):
+        got = triples(spandec.load_model(path, device="cpu", precision=precision).predict(TEXTS, flat=False))
+        assert len(set(want) & set(got)) >= 0.85 * len(want)
+
+
+def test_onnx_folder_cannot_run_torch(fp32_models, tmp_path) -> None:
+    _, path = fp32_models["token"]
+    assert main(["export", str(path), str(tmp_path / "o"), "--format", "onnx"]) == 0
+    with pytest.raises(ValueError, match="ONNX only"):
+        spandec.load_model(tmp_path / "o", device="cpu", precision="fp32")
+
+
+def test_int8_folder_stores_int8_rows() -> None:
+    w = torch.randn(6, 10)
+    q, scale = quantize_rows(w)
+    assert q.dtype == torch.int8 and q.abs().max() == 127
+    assert torch.allclose(q.float() * scale[:, None], w, atol=float(scale.max()) / 2 + 1e-6)
+    q2, scale2 = quantize_rows(q.float() * scale[:, None])  # re-quantising on load gives the same rows
+    assert torch.equal(q, q2) and torch.allclose(scale, scale2)
+
+
+def test_all_windows_matches_windows(fp32_models) -> None:
+    model, _ = fp32_models["sf-spandec"]
+    long_doc = " ".join(TEXTS * 3).split()
+    docs = [Document.from_input(x) for x in (TEXTS[0], [], long_doc, TEXTS[2], ["\u200b", "Paris"])]
+    want = [w for d, doc in enumerate(docs) for w in model.windows(doc.words, d)]
+    assert model.all_windows(docs) == want
+    assert len(model.windows(long_doc)) > 1
+
+
+def test_app_pool_serves_precisions(fp32_models) -> None:
+    from spandec.app.models import ModelPool, ModelSpec, parse_spec
+
+    assert parse_spec("SF (int8)=a/b@0.3#onnx-int8") == ModelSpec("SF (int8)", "a/b", 0.3, "onnx-int8")
+    assert str(parse_spec("X=folder#bf16")) == "X=folder#bf16"
+    with pytest.raises(ValueError, match="unknown precision"):
+        parse_spec("X=folder#fp8")
+    _, path = fp32_models["sf-spandec"]
+    pool = ModelPool.load([ModelSpec("SF", str(path)), ModelSpec("SF fast", str(path), precision="onnx")],
+                          device="cpu", log=lambda m: None, precision="bf16")
+    rows = {r[0]: r for r in pool.status_rows()}
+    assert rows["SF"][4] == "bf16" and rows["SF fast"][4] == "onnx"
+    assert pool.get("SF").label == "SF (bf16)" and pool.get("SF fast").label == "SF fast (onnx)"
+    assert pool.get("SF").model is not pool.get("SF fast").model
