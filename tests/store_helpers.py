@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -16,17 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from test_app_support import free_port
+
 PG_BIN = next((str(Path(p).parent) for p in (shutil.which("pg_ctl"), *sorted(Path("/usr/lib/postgresql").glob(
     "*/bin/pg_ctl"))) if p and Path(p).exists()), None)
 PG_MISSING = None if PG_BIN and shutil.which("initdb", path=PG_BIN) else (
     "PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install -y postgresql")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_unprivileged(cmd: list[str]) -> list[str]:
