@@ -279,7 +279,6 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     projects = annotate.project_names(store)
     act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
     with gr.Tab("Annotate", id="annotate"):
-        remembered = gr.BrowserState(["", ""], storage_key="spandec-annotate")
         aid = gr.State(None)
         with gr.Row():
             annotator = gr.Textbox(label="Your name (annotator)", elem_id="ann-name", scale=1)
@@ -339,6 +338,7 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
                 score_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL, label="Model")
                 score_btn = gr.Button("Score the remaining texts")
             score_note = gr.Markdown()
+        projects_btn = gr.Button(visible=False)
 
     def show(v: annotate.View, labels: bool = False):
         radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
@@ -360,8 +360,7 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     def step(fn):
         return guard(lambda p, name, *args: show(fn(ctx, store, p, name, *args)), len(out))
 
-    def _restore(saved):
-        name, proj = (list(saved or []) + ["", ""])[:2]
+    def _restore(name, proj):
         return name or gr.skip(), proj if proj in annotate.project_names(store) else gr.skip()
 
     def _create(*args):
@@ -370,7 +369,7 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
 
     who_io = [project, annotator]
     opened = open_btn.click(guard(_open, len(out)), who_io + [order], out, api_name="annotate_open", **act)
-    opened.success(lambda n, p: [n, p], [annotator, project], [remembered], api_visibility="private")
+    opened.success(None, [annotator, project], None, js=span_select.REMEMBER_JS)  # this browser reopens it after a reload
     text_view.select(guard(_select, len(out)), who_io + [aid, label], out, api_visibility="private", **act)
     text_view.click(_pick, None, [pick], api_visibility="private")
     add_btn.click(step(annotate.add), who_io + [aid, add_span, label], out, api_name="annotate_add", **act)
@@ -391,9 +390,10 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     score_btn.click(guard(lambda p, m, thr, progress=gr.Progress(): annotate.score_uncertainty(
         ctx, store, p, m, thr, progress=lambda f, d: progress(f, desc=d)), 1), [project, score_model, new_threshold],
                     [score_note], api_name="annotate_score")
-    gr.Button(visible=False).click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [project],
-                                   api_name="annotate_projects")
-    demo.load(_restore, [remembered], [annotator, project], api_visibility="private").then(
+    projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [project],
+                       api_name="annotate_projects")
+    demo.load(_restore, [annotator, project], [annotator, project], js=span_select.RECALL_JS,
+              api_visibility="private").then(
         guard(_open, len(out), quiet=True), who_io + [order], out, api_visibility="private")
 
 

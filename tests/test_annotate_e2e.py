@@ -140,7 +140,7 @@ ANNOTATORS, EACH = int(os.environ.get("SPANDEC_TEST_ANNOTATORS", 10)), int(os.en
 
 def test_ten_annotators_accept_at_once(sf_model, crowd_db, tmp_path):
     n = ANNOTATORS * EACH
-    _corpus(crowd_db, "crowd", n)
+    _corpus(crowd_db, "crowd", n + ANNOTATORS)  # each annotator ends holding the draft after its last accept
     proc, url = start_app(_app_args(sf_model, crowd_db), tmp_path / "app.log")
     try:
         got, seconds, errors = _concurrent_accepts(url, ANNOTATORS, EACH)
@@ -153,7 +153,7 @@ def test_ten_annotators_accept_at_once(sf_model, crowd_db, tmp_path):
     project = P.get_project(store, "crowd")
     rows = P.project_annotations(store, project)
     assert len(rows) == n and len({r["text_id"] for r in rows}) == n  # every accept stored, none twice
-    assert P.progress(store, project)["done"] == n
+    assert P.progress(store, project)["done"] == n and P.progress(store, project)["total"] == n + ANNOTATORS
     store.close()
     backend = "PostgreSQL" if "://" in crowd_db else "SQLite"
     print(f"\n{backend}: {n} accepts by {ANNOTATORS} annotators through the app in {seconds:.1f} s "

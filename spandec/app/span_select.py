@@ -12,7 +12,7 @@ import html
 
 from .colors import color_map
 
-__all__ = ["render", "JS", "CSS", "SHORTCUTS"]
+__all__ = ["render", "JS", "CSS", "SHORTCUTS", "REMEMBER_JS", "RECALL_JS"]
 
 SHORTCUTS = "Shortcuts: a accept · s skip · z undo · n next · p previous · 1-9 label · click an entity to edit it"
 
@@ -90,3 +90,8 @@ if (!window.__spandecKeys) {
   });
 }
 """
+
+# The annotator name and project, kept in this browser's localStorage so a reload reopens the same text.
+REMEMBER_JS = "(name, project) => { localStorage.setItem('spandec-annotate', JSON.stringify([name, project])); }"
+RECALL_JS = ("(name, project) => { try { const v = JSON.parse(localStorage.getItem('spandec-annotate'));"
+             " if (Array.isArray(v) && v.length === 2) return v; } catch (e) {} return [name, project]; }")
