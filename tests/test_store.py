@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -157,10 +156,13 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "spandec.cli", "annotations", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": "/tmp"}, timeout=120)
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    """``spandec annotations ARGS`` in this process: its exit code and stderr."""
+    from spandec.cli import main
+
+    capsys.readouterr()
+    code = main(["annotations", *args])
+    return code, capsys.readouterr().err
 
 
 @pytest.fixture
@@ -172,21 +174,22 @@ def filled_db(tmp_path):
     return path
 
 
-def _one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+def _one_line_error(result: tuple[int, str], *needles: str) -> None:
+    code, err = result
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[0], lines[0]
 
 
-def test_locked_database_is_reported_and_unchanged(filled_db):
+def test_locked_database_is_reported_and_unchanged(filled_db, capsys):
     holder = sqlite3.connect(filled_db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     before = _sha(filled_db)
     with pytest.raises(StoreError, match="locked by another program"):
         open_store(filled_db, timeout=0.2)
-    proc = _cli("import", str(ROOT / "data" / "examples.txt"), "--project", "news", "--db", str(filled_db),
+    proc = _cli(capsys, "import", str(ROOT / "data" / "examples.txt"), "--project", "news", "--db", str(filled_db),
                 "--db-timeout", "0.2")
     _one_line_error(proc, "is locked", "Nothing was changed")
     holder.execute("ROLLBACK")
@@ -216,16 +219,16 @@ def read_only_db(filled_db, tmp_path):
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
-def test_read_only_database_is_reported_and_unchanged(read_only_db):
+def test_read_only_database_is_reported_and_unchanged(read_only_db, capsys):
     before = _sha(read_only_db)
     with pytest.raises(StoreError, match="read-only"):
         open_store(read_only_db)
-    proc = _cli("import", str(ROOT / "data" / "examples.txt"), "--project", "news", "--db", str(read_only_db))
+    proc = _cli(capsys, "import", str(ROOT / "data" / "examples.txt"), "--project", "news", "--db", str(read_only_db))
     _one_line_error(proc, "read-only", "Nothing was changed")
     assert _sha(read_only_db) == before
 
 
-def test_damaged_and_foreign_databases(tmp_path, filled_db):
+def test_damaged_and_foreign_databases(tmp_path, filled_db, capsys):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database\n" * 50)
     with pytest.raises(StoreError, match="damaged or not an SQLite database"):
@@ -235,7 +238,7 @@ def test_damaged_and_foreign_databases(tmp_path, filled_db):
     data = filled_db.read_bytes()
     torn.write_bytes(data[:100] + b"\xff" * (len(data) - 100))
     before = _sha(torn)
-    proc = _cli("export", "--project", "news", "--format", "jsonl", "--output", str(tmp_path / "x.jsonl"),
+    proc = _cli(capsys, "export", "--project", "news", "--format", "jsonl", "--output", str(tmp_path / "x.jsonl"),
                 "--db", str(torn))
     _one_line_error(proc, "torn.db")
     assert _sha(torn) == before
@@ -248,7 +251,7 @@ def test_damaged_and_foreign_databases(tmp_path, filled_db):
         open_store(other)
 
 
-def test_newer_schema_is_refused_and_unchanged(filled_db):
+def test_newer_schema_is_refused_and_unchanged(filled_db, capsys):
     con = sqlite3.connect(filled_db)
     con.execute("UPDATE alembic_version SET version_num = '9999_future'")
     con.commit()
@@ -256,6 +259,6 @@ def test_newer_schema_is_refused_and_unchanged(filled_db):
     before = _sha(filled_db)
     with pytest.raises(StoreError, match="newer than this spandec"):
         open_store(filled_db)
-    proc = _cli("projects", "--db", str(filled_db))
+    proc = _cli(capsys, "projects", "--db", str(filled_db))
     _one_line_error(proc, "schema version 9999_future", "upgrade spandec")
     assert _sha(filled_db) == before
