@@ -21,7 +21,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spandec import gpu
-from spandec.app import annotate, batch, highlight, span_filter, span_select, tradeoff
+from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
 from spandec.app.colors import DISAGREE_LABEL, color_map
 from spandec.app.context import (DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, EmptyInput, InputError, Limits,
                                  read_examples)
@@ -338,6 +338,14 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
                 score_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL, label="Model")
                 score_btn = gr.Button("Score the remaining texts")
             score_note = gr.Markdown()
+        with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
+            with gr.Row():
+                epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
+                held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
+                learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
+            learn_note = gr.Markdown(elem_id="ann-learn-note")
+            learn_table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
+            learn_timer = gr.Timer(2.0, active=False)
         projects_btn = gr.Button(visible=False)
 
     def show(v: annotate.View, labels: bool = False):
@@ -390,6 +398,24 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     score_btn.click(guard(lambda p, m, thr, progress=gr.Progress(): annotate.score_uncertainty(
         ctx, store, p, m, thr, progress=lambda f, d: progress(f, desc=d)), 1), [project, score_model, new_threshold],
                     [score_note], api_name="annotate_score")
+    def _learn(p, n, share):
+        job = learn.start(ctx, _store_or_error(), p, int(n or 1), float(share))
+        return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
+
+    def _learn_poll(p):
+        note, rows, running = learn.poll(ctx, _store_or_error(), p)
+        choices = [annotate.NO_MODEL] + pool.available
+        return (note, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
+                gr.Dropdown(choices=choices))
+
+    def _store_or_error() -> Store:
+        if store is None:
+            raise InputError("No annotation database is open (start the app with --db PATH).")
+        return store
+
+    learn_btn.click(guard(_learn, 2), [project, epochs, held_out], [learn_note, learn_timer], api_name="annotate_learn")
+    learn_timer.tick(guard(_learn_poll, 5), [project], [learn_note, learn_table, learn_timer, new_model, score_model],
+                     api_name="annotate_learn_status")
     projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [project],
                        api_name="annotate_projects")
     demo.load(_restore, [annotator, project], [annotator, project], js=span_select.RECALL_JS,

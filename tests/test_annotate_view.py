@@ -111,3 +111,28 @@ def test_render_escapes_and_marks():
     html = render("<b>Ann</b> & Bob", [{"start": 13, "end": 16, "label": "PER"}], ["PER"])
     assert "&lt;b&gt;Ann&lt;/b&gt; &amp; </span>" in html and 'data-s="13" data-e="16" data-label="PER"' in html
     assert "ann-empty" in render(None, [], [], "nothing")
+
+
+def test_learn_from_corrections(ctx, store):
+    from spandec.app import learn
+    from spandec.store import projects as P
+
+    project = P.create_project(store, "learn", ["PER", "LOC"], "SF-SpanDec", 0.0)
+    docs = [P.Doc(t, entities=e) for t, e in [
+        ("Maria Rossi flew to Toronto .", [[0, 11, "PER"], [20, 27, "LOC"]]),
+        ("Kofi Mensah lives in Accra .", [[0, 11, "PER"], [21, 26, "LOC"]]),
+        ("The team left Geneva .", [[14, 20, "LOC"]]), ("Aiko met Peter in Kyoto .", [[0, 4, "PER"], [9, 14, "PER"],
+                                                                                   [18, 23, "LOC"]]),
+        ("Rain in Oslo .", [[8, 12, "LOC"]]), ("Nobody was there .", [])]]
+    with pytest.raises(InputError, match="at least 5"):
+        learn.start(ctx, store, "learn")
+    P.add_texts(store, project, docs, accept_as="ann")
+    job = learn.start(ctx, store, "learn", epochs=1, held_out=0.34, max_steps=1)
+    assert learn.poll(ctx, store, "learn")[2] or job.proc.poll() is not None
+    assert job.proc.wait(300) == 0, job.log.read_text()[-2000:]
+    note, rows, running = learn.poll(ctx, store, "learn")
+    assert not running and "held-out F1" in note and [r[0] for r in rows] == ["SF-SpanDec", job.version]
+    assert rows[0][4] == 2 and job.version in ctx.pool.available and (job.output / "best" / "config.json").is_file()
+    assert P.get_project(store, "learn").model == job.version  # the new version pre-annotates from now on
+    v = annotate.open_project(ctx, store, "learn", "bob", "corpus order")
+    assert v.annotation_id is None  # every text is done already (imported as accepted)

@@ -13,7 +13,7 @@ from .db import Store, now
 from .schema import STATUSES, annotations, projects, texts
 
 __all__ = ["Project", "Doc", "create_project", "get_project", "list_projects", "add_texts", "progress",
-           "project_annotations", "set_uncertainty", "unscored_texts"]
+           "project_annotations", "set_uncertainty", "unscored_texts", "set_model"]
 
 
 @dataclass(frozen=True)
@@ -161,3 +161,10 @@ def set_uncertainty(store: Store, scores: dict[int, float]) -> None:
     with store.tx() as c:
         for tid, u in scores.items():
             c.execute(texts.update().where(texts.c.id == tid).values(uncertainty=float(u)))
+
+
+def set_model(store: Store, project: Project, model: str | None, threshold: float | None) -> Project:
+    """Make ``model`` (at ``threshold``) the model that pre-annotates the project's new texts."""
+    with store.tx() as c:
+        c.execute(projects.update().where(projects.c.id == project.id).values(model=model, threshold=threshold))
+    return Project(project.id, project.name, project.labels, model, threshold, project.overlap)
