@@ -355,6 +355,7 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
 
     out = [aid, text_view, table, pick, status, label]
 
+    @gpu.on_gpu  # opening may pre-annotate a text with the project's model
     def _open(p, name, o):
         return show(annotate.open_project(ctx, store, p, name, o), labels=True)
 
@@ -365,8 +366,11 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     def _pick(evt: gr.EventData):
         return gr.Dropdown(value=(evt._data or {}).get("entity"))
 
-    def step(fn):
-        return guard(lambda p, name, *args: show(fn(ctx, store, p, name, *args)), len(out))
+    def step(fn, model: bool = False):
+        """An action's callback; ``model``: it may pre-annotate the next text (ZeroGPU: a GPU for the call)."""
+        def call(p, name, *args):
+            return show(fn(ctx, store, p, name, *args))
+        return guard(gpu.on_gpu(call) if model else call, len(out))
 
     def _restore(name, proj):
         return name or gr.skip(), proj if proj in annotate.project_names(store) else gr.skip()
@@ -383,11 +387,11 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     add_btn.click(step(annotate.add), who_io + [aid, add_span, label], out, api_name="annotate_add", **act)
     remove_btn.click(step(annotate.remove), who_io + [aid, pick], out, api_name="annotate_remove", **act)
     relabel_btn.click(step(annotate.relabel), who_io + [aid, pick, label], out, api_name="annotate_relabel", **act)
-    accept_btn.click(step(annotate.accept), who_io + [aid, order], out, api_name="annotate_accept", **act)
-    skip_btn.click(step(annotate.skip), who_io + [aid, order], out, api_name="annotate_skip", **act)
+    accept_btn.click(step(annotate.accept, model=True), who_io + [aid, order], out, api_name="annotate_accept", **act)
+    skip_btn.click(step(annotate.skip, model=True), who_io + [aid, order], out, api_name="annotate_skip", **act)
     undo_btn.click(step(annotate.undo), who_io, out, api_name="annotate_undo", **act)
     prev_btn.click(step(annotate.previous), who_io + [aid], out, api_name="annotate_previous", **act)
-    next_btn.click(step(annotate.forward), who_io + [aid, order], out, api_name="annotate_next", **act)
+    next_btn.click(step(annotate.forward, model=True), who_io + [aid, order], out, api_name="annotate_next", **act)
     create_btn.click(guard(_create, 2), [new_name, new_file, new_labels, new_model, new_threshold, overlap],
                      [project, create_note], api_name="annotate_create_project")
     export_btn.click(guard(functools.partial(annotate.export, ctx, store), 2), [project, fmt, who, statuses],
@@ -395,9 +399,11 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     agree_btn.click(guard(lambda p: (lambda r, f, n: (df(r, annotate.AGREEMENT_HEADERS), f, n))(
         *annotate.agreement_view(store, p)), 3), [project], [agree_table, agree_plot, agree_note],
                     api_name="annotate_agreement")
-    score_btn.click(guard(lambda p, m, thr, progress=gr.Progress(): annotate.score_uncertainty(
-        ctx, store, p, m, thr, progress=lambda f, d: progress(f, desc=d)), 1), [project, score_model, new_threshold],
-                    [score_note], api_name="annotate_score")
+    @gpu.on_gpu
+    def _score(p, m, thr, progress=gr.Progress()):
+        return annotate.score_uncertainty(ctx, store, p, m, thr, progress=lambda f, d: progress(f, desc=d))
+
+    score_btn.click(guard(_score, 1), [project, score_model, new_threshold], [score_note], api_name="annotate_score")
     def _learn(p, n, share):
         job = learn.start(ctx, _store_or_error(), p, int(n or 1), float(share))
         return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
