@@ -246,6 +246,7 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
         trade_caption = gr.Markdown(elem_id="tradeoff-caption")
         trade_plot = gr.Plot(show_label=False)
         trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True)
+        api_btn = gr.Button(visible=False)  # inside the tab: a gr.Tabs child that is not a tab shows as a stray tab
 
     def _tradeoff(thr, bs, key):
         fig, rows, caption = tradeoff.tradeoff(ctx, thr, bs, key)
@@ -269,7 +270,7 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
         guard(_tradeoff, 3), **trade_evt)
     batch_size.change(guard(_tradeoff, 3, quiet=True), **trade_evt)
     demo.load(guard(_tradeoff, 3, quiet=True), **trade_evt)
-    gr.Button(visible=False).click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
+    api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
 
 
 def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:

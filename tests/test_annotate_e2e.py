@@ -244,5 +244,5 @@ def _select(page, last: str, first: str | None = None) -> None:
 
 
 def _shot(page, path: Path) -> None:
-    page.locator("#ann-text").scroll_into_view_if_needed()
-    page.screenshot(path=str(path), full_page=False)
+    """The annotate tab: the queue controls, the text with its entities, the buttons."""
+    page.locator(".tabs").first.screenshot(path=str(path))
