@@ -215,6 +215,10 @@ def test_select_a_span_with_the_mouse_accept_and_reload(sf_model, tmp_path):
                 page.get_by_label("LOC").check()
                 page.click("#ann-relabel")
                 expect(page.locator("#ann-text mark[data-label=LOC]")).to_have_count(2, timeout=30_000)
+                page.locator("#ann-text mark").last.click()  # pick "Toronto", remove it with the Delete key
+                expect(page.locator("#ann-pick input")).to_have_value("Toronto · LOC [31:38]", timeout=30_000)
+                page.keyboard.press("Delete")
+                expect(page.locator("#ann-text mark")).to_have_count(1, timeout=30_000)
             finally:
                 browser.close()
     finally:

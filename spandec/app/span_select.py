@@ -3,7 +3,8 @@
 :func:`render` turns a text and its entities into HTML where every piece carries its character offset
 (``data-s``); :data:`JS` (the ``js_on_load`` of a ``gr.HTML``) turns a mouse selection into a ``select`` event
 with ``{start, end}`` and a click on an entity into a ``click`` event with ``{entity: "START:END"}``, and binds the
-keyboard shortcuts (``a`` accept, ``s`` skip, ``z`` undo, ``n``/``p`` next/previous, ``1``-``9`` a label).
+keyboard shortcuts (``a`` accept, ``s`` skip, ``z`` undo, ``n``/``p`` next/previous, ``1``-``9`` a label,
+``Delete`` the clicked entity).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from .colors import color_map
 
 __all__ = ["render", "JS", "CSS", "SHORTCUTS", "REMEMBER_JS", "RECALL_JS"]
 
-SHORTCUTS = "Shortcuts: a accept · s skip · z undo · n next · p previous · 1-9 label · click an entity to edit it"
+SHORTCUTS = ("Shortcuts: a accept · s skip · z undo · n next · p previous · 1-9 label · click an entity, then Del "
+             "to remove it")
 
 
 def render(text: str | None, entities: list[dict], labels: list[str], note: str = "") -> str:
@@ -80,7 +82,7 @@ if (!window.__spandecKeys) {
     const t = ev.target;
     if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)))) return;
     if (!document.querySelector('#ann-text') || !document.querySelector('#ann-text').offsetParent) return;
-    const keys = {a: 'ann-accept', s: 'ann-skip', z: 'ann-undo', n: 'ann-next', p: 'ann-prev'};
+    const keys = {a: 'ann-accept', s: 'ann-skip', z: 'ann-undo', n: 'ann-next', p: 'ann-prev', Delete: 'ann-remove'};
     if (keys[ev.key]) { ev.preventDefault(); press(keys[ev.key]); return; }
     if (/^[1-9]$/.test(ev.key)) {
       const radios = document.querySelectorAll('#ann-label input[type=radio]');
