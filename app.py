@@ -21,7 +21,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spandec import gpu
-from spandec.app import annotate, batch, highlight, span_filter, tradeoff
+from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
 from spandec.app.colors import DISAGREE_LABEL, color_map
 from spandec.app.context import (DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, EmptyInput, InputError, Limits,
                                  read_examples)
@@ -29,6 +29,7 @@ from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.models import ModelPool, resolve_specs
 from spandec.cli import precision_type
 from spandec.models import SpanDecConfig
+from spandec.store import Store, StoreError, default_db, open_store
 
 ROOT = Path(__file__).resolve().parent  # relative model folders, examples and stored results are found from here
 
@@ -64,8 +65,8 @@ def df(rows, headers) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def build_demo(ctx: AppContext) -> gr.Blocks:
-    """The Blocks app for a loaded context: the shared text and threshold, then one function per tab."""
+def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
+    """The Blocks app for a loaded context and annotation store: the shared text and threshold, one function per tab."""
     pool = ctx.pool
     with gr.Blocks(title="SpanDec NER") as demo:
         gr.Markdown(INTRO)
@@ -85,7 +86,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             attention_tab(ctx, text, threshold)
             compare_tab(ctx, text, threshold)
             tradeoff_tab(ctx, threshold, demo)
-            annotate_tab(ctx, text, threshold)
+            annotate_tab(ctx, store, demo)
 
         def _models():
             pool.wait(timeout=120)
@@ -246,6 +247,7 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
         trade_caption = gr.Markdown(elem_id="tradeoff-caption")
         trade_plot = gr.Plot(show_label=False)
         trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True)
+        api_btn = gr.Button(visible=False)  # inside the tab: a gr.Tabs child that is not a tab shows as a stray tab
 
     def _tradeoff(thr, bs, key):
         fig, rows, caption = tradeoff.tradeoff(ctx, thr, bs, key)
@@ -269,58 +271,164 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
         guard(_tradeoff, 3), **trade_evt)
     batch_size.change(guard(_tradeoff, 3, quiet=True), **trade_evt)
     demo.load(guard(_tradeoff, 3, quiet=True), **trade_evt)
-    gr.Button(visible=False).click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
+    api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
 
 
-def annotate_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None:
-    """Annotate: pre-annotate a text with a model, correct it, accept it, download the session."""
+def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
+    """Annotate: corpus projects in the database, a queue per annotator, select-to-label, export, agreement."""
     pool = ctx.pool
-    labels = pool.labels() or ["PER", "LOC", "ORG", "MISC"]
+    models = [annotate.NO_MODEL] + pool.available
+    projects = annotate.project_names(store)
+    act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
     with gr.Tab("Annotate", id="annotate"):
-        session = gr.State(annotate.new_session())
+        aid = gr.State(None)
         with gr.Row():
-            ann_model = gr.Dropdown([annotate.NO_MODEL] + pool.available,
-                                    value=_defaults(pool)[0] or annotate.NO_MODEL, label="Pre-annotate with", scale=2)
-            ann_start = gr.Button("Annotate this text", variant="primary", scale=1, elem_id="annotate")
-        ann_text = gr.HighlightedText(label="Annotation", color_map=color_map(pool.labels()), show_legend=True)
-        ann_table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True)
+            annotator = gr.Textbox(label="Your name (annotator)", elem_id="ann-name", scale=1)
+            project = gr.Dropdown(projects, value=None, label="Project", elem_id="ann-project", scale=2)
+            order = gr.Radio(list(annotate.ORDERS), value="corpus order", label="Queue", scale=1)
+            open_btn = gr.Button("Open", variant="primary", elem_id="ann-open", scale=1)
+        label = gr.Radio(pool.labels() or ["PER"], label="Label for what you select (keys 1-9)", elem_id="ann-label")
+        text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
+                            js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
         with gr.Row():
-            add_span = gr.Textbox(label="Add: entity text or START:END", scale=2, elem_id="add-span")
-            add_label = gr.Dropdown(labels, value=labels[0], label="Label", allow_custom_value=True, scale=1)
-            add_btn = gr.Button("Add", scale=1, elem_id="add")
+            pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
+            relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
+            remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
         with gr.Row():
-            pick = gr.Dropdown([], label="Entity", scale=2)
-            new_label = gr.Dropdown(labels, value=labels[0], label="New label", allow_custom_value=True, scale=1)
-            relabel_btn = gr.Button("Relabel", scale=1)
-            remove_btn = gr.Button("Remove", variant="stop", scale=1)
-        with gr.Row():
-            accept_btn = gr.Button("Accept", variant="primary", elem_id="accept")
-            discard_btn = gr.Button("Discard draft")
-            export_btn = gr.Button("Download session annotations", elem_id="export")
-        ann_status = gr.Markdown(elem_id="annotate-status")
-        ann_files = gr.File(label="Annotations (JSONL, CoNLL)", file_count="multiple", interactive=False, height=140)
+            prev_btn = gr.Button("◀ Previous (p)", elem_id="ann-prev")
+            next_btn = gr.Button("Next ▶ (n)", elem_id="ann-next")
+            undo_btn = gr.Button("Undo (z)", elem_id="ann-undo")
+            skip_btn = gr.Button("Skip (s)", elem_id="ann-skip")
+            accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="ann-accept")
+        status = gr.Markdown(elem_id="ann-status")
+        gr.Markdown(span_select.SHORTCUTS)
+        table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True, max_height=240)
+        with gr.Accordion("Add by typing (entity text or START:END)", open=False):
+            with gr.Row():
+                add_span = gr.Textbox(label="Entity text or START:END character offsets", scale=3, elem_id="ann-span")
+                add_btn = gr.Button("Add with the chosen label", scale=1, elem_id="ann-add")
+        with gr.Accordion("New project from a corpus", open=not projects):
+            with gr.Row():
+                new_name = gr.Textbox(label="Project name", elem_id="ann-new-name")
+                new_labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
+                                        elem_id="ann-new-labels")
+            with gr.Row():
+                new_file = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
+                                   file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES])
+                with gr.Column():
+                    new_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL,
+                                            label="Pre-annotate with")
+                    new_threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
+                    overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
+            create_btn = gr.Button("Create project", elem_id="ann-create")
+            create_note = gr.Markdown(elem_id="ann-create-note")
+        with gr.Accordion("Export annotations", open=False):
+            with gr.Row():
+                fmt = gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format")
+                who = gr.Textbox(label="Annotators (empty: all)")
+                statuses = gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")
+            export_btn = gr.Button("Export", elem_id="ann-export")
+            export_file = gr.File(label="Annotations", interactive=False, height=100)
+            export_note = gr.Markdown()
+        with gr.Accordion("Agreement between annotators", open=False):
+            agree_btn = gr.Button("Compute agreement")
+            agree_note = gr.Markdown()
+            agree_table = gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False)
+            agree_plot = gr.Plot(show_label=False)
+        with gr.Accordion("Order the queue by model uncertainty", open=False):
+            with gr.Row():
+                score_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL, label="Model")
+                score_btn = gr.Button("Score the remaining texts")
+            score_note = gr.Markdown()
+        with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
+            with gr.Row():
+                epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
+                held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
+                learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
+            learn_note = gr.Markdown(elem_id="ann-learn-note")
+            learn_table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
+            learn_timer = gr.Timer(2.0, active=False)
+        projects_btn = gr.Button(visible=False)
 
-    def _ann(fn):
-        def run(state, *args):
-            new, msg = fn(state, *args)
-            segs, rows, status = annotate.view(new)
-            return (new, segs, df(rows, annotate.ROW_HEADERS), gr.Dropdown(choices=annotate.entity_choices(new), value=None),
-                    f"{msg}  \n{status}")
-        return run
+    def show(v: annotate.View, labels: bool = False):
+        radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
+        return (v.annotation_id, v.html, df(v.rows, annotate.ROW_HEADERS),
+                gr.Dropdown(choices=v.choices, value=None), v.status, radio)
 
+    out = [aid, text_view, table, pick, status, label]
+
+    @gpu.on_gpu  # opening may pre-annotate a text with the project's model
+    def _open(p, name, o):
+        return show(annotate.open_project(ctx, store, p, name, o), labels=True)
+
+    def _select(p, name, a, lab, evt: gr.EventData):
+        data = evt._data or {}
+        return show(annotate.select(ctx, store, p, name, a, data.get("start"), data.get("end"), lab))
+
+    def _pick(evt: gr.EventData):
+        return gr.Dropdown(value=(evt._data or {}).get("entity"))
+
+    def step(fn, model: bool = False):
+        """An action's callback; ``model``: it may pre-annotate the next text (ZeroGPU: a GPU for the call)."""
+        def call(p, name, *args):
+            return show(fn(ctx, store, p, name, *args))
+        return guard(gpu.on_gpu(call) if model else call, len(out))
+
+    def _restore(name, proj):
+        return name or gr.skip(), proj if proj in annotate.project_names(store) else gr.skip()
+
+    def _create(*args):
+        names, note = annotate.create_project(ctx, store, *args)
+        return gr.Dropdown(choices=names, value=args[0].strip()), note
+
+    who_io = [project, annotator]
+    opened = open_btn.click(guard(_open, len(out)), who_io + [order], out, api_name="annotate_open", **act)
+    opened.success(None, [annotator, project], None, js=span_select.REMEMBER_JS)  # this browser reopens it after a reload
+    text_view.select(guard(_select, len(out)), who_io + [aid, label], out, api_visibility="private", **act)
+    text_view.click(_pick, None, [pick], api_visibility="private")
+    add_btn.click(step(annotate.add), who_io + [aid, add_span, label], out, api_name="annotate_add", **act)
+    remove_btn.click(step(annotate.remove), who_io + [aid, pick], out, api_name="annotate_remove", **act)
+    relabel_btn.click(step(annotate.relabel), who_io + [aid, pick, label], out, api_name="annotate_relabel", **act)
+    accept_btn.click(step(annotate.accept, model=True), who_io + [aid, order], out, api_name="annotate_accept", **act)
+    skip_btn.click(step(annotate.skip, model=True), who_io + [aid, order], out, api_name="annotate_skip", **act)
+    undo_btn.click(step(annotate.undo), who_io, out, api_name="annotate_undo", **act)
+    prev_btn.click(step(annotate.previous), who_io + [aid], out, api_name="annotate_previous", **act)
+    next_btn.click(step(annotate.forward, model=True), who_io + [aid, order], out, api_name="annotate_next", **act)
+    create_btn.click(guard(_create, 2), [new_name, new_file, new_labels, new_model, new_threshold, overlap],
+                     [project, create_note], api_name="annotate_create_project")
+    export_btn.click(guard(functools.partial(annotate.export, ctx, store), 2), [project, fmt, who, statuses],
+                     [export_file, export_note], api_name="annotate_export")
+    agree_btn.click(guard(lambda p: (lambda r, f, n: (df(r, annotate.AGREEMENT_HEADERS), f, n))(
+        *annotate.agreement_view(store, p)), 3), [project], [agree_table, agree_plot, agree_note],
+                    api_name="annotate_agreement")
     @gpu.on_gpu
-    def _ann_start(state, t, m, thr):
-        return annotate.start(ctx, state, t, m, thr), "Correct the entities, then accept."
+    def _score(p, m, thr, progress=gr.Progress()):
+        return annotate.score_uncertainty(ctx, store, p, m, thr, progress=lambda f, d: progress(f, desc=d))
 
-    ann_out = [session, ann_text, ann_table, pick, ann_status]
-    ann_start.click(guard(_ann(_ann_start), 5), [session, text, ann_model, threshold], ann_out, api_name="annotate_start")
-    add_btn.click(guard(_ann(annotate.add), 5), [session, add_span, add_label], ann_out, api_name="annotate_add")
-    remove_btn.click(guard(_ann(annotate.remove), 5), [session, pick], ann_out, api_name="annotate_remove")
-    relabel_btn.click(guard(_ann(annotate.relabel), 5), [session, pick, new_label], ann_out, api_name="annotate_relabel")
-    accept_btn.click(guard(_ann(annotate.accept), 5), [session], ann_out, api_name="annotate_accept")
-    discard_btn.click(guard(_ann(annotate.discard), 5), [session], ann_out, api_name="annotate_discard")
-    export_btn.click(guard(functools.partial(annotate.export, ctx), 2), [session], [ann_files, ann_status],
-                     api_name="annotate_export")
+    score_btn.click(guard(_score, 1), [project, score_model, new_threshold], [score_note], api_name="annotate_score")
+    def _learn(p, n, share):
+        job = learn.start(ctx, _store_or_error(), p, int(n or 1), float(share))
+        return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
+
+    def _learn_poll(p):
+        note, rows, running = learn.poll(ctx, _store_or_error(), p)
+        choices = [annotate.NO_MODEL] + pool.available
+        return (note, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
+                gr.Dropdown(choices=choices))
+
+    def _store_or_error() -> Store:
+        if store is None:
+            raise InputError("No annotation database is open (start the app with --db PATH).")
+        return store
+
+    learn_btn.click(guard(_learn, 2), [project, epochs, held_out], [learn_note, learn_timer], api_name="annotate_learn")
+    learn_timer.tick(guard(_learn_poll, 5), [project], [learn_note, learn_table, learn_timer, new_model, score_model],
+                     api_name="annotate_learn_status")
+    projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [project],
+                       api_name="annotate_projects")
+    demo.load(_restore, [annotator, project], [annotator, project], js=span_select.RECALL_JS,
+              api_visibility="private").then(
+        guard(_open, len(out), quiet=True), who_io + [order], out, api_visibility="private")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -341,6 +449,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-chars", type=int, default=10_000, help="longest text the interactive views accept")
     p.add_argument("--latency-sample", type=int, default=32, help="sentences timed per model in the trade-off view")
     p.add_argument("--concurrency", type=int, default=2, help="requests processed at once (default 2)")
+    p.add_argument("--db", default=None, help="annotation database: SQLite file or SQLAlchemy URL "
+                   f"(default $SPANDEC_DB, else {default_db()})")
+    p.add_argument("--db-timeout", type=float, default=10.0, help="seconds to wait for a locked database (default 10)")
     return p.parse_args(argv)
 
 
@@ -361,8 +472,14 @@ def make_context(args: argparse.Namespace) -> AppContext:
 def main(argv: list[str] | None = None) -> None:
     """Load the models and serve the app."""
     args = parse_args(argv)
+    try:
+        store = open_store(args.db, timeout=args.db_timeout)
+    except StoreError as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(f"Annotations are saved in {store.where}", file=sys.stderr, flush=True)
     ctx = make_context(args)
-    demo = build_demo(ctx)
+    demo = build_demo(ctx, store)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size="20mb", allowed_paths=[str(ctx.workdir)],
                 theme=THEME, css=CSS, footer_links=["api"])

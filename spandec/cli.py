@@ -298,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
     x.set_defaults(func=_cmd_export)
     add_commands(sub)  # space build | space deploy | push
+
+    from .store.cli import add_parser as add_annotations_parser
+
+    add_annotations_parser(sub)
     return p
 
 
@@ -311,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DataError, FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"spandec {args.command}: error: {exc}", file=sys.stderr)
+        what = " ".join(filter(None, [args.command, getattr(args, "action", None)]))
+        print(f"spandec {what}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from test_app_support import TEXT_EXAMPLE, build_tiny_models, model_args, write_gold, write_results
+from test_app_support import TEXT_EXAMPLE, build_tiny_models, model_args, start_app, stop_app, write_gold, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -27,46 +22,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TEXT = TEXT_EXAMPLE
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny_encoder, tmp_path_factory):
     """The app served by ``python app.py`` in a subprocess; yields its URL."""
     tmp = tmp_path_factory.mktemp("app-e2e")
     paths = build_tiny_models(tiny_encoder, tmp / "models")
-    port = _free_port()
-    log = open(tmp / "app.log", "w")
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "app.py", "--models", *model_args(paths, broken=str(tmp / "no-such-model")),
-           "--port", str(port), "--results", str(write_results(tmp / "results.json")), "--latency-sample", "4"]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    proc, url = start_app(["--models", *model_args(paths, broken=str(tmp / "no-such-model")),
+                           "--results", str(write_results(tmp / "results.json")), "--latency-sample", "4",
+                           "--db", str(tmp / "annotations.db")], tmp / "app.log")
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app exited with {proc.returncode}:\n{(tmp / 'app.log').read_text()[-3000:]}")
-            try:
-                if urllib.request.urlopen(url, timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() - start > 120:
-                pytest.fail("app did not answer within 120 s:\n" + (tmp / "app.log").read_text()[-3000:])
-            time.sleep(0.5)
-        print(f"app answered after {time.monotonic() - start:.1f} s")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_app(proc)
 
 
 @pytest.fixture(scope="module")
@@ -156,22 +123,6 @@ def test_api_tradeoff(client, tmp_path):
     assert all(r[6] == "live" for r in _data(table))
 
 
-def test_api_annotate_keeps_state_through_errors(client):
-    out = client.predict(TEXT, "(no model: start empty)", 0.5, api_name="/annotate_start")
-    assert out[-1].startswith("Correct")
-    client.predict("Maria Rossi", "PER", api_name="/annotate_add")
-    assert "overlaps" in _error(client, "Rossi", "LOC", api_name="/annotate_add")
-    assert "does not occur" in _error(client, "Atlantis", "LOC", api_name="/annotate_add")
-    client.predict("0:11", "LOC", api_name="/annotate_relabel")
-    client.predict("Toronto", "LOC", api_name="/annotate_add")
-    client.predict(api_name="/annotate_accept")
-    assert "100,000" in _error(client, "b" * 100_000, "Token", 0.5, api_name="/annotate_start")
-    files, note = client.predict(api_name="/annotate_export")
-    record = json.loads(Path(files[0]).read_text(encoding="utf-8"))
-    assert [(e["span"], e["label"]) for e in record["entities"]] == [("Maria Rossi", "LOC"), ("Toronto", "LOC")]
-    assert "Maria B-LOC" in Path(files[1]).read_text()
-
-
 # ----- browser --------------------------------------------------------------------------------------
 def _shot(page, target, path: Path) -> None:
     """Screenshot ``target`` (page or locator) as a small optimised PNG."""
@@ -247,18 +198,6 @@ def test_browser_views(server, tmp_path):
             expect(page.locator("#tradeoff-caption")).not_to_contain_text("press", timeout=60_000)
             page.wait_for_timeout(500)
             _shot(page, page.locator(".tabs").first, shots / "tradeoff.png")
-
-            page.get_by_role("tab", name="Annotate").click()
-            page.click("#annotate")
-            status = page.locator("#annotate-status")
-            expect(status).to_contain_text("Editing", timeout=30_000)
-            page.fill("#add-span textarea, #add-span input", "Waterloo")
-            page.click("#add")
-            expect(status).to_contain_text("Waterloo", timeout=30_000)
-            page.wait_for_timeout(500)
-            _shot(page, page.locator(".tabs").first, shots / "annotate.png")
-            page.click("#accept")
-            expect(status).to_contain_text("1 accepted", timeout=30_000)
 
             # Markup typed by the user is shown as text and never run.
             page.get_by_role("tab", name="Highlight").click()

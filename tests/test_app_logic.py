@@ -10,7 +10,6 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from spandec.app import annotate
 from spandec.app import batch as app_batch
 from spandec.app import tradeoff as app_tradeoff
 from spandec.app import context, highlight, span_filter
@@ -310,43 +309,6 @@ def test_gflops(ctx):
     assert 0 < pruned < full
     for name in ("Token", "PL-Marker"):
         assert app_tradeoff.model_gflops(ctx.pool.get(name).model, texts) > 0
-
-
-# ----- annotate --------------------------------------------------------------------------------
-def test_annotate_flow(ctx):
-    s0 = annotate.new_session()
-    s1 = annotate.start(ctx, s0, TEXT, annotate.NO_MODEL, 0.5)
-    assert s0 == annotate.new_session() and s1["draft"]["entities"] == []
-    s2, msg = annotate.add(s1, "Maria Rossi", "PER")
-    s3, _ = annotate.add(s2, "74:80", "LOC")  # inside "University": snapped to the whole word
-    assert [(e["start"], e["end"], e["label"]) for e in s3["draft"]["entities"]] == [(0, 11, "PER"), (74, 84, "LOC")]
-    before = json.dumps(s3)
-    for bad in (lambda: annotate.add(s3, "Rossi", "PER"), lambda: annotate.add(s3, "Maria Rossi", "PER"),
-                lambda: annotate.add(s3, "Atlantis", "LOC"), lambda: annotate.add(s3, "Toronto", "two words"),
-                lambda: annotate.add(s3, "500:600", "LOC"), lambda: annotate.remove(s3, "1:2"),
-                lambda: annotate.relabel(s3, None, "LOC"), lambda: annotate.add(s3, "Toronto", "O")):
-        with pytest.raises(InputError):
-            bad()
-    assert json.dumps(s3) == before  # nothing lost or changed by the errors
-    s4, _ = annotate.relabel(s3, "74:84", "ORG")
-    s5, _ = annotate.remove(s4, "0:11")
-    s6, _ = annotate.add(s5, "Toronto", "LOC")
-    s7, msg = annotate.accept(s6)
-    assert "1 annotated text" in msg and s7["draft"] is None
-    s8 = annotate.start(ctx, s7, "Kofi Mensah lives in Accra.", "SF-SpanDec", 0.0)
-    assert s8["draft"]["entities"] and s8["draft"]["model"] == "SF-SpanDec"
-    pieces, rows, status = annotate.view(s8)
-    assert "".join(p for p, _ in pieces) == "Kofi Mensah lives in Accra." and "1 accepted" in status
-    files, note = annotate.export(ctx, s8)
-    assert "not included" in note
-    record = json.loads(open(files[0], encoding="utf-8").readline())
-    assert [(e["span"], e["label"]) for e in record["entities"]] == [("Toronto", "LOC"), ("University", "ORG")]
-    conll = dict(line.split() for line in open(files[1]) if line.strip())
-    assert conll["Toronto"] == "B-LOC" and conll["University"] == "B-ORG" and conll["Maria"] == "O"
-    with pytest.raises(InputError, match="Nothing to export"):
-        annotate.export(ctx, annotate.new_session())
-    with pytest.raises(InputError, match="No text being annotated"):
-        annotate.add(annotate.new_session(), "x", "LOC")
 
 
 # ----- colours --------------------------------------------------------------------------------

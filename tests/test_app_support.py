@@ -71,3 +71,61 @@ def write_results(path: Path) -> Path:
     }
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(args: list[str], log_path: Path, timeout: float = 120.0):
+    """Start ``python app.py ARGS --port P`` and wait until it answers; returns ``(process, url)``.
+
+    Fails the test (with the end of the log) when the app exits or does not answer within ``timeout``.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import pytest
+
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    log = open(log_path, "a")
+    proc = subprocess.Popen([sys.executable, "app.py", *args, "--port", str(port)], cwd=root, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    log.close()
+    url, start = f"http://127.0.0.1:{port}/", time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            pytest.fail(f"app did not answer within {timeout:.0f} s:\n" + log_path.read_text()[-3000:])
+        time.sleep(0.3)
+    print(f"app answered after {time.monotonic() - start:.1f} s")
+    return proc, url
+
+
+def stop_app(proc) -> None:
+    """Terminate the app (kill it if it does not stop within 15 s)."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,226 +1,265 @@
-"""The annotate view: correct a model's entities (add, remove, relabel), accept, export as CoNLL and JSONL.
+"""The annotate view: corpus projects in the annotation store, a queue per annotator, select-to-label, export.
 
-The session is a plain JSON-like dict ``{"draft": {...} | None, "accepted": [...]}``.
-Every function returns a *new* session and never changes the one it was given, so
-an error (bad span, overlapping entity, ...) leaves the annotations as they were.
-Entities are character spans snapped to word boundaries (:func:`spandec.text.split_words`).
+Nothing lives only in the page: every edit, accept and skip is committed to the store (:mod:`spandec.store`)
+before the view answers, and opening a project under the same annotator name resumes on the same text.
+Each action returns a :class:`View` for ``app.py`` to show; problems (bad span, locked database, ...) raise
+:class:`InputError` and change nothing.
 """
 
 from __future__ import annotations
 
-import copy
-import json
+import functools
 import re
-import time
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
-from ..data import spans_to_tags
-from ..text import split_words
-from .context import AppContext, InputError, check_threshold, clean_text, run_model
-from .highlight import segments
+import plotly.graph_objects as go
 
-__all__ = [
-    "new_session", "start", "add", "remove", "relabel", "accept", "discard", "export", "view", "entity_choices",
-    "ROW_HEADERS",
-]
+from ..store import Store
+from ..store import projects as P
+from ..store import queue as Q
+from ..store.agreement import AGREEMENT_HEADERS, agreement
+from ..store.formats import EXPORT_FORMATS, read_corpus, write_annotations
+from .context import AppContext, InputError, check_threshold, run_model
+from .span_select import render
+
+__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "project_names", "create_project", "open_project", "add",
+           "select", "remove", "relabel", "accept", "skip", "undo", "previous", "forward", "export",
+           "agreement_view", "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
 
 ROW_HEADERS = ["text", "label", "start", "end"]
-NO_MODEL = "(no model: start empty)"
-_LABEL = re.compile(r"^[^\s]{1,40}$")
+NO_MODEL = "(none)"
+ORDERS = {"corpus order": "corpus", "most uncertain first": "uncertainty"}
 
 
-def new_session() -> dict:
-    """An empty annotation session."""
-    return {"draft": None, "accepted": []}
+@dataclass
+class View:
+    """What the view shows after an action: the open annotation, its text as HTML, rows, choices and a status."""
+
+    annotation_id: int | None
+    html: str
+    rows: list[list]
+    choices: list[tuple[str, str]]
+    status: str
+    labels: list[str] = field(default_factory=list)
 
 
-def _copy(session: Any) -> dict:
-    if not isinstance(session, dict) or not isinstance(session.get("accepted", []), list):
-        return new_session()
-    out = copy.deepcopy(session)
-    out.setdefault("draft", None)
-    out.setdefault("accepted", [])
-    return out
+def _user_errors(fn: Callable) -> Callable:
+    """Library ``ValueError``s (bad span, unknown project, locked database) become :class:`InputError`."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError:
+            raise
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    return run
 
 
-def _draft(session: dict) -> dict:
-    if not session.get("draft"):
-        raise InputError("No text being annotated: enter a text and press “Annotate this text” first.")
-    return session["draft"]
+def _store(store: Store | None) -> Store:
+    if store is None:
+        raise InputError("No annotation database is open (start the app with --db PATH).")
+    return store
 
 
-def start(ctx: AppContext, session: Any, text: str, model_name: str | None, threshold: float) -> dict:
-    """A new draft: ``text`` with the entities of ``model_name`` (or none), to be corrected."""
-    text, _ = clean_text(text, ctx.limits.max_chars)
-    out = _copy(session)
-    entities = []
-    if model_name and model_name != NO_MODEL:
-        found, _, _ = run_model(ctx, model_name, text, check_threshold(threshold))
-        entities = [{"start": e["char_start_index"], "end": e["char_end_index"], "label": e["label"]} for e in found]
-    out["draft"] = {"text": text, "entities": entities, "model": model_name if entities or model_name != NO_MODEL
-                    else None, "edits": 0}
-    return out
+def _project(store: Store | None, name: Any) -> P.Project:
+    if not name:
+        raise InputError("Pick a project first, or create one from a corpus file.")
+    return P.get_project(_store(store), str(name))
 
 
-def _snap(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen ``[start, end)`` to whole words; InputError if it covers no word."""
-    words = [(s, e) for _, s, e in split_words(text) if s < end and e > start]
-    if not words:
-        raise InputError(f"Characters {start}-{end} hold no word.")
-    return words[0][0], words[-1][1]
+def _order(order: Any) -> str:
+    return ORDERS.get(str(order), str(order) if order in ORDERS.values() else "corpus")
 
 
-def _find(text: str, span: str, taken: list[dict]) -> tuple[int, int]:
-    """Character offsets of ``span``: ``START:END`` offsets, or the first free occurrence of that text."""
-    m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", span)
-    if m:
-        s, e = int(m.group(1)), int(m.group(2))
-        if not 0 <= s < e <= len(text):
-            raise InputError(f"Offsets {s}:{e} are outside the text (0:{len(text)}).")
-        return s, e
-    needle = span.strip()
-    if not needle:
-        raise InputError("Type the entity's text (as it appears in the text) or START:END character offsets.")
-    pos = text.find(needle)
-    first = pos
-    while pos >= 0:
-        if not any(pos < t["end"] and pos + len(needle) > t["start"] for t in taken):
-            return pos, pos + len(needle)
-        pos = text.find(needle, pos + 1)
-    if first >= 0:
-        return first, first + len(needle)  # every occurrence is taken: the overlap check reports it
-    raise InputError(f"“{needle[:60]}” does not occur in the text.")
+def _view(store: Store, project: P.Project, annotator: str, item: Q.Item | None, note: str = "") -> View:
+    pr = P.progress(store, project, annotator)
+    summary = (f"**{pr['done']} of {pr['total']} done** in “{project.name}” · you: {pr['accepted']} accepted, "
+               f"{pr['skipped']} skipped")
+    if item is None:
+        return View(None, render(None, [], project.labels, "Nothing left for you in this project: every text is "
+                                 "done or held by another annotator."), [], [], f"{note}  \n{summary}".strip(),
+                    project.labels)
+    origin = (f"pre-annotated by {item.model}" + (f" at {item.threshold:g}" if item.threshold is not None else "")
+              if item.model else "started empty")
+    status = (f"Text {item.position + 1} of {pr['total']} ({item.status}, {origin}, {item.edits} edits, saved). "
+              + summary)
+    rows = [[item.text[e["start"]:e["end"]], e["label"], e["start"], e["end"]] for e in item.entities]
+    choices = [(f"{item.text[e['start']:e['end']][:50]} · {e['label']} [{e['start']}:{e['end']}]",
+                f"{e['start']}:{e['end']}") for e in item.entities]
+    return View(item.annotation_id, render(item.text, item.entities, project.labels), rows, choices,
+                f"{note}  \n{status}".strip(), project.labels)
 
 
-def _check_label(label: Any) -> str:
-    label = str(label or "").strip()
-    if not _LABEL.match(label) or label.upper() == "O":
-        raise InputError(f"Choose an entity label (one word, at most 40 characters), got {label!r}.")
-    return label
+def _preannotate(ctx: AppContext, store: Store, project: P.Project, item: Q.Item | None) -> Q.Item | None:
+    """Run the project's model on a fresh, untouched draft and store its entities."""
+    if (item is None or item.status != "draft" or item.edits or item.model or item.entities or not project.model
+            or project.model not in ctx.pool.available):
+        return item
+    found, _, _ = run_model(ctx, project.model, item.text, check_threshold(project.threshold or 0.5))
+    spans = [{"start": e["char_start_index"], "end": e["char_end_index"], "label": e["label"]} for e in found
+             if e["label"] in project.labels]
+    return Q.preannotate(store, item.annotation_id, spans, project.model, project.threshold)
 
 
-def add(session: Any, span: str, label: str) -> tuple[dict, str]:
-    """Add an entity given by its text or ``START:END`` offsets (snapped to words); no overlaps allowed."""
-    out = _copy(session)
-    draft = _draft(out)
-    label = _check_label(label)
-    s, e = _find(draft["text"], str(span or ""), draft["entities"])
-    s, e = _snap(draft["text"], s, e)
-    clash = [t for t in draft["entities"] if s < t["end"] and e > t["start"]]
-    if clash and (clash[0]["start"], clash[0]["end"]) == (s, e):
-        raise InputError(f"“{draft['text'][s:e][:60]}” is already an entity ({clash[0]['label']}); "
-                         "choose it under “Entity” to relabel or remove it.")
-    if clash:
-        c = clash[0]
-        raise InputError(f"“{draft['text'][s:e][:60]}” overlaps “{draft['text'][c['start']:c['end']][:60]}” "
-                         f"({c['label']}); remove or relabel that one instead.")
-    draft["entities"] = sorted(draft["entities"] + [{"start": s, "end": e, "label": label}], key=lambda t: t["start"])
-    draft["edits"] += 1
-    return out, f"Added “{draft['text'][s:e][:60]}” as {label}."
+def project_names(store: Store | None) -> list[str]:
+    """Names of the projects in the store."""
+    return [p.name for p in P.list_projects(store)] if store is not None else []
 
 
-def _index(draft: dict, ref: Any) -> int:
-    m = re.search(r"(\d+)\s*:\s*(\d+)", str(ref or ""))
-    if not m:
-        raise InputError("Choose one of the entities first.")
-    s, e = int(m.group(1)), int(m.group(2))
-    for k, t in enumerate(draft["entities"]):
-        if (t["start"], t["end"]) == (s, e):
-            return k
-    raise InputError(f"There is no entity at {s}:{e} (it may have been removed already).")
+@_user_errors
+def create_project(ctx: AppContext, store: Store | None, name: str, upload: Any, labels: str, model: str | None,
+                   threshold: float, overlap: float) -> tuple[list[str], str]:
+    """A project from an uploaded corpus (.txt, .jsonl, CoNLL, Label Studio .json); returns names and a note."""
+    store = _store(store)
+    path = getattr(upload, "name", upload)
+    if not path:
+        raise InputError("Upload a corpus file: .txt (a text per line), .jsonl, CoNLL or a Label Studio .json export.")
+    size = Path(path).stat().st_size
+    if size > 4 * ctx.limits.max_upload_bytes:
+        raise InputError(f"The file has {size:,} bytes; the app takes at most {4 * ctx.limits.max_upload_bytes:,} "
+                         "(use `spandec annotations import` for larger corpora).")
+    docs = read_corpus(path)
+    label_list = [x for x in re.split(r"[\s,]+", labels or "") if x]
+    label_list = label_list or sorted({e["label"] for d in docs for e in d.entities or []})
+    model = None if not model or model == NO_MODEL else model
+    if not label_list and model:
+        label_list = ctx.pool.get(model).model.config.labels if model in ctx.pool.available else []
+    project = P.create_project(store, name, label_list, model, check_threshold(threshold) if model else None,
+                               int(overlap or 1))
+    n = P.add_texts(store, project, docs)
+    return project_names(store), f"Created “{project.name}” with {n} texts, labels {', '.join(project.labels)}."
 
 
-def remove(session: Any, ref: Any) -> tuple[dict, str]:
+def _act(fn: Callable[..., tuple[Q.Item | None, str]]) -> Callable[..., View]:
+    """An action on the open annotation: the store call, pre-annotation of a new text, the resulting view."""
+    @_user_errors
+    @functools.wraps(fn)
+    def run(ctx: AppContext, store: Store | None, project: Any, annotator: Any, *args) -> View:
+        proj = _project(store, project)
+        annotator = Q.check_annotator(annotator)
+        item, note = fn(store, proj, annotator, *args)
+        item = _preannotate(ctx, store, proj, item)
+        return _view(store, proj, annotator, item, note)
+    return run
+
+
+@_act
+def open_project(store: Store, project: P.Project, annotator: str, order: Any = "corpus") -> tuple:
+    """Resume where ``annotator`` stopped in ``project`` (or start on its first free text)."""
+    item = Q.current(store, project, annotator, _order(order))
+    return item, f"Opened “{project.name}” as {annotator}."
+
+
+@_act
+def add(store: Store, project: P.Project, annotator: str, aid: Any, span: str, label: str) -> tuple:
+    """Add an entity typed as its text or ``START:END``."""
+    return Q.add(store, project, aid, annotator, str(span or ""), label)
+
+
+@_act
+def select(store: Store, project: P.Project, annotator: str, aid: Any, start: Any, end: Any, label: str) -> tuple:
+    """Add the entity the mouse selected (character offsets, snapped to words)."""
+    try:
+        span = (int(start), int(end))
+    except (TypeError, ValueError):
+        raise InputError("Select the entity's words in the text with the mouse.") from None
+    return Q.add(store, project, aid, annotator, span, label)
+
+
+@_act
+def remove(store: Store, project: P.Project, annotator: str, aid: Any, ref: str) -> tuple:
     """Remove the entity ``START:END``."""
-    out = _copy(session)
-    draft = _draft(out)
-    t = draft["entities"].pop(_index(draft, ref))
-    draft["edits"] += 1
-    return out, f"Removed “{draft['text'][t['start']:t['end']][:60]}” ({t['label']})."
+    return Q.remove(store, project, aid, annotator, ref)
 
 
-def relabel(session: Any, ref: Any, label: str) -> tuple[dict, str]:
-    """Give the entity ``START:END`` a new label."""
-    out = _copy(session)
-    draft = _draft(out)
-    label = _check_label(label)
-    t = draft["entities"][_index(draft, ref)]
-    old, t["label"] = t["label"], label
-    draft["edits"] += 1
-    return out, f"Relabelled “{draft['text'][t['start']:t['end']][:60]}”: {old} → {label}."
+@_act
+def relabel(store: Store, project: P.Project, annotator: str, aid: Any, ref: str, label: str) -> tuple:
+    """Give the entity ``START:END`` another label."""
+    return Q.relabel(store, project, aid, annotator, ref, label)
 
 
-def accept(session: Any) -> tuple[dict, str]:
-    """Move the draft to the accepted annotations."""
-    out = _copy(session)
-    draft = _draft(out)
-    out["accepted"].append({**draft, "accepted_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    out["draft"] = None
-    n = len(out["accepted"])
-    return out, f"Accepted. The session holds {n} annotated text{'s' if n != 1 else ''}."
+@_act
+def accept(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
+    """Accept the open text (committed) and open the next one."""
+    return Q.accept(store, project, aid, annotator, _order(order)), "Accepted and saved."
 
 
-def discard(session: Any) -> tuple[dict, str]:
-    """Drop the draft (accepted annotations stay)."""
-    out = _copy(session)
-    out["draft"] = None
-    return out, "Draft discarded."
+@_act
+def skip(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
+    """Skip the open text and open the next one."""
+    return Q.skip(store, project, aid, annotator, _order(order)), "Skipped."
 
 
-def _record(doc: dict) -> tuple[dict, list[str], list[str]]:
-    text = doc["text"]
-    triples = split_words(text)
-    words = [w for w, _, _ in triples]
-    spans, ents = [], []
-    for t in doc["entities"]:
-        ws = [k for k, (_, s, e) in enumerate(triples) if s < t["end"] and e > t["start"]]
-        if not ws:
-            continue
-        spans.append((ws[0], ws[-1] + 1, t["label"]))
-        ents.append({"span": text[t["start"]:t["end"]], "label": t["label"], "char_start_index": t["start"],
-                     "char_end_index": t["end"], "word_start_index": ws[0], "word_end_index": ws[-1] + 1})
-    record = {"text": text, "tokens": words, "entities": ents, "model": doc.get("model"),
-              "edits": doc.get("edits", 0), "accepted_at": doc.get("accepted_at")}
-    return record, words, spans_to_tags(len(words), spans)
+@_act
+def undo(store: Store, project: P.Project, annotator: str) -> tuple:
+    """Undo the latest change (edit, accept or skip) and show that text."""
+    return Q.undo(store, project, annotator)
 
 
-def export(ctx: AppContext, session: Any) -> tuple[list[str], str]:
-    """Write the accepted annotations as JSONL and CoNLL (``word tag``); returns the two paths and a note."""
-    s = _copy(session)
-    docs = s["accepted"]
-    if not docs:
-        raise InputError("Nothing to export yet: accept at least one annotated text.")
+@_act
+def previous(store: Store, project: P.Project, annotator: str, aid: Any) -> tuple:
+    """Show the text annotated before this one."""
+    return Q.previous(store, project, aid, annotator), ""
+
+
+@_act
+def forward(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
+    """Show the next text (a new one once this one is accepted or skipped)."""
+    return Q.forward(store, project, aid, annotator, _order(order)), ""
+
+
+@_user_errors
+def export(ctx: AppContext, store: Store | None, project: Any, fmt: str, annotators: str,
+           statuses: Sequence[str]) -> tuple[str, str]:
+    """Write the project's annotations (by annotator and status) as ``fmt``; returns a file path and a note."""
+    proj = _project(store, project)
+    names = [x for x in re.split(r"[\s,]+", annotators or "") if x] or None
+    rows = P.project_annotations(store, proj, names, list(statuses or ["accepted"]))
+    if not rows:
+        raise InputError("Nothing to export with these filters yet.")
     out = ctx.new_dir("annotations")
-    jsonl, conll = out / "annotations.jsonl", out / "annotations.conll"
-    with open(jsonl, "w", encoding="utf-8") as fj, open(conll, "w", encoding="utf-8") as fc:
-        for doc in docs:
-            record, words, tags = _record(doc)
-            fj.write(json.dumps(record, ensure_ascii=False) + "\n")
-            fc.writelines(f"{w} {t}\n" for w, t in zip(words, tags))
-            fc.write("\n")
-    note = f"Exported {len(docs)} accepted text{'s' if len(docs) != 1 else ''}."
-    if s.get("draft"):
-        note += " The text being edited is not included until you accept it."
-    return [str(jsonl), str(conll)], note
+    ext = {"conll": ".conll", "jsonl": ".jsonl", "label-studio": ".json", "doccano": ".jsonl", "datasets": ""}[fmt]
+    path = write_annotations(rows, fmt, out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', proj.name)}{ext}")
+    if fmt == "datasets":
+        import shutil
+
+        path = Path(shutil.make_archive(str(path), "zip", path))
+    return str(path), f"Exported {len(rows)} annotations of “{proj.name}” as {fmt}."
 
 
-def entity_choices(session: Any) -> list[tuple[str, str]]:
-    """``(label, "START:END")`` choices of the draft's entities."""
-    draft = (session or {}).get("draft") if isinstance(session, dict) else None
-    if not draft:
-        return []
-    return [(f"{draft['text'][t['start']:t['end']][:50]} · {t['label']} [{t['start']}:{t['end']}]",
-             f"{t['start']}:{t['end']}") for t in draft["entities"]]
+@_user_errors
+def agreement_view(store: Store | None, project: Any) -> tuple[list[list], go.Figure, str]:
+    """Span-level F1 between annotators per label (texts two or more accepted), as rows and a bar chart."""
+    proj = _project(store, project)
+    rows = agreement(P.project_annotations(store, proj))
+    fig = go.Figure(go.Bar(x=[r[0] for r in rows], y=[r[1] for r in rows], text=[f"{r[1]:.2f}" for r in rows],
+                           marker_color="#4c78a8"))
+    fig.update_layout(yaxis=dict(range=[0, 1], title="F1 between annotators"), height=300,
+                      margin=dict(l=40, r=10, t=30, b=30), title="Inter-annotator agreement (exact spans)")
+    note = (f"{rows[0][4]} texts accepted by two or more annotators." if rows else
+            "No text has been accepted by two annotators yet (create the project with 2 annotators per text).")
+    return rows, fig, note
 
 
-def view(session: Any) -> tuple[list | None, list[list], str]:
-    """What the view shows: the draft highlighted, its entity rows, and a status line."""
-    s = session if isinstance(session, dict) else new_session()
-    draft, n = s.get("draft"), len(s.get("accepted", []))
-    status = f"{n} accepted text{'s' if n != 1 else ''} in this session."
-    if not draft:
-        return None, [], status + " Enter a text and press “Annotate this text”."
-    ents = [{"char_start_index": t["start"], "char_end_index": t["end"], "label": t["label"]} for t in draft["entities"]]
-    rows = [[draft["text"][t["start"]:t["end"]], t["label"], t["start"], t["end"]] for t in draft["entities"]]
-    origin = f"pre-annotated by {draft['model']}" if draft.get("model") else "started empty"
-    return segments(draft["text"], ents), rows, (f"Editing a text ({origin}, {draft.get('edits', 0)} edits). " + status)
+@_user_errors
+def score_uncertainty(ctx: AppContext, store: Store | None, project: Any, model: str | None, threshold: float,
+                      progress: Callable[[float, str], None] | None = None, limit: int = 500) -> str:
+    """Score texts still wanted by how unsure ``model`` is (a span near 0.5); the queue can then start there."""
+    proj = _project(store, project)
+    name = model if model and model != NO_MODEL else proj.model
+    if not name:
+        raise InputError("Choose a model to measure uncertainty with.")
+    todo = P.unscored_texts(store, proj, limit)
+    scores = {}
+    for k, (tid, text) in enumerate(todo):
+        entry = ctx.pool.get(name)
+        with ctx.lock(entry.model):
+            spans = entry.model.predict(text, flat=False, min_score=0.05, **entry.options(check_threshold(threshold)))
+        scores[tid] = max((1 - abs(2 * e["score"] - 1) for e in spans), default=0.0)
+        if progress and k % 10 == 0:
+            progress(k / max(1, len(todo)), f"text {k + 1} of {len(todo)}")
+    P.set_uncertainty(store, scores)
+    return f"Scored {len(scores)} texts with {name}; choose “most uncertain first” to annotate those first."

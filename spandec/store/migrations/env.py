@@ -1,0 +1,12 @@
+"""Alembic environment: migrations run on the connection :func:`spandec.store.db.open_store` hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from spandec.store.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
