@@ -10,8 +10,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir,
-                   read_inputs)
+from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir)
 from .cli_hub import add_commands
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
 from .models.runtime import PRECISIONS, check_precision
@@ -143,19 +142,25 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    model = load_model(args.model, device=args.device, precision=args.precision)
-    inputs = [args.text] if args.text is not None else read_inputs(args.file).items
     options = {"threshold": args.threshold} if args.threshold is not None else {}
-    preds = model.predict_batch(inputs, batch_size=args.batch_size, flat=not args.all_spans,
-                                min_score=args.min_score, **options)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for item, ents in zip(inputs, preds):
-            key = "text" if isinstance(item, str) else "tokens"
-            out.write(json.dumps({key: item, "entities": ents}, ensure_ascii=False) + "\n")
-    finally:
+    if args.file is not None:
+        from .stream import predict_file
+
+        summary = predict_file(args.model, args.file, args.output, workers=args.workers, batch_size=args.batch_size,
+                               shard_size=args.shard_size, on_error=args.on_error, max_chars=args.max_chars,
+                               split=args.split, ray=args.ray, device=args.device, progress=not args.quiet,
+                               flat=not args.all_spans, min_score=args.min_score, **options)
         if args.output:
-            out.close()
+            print(json.dumps(summary), file=sys.stderr)
+        return 0
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    ents = model.predict_batch([args.text], batch_size=args.batch_size, flat=not args.all_spans,
+                               min_score=args.min_score, **options)[0]
+    line = json.dumps({"id": 0, "text": args.text, "entities": ents}, ensure_ascii=False) + "\n"
+    if args.output:
+        Path(args.output).write_text(line, encoding="utf-8")
+    else:
+        sys.stdout.write(line)
     return 0
 
 
@@ -276,8 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model", help="saved model folder or Hub id")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="one text to tag")
-    src.add_argument("--file", help="file to tag: .txt (one text per line), .jsonl ('text' or 'tokens'), .conll/.tsv")
-    r.add_argument("--output", help="JSONL output file (default: standard output)")
+    src.add_argument("--file", help="input read lazily: .txt (a text per line), .jsonl ('text' or 'tokens', optional 'id'), "
+                                    "CoNLL (.conll/.tsv), .parquet, or a datasets folder (save_to_disk)")
+    r.add_argument("--output", help="output file, .jsonl or .parquet (default: JSONL on standard output); written in "
+                                    "resumable shards under OUTPUT.parts/, bad records to <stem>.errors.jsonl")
+    r.add_argument("--workers", type=int, default=1, help="processes (or Ray actors), each with cores/N torch threads (default 1)")
+    r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="tag on Ray Data (a local cluster unless ADDRESS is given); needs the 'ray' extra")
+    r.add_argument("--on-error", default="fail", choices=("skip", "fail"),
+                   help="bad records (invalid JSON, empty, over --max-chars): report and skip, or stop (default fail)")
+    r.add_argument("--max-chars", type=int, default=100_000, help="longest text accepted, in characters (default 100000)")
+    r.add_argument("--shard-size", type=int, default=1000, help="records per output shard, the unit of resumption (default 1000)")
+    r.add_argument("--split", default=None, help="split of a datasets folder with several (default: the only one)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
     r.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default 8)")
     r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -21,6 +21,7 @@ __all__ = [
     "DataError", "Sentence", "read_conll", "detect_scheme", "to_iob2", "tags_to_spans",
     "spans_to_tags", "entity_types", "dataset_stats", "format_stats", "read_dataset_dir",
     "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES", "looks_like_conll", "read_jsonl_inputs",
+    "iter_jsonl_inputs", "iter_conll_words", "iter_lines", "input_kind",
 ]
 
 Span = tuple[int, int, str]
@@ -186,11 +187,13 @@ def _read_text(path: PathLike, encoding: str) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - data.rfind(b"\n", 0, e.start)
-        raise DataError(
-            f"{path}:{line}: cannot decode byte 0x{data[e.start]:02x} at byte offset {e.start} "
-            f"(column {column}) as {encoding}; pass the right encoding, e.g. encoding='latin-1'"
-        ) from None
+        raise _decode_error(path, line, data[e.start], e.start, column, encoding) from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def _decode_error(path: PathLike, line: int, byte: int, offset: int, column: int, encoding: str) -> DataError:
+    return DataError(f"{path}:{line}: cannot decode byte 0x{byte:02x} at byte offset {offset} "
+                     f"(column {column}) as {encoding}; pass the right encoding, e.g. encoding='latin-1'")
 
 
 def read_conll(path: PathLike, scheme: str = "auto", tag_column: int = -1,
@@ -204,43 +207,12 @@ def read_conll(path: PathLike, scheme: str = "auto", tag_column: int = -1,
     name = _scheme_name(scheme, f"{path}: ")
     if tag_column == 0:
         raise DataError(f"{path}: tag_column 0 is the word column")
-    need = tag_column + 1 if tag_column > 0 else 1 - tag_column
     prefixes = _PREFIXES[name]
     text = _read_text(path, encoding)
 
-    raw: list[tuple[list[str], list[str], int, int]] = []  # words, tags, first line, segment
-    words: list[str] = []
-    tags: list[str] = []
-    first = 0
-    segment = 0  # number of -DOCSTART- lines seen so far
-    for lineno, line in enumerate(text.split("\n"), 1):
-        parts = line.split() if line.isascii() else [p for p in _WS.split(line) if p]
-        if not parts or line.isspace():
-            if words:
-                raw.append((words, tags, first, segment))
-                words, tags = [], []
-            continue
-        if parts[0] == _DOCSTART:
-            if words:
-                raw.append((words, tags, first, segment))
-                words, tags = [], []
-            segment += 1
-            continue
-        if len(parts) < need:
-            raise DataError(f"{path}:{lineno}: expected at least {need} columns "
-                            f"(word, ..., tag in column {tag_column}), found {len(parts)}: "
-                            f"{line.strip()!r}")
-        tag = parts[tag_column]
-        if tag != "O":
-            problem = _tag_error(tag, prefixes)
-            if problem:
-                raise DataError(f"{path}:{lineno}: {problem} for scheme {name}")
-        if not words:
-            first = lineno
-        words.append(parts[0])
-        tags.append(tag)
-    if words:
-        raw.append((words, tags, first, segment))
+    counts: dict[str, int] = {}
+    raw = list(_conll_blocks(text.split("\n"), path, tag_column, prefixes, name, counts))
+    segment = counts["segments"]
     if not raw:
         raise DataError(f"{path}: no sentences (empty file?)")
 
@@ -257,6 +229,73 @@ def read_conll(path: PathLike, scheme: str = "auto", tag_column: int = -1,
         doc_ids = [None] * len(raw)
     return [Sentence(w, to_iob2(t, name), d, f"{path}:{n}")
             for (w, t, n, _), d in zip(raw, doc_ids)]
+
+
+def _conll_blocks(lines: Iterable[str], path: PathLike, tag_column: int, prefixes: str, scheme: str,
+                  counts: dict[str, int] | None = None) -> Iterator[tuple[list[str], list[str], int, int]]:
+    """Sentences of CoNLL lines as (words, raw tags, first line, -DOCSTART- segment), lazily; tags checked.
+
+    ``counts["segments"]`` receives the number of -DOCSTART- lines at the end.
+    """
+    need = tag_column + 1 if tag_column > 0 else 1 - tag_column
+    words: list[str] = []
+    tags: list[str] = []
+    first = 0
+    segment = 0  # number of -DOCSTART- lines seen so far
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split() if line.isascii() else [p for p in _WS.split(line) if p]
+        if not parts or line.isspace():
+            if words:
+                yield words, tags, first, segment
+                words, tags = [], []
+            continue
+        if parts[0] == _DOCSTART:
+            if words:
+                yield words, tags, first, segment
+                words, tags = [], []
+            segment += 1
+            continue
+        if len(parts) < need:
+            raise DataError(f"{path}:{lineno}: expected at least {need} columns "
+                            f"(word, ..., tag in column {tag_column}), found {len(parts)}: "
+                            f"{line.strip()!r}")
+        tag = parts[tag_column]
+        if tag != "O":
+            problem = _tag_error(tag, prefixes)
+            if problem:
+                raise DataError(f"{path}:{lineno}: {problem} for scheme {scheme}")
+        if not words:
+            first = lineno
+        words.append(parts[0])
+        tags.append(tag)
+    if words:
+        yield words, tags, first, segment
+    if counts is not None:
+        counts["segments"] = segment
+
+
+def iter_conll_words(path: PathLike, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """Lazily, (first line, words) of each sentence of a CoNLL file (tags checked, not converted)."""
+    return ((first, words) for words, _, first, _ in
+            _conll_blocks(iter_lines(path, encoding), path, -1, _PREFIXES["auto"], "auto"))
+
+
+def iter_lines(path: PathLike, encoding: str = "utf-8") -> Iterator[str]:
+    """Lines of a text file read lazily (BOM dropped); DataError naming the line of undecodable bytes."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: {'not a file' if p.exists() else 'no such file'}")
+    offset = 0
+    with open(p, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode(encoding)
+            except LookupError:
+                raise DataError(f"{path}: unknown encoding {encoding!r}") from None
+            except UnicodeDecodeError as e:
+                raise _decode_error(path, lineno, raw[e.start], offset + e.start, e.start + 1, encoding) from None
+            offset += len(raw)
+            yield line[1:] if lineno == 1 and line.startswith("\ufeff") else line
 
 
 def _docids_file(path: PathLike, docids_path: PathLike | bool | None) -> Path | None:
@@ -454,39 +493,57 @@ class InputTexts:
     gold: list[Sentence] | None = None
 
 
+def input_kind(path: PathLike) -> str:
+    """How a file of texts to tag is read: "jsonl", "conll" (by suffix, or a .txt that looks like CoNLL) or "text"."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jsonl":
+        return "jsonl"
+    return "conll" if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(path)) else "text"
+
+
 def read_inputs(path: PathLike) -> InputTexts:
     """Texts to tag from .jsonl (``text`` or ``tokens`` per line), CoNLL (by suffix, or a file that looks like it)
     or plain text (a text per line); ``DataError`` naming the file (and line) when it cannot be read."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: no such file")
-    suffix = p.suffix.lower()
-    if suffix == ".jsonl":
+    kind = input_kind(p)
+    if kind == "jsonl":
         return InputTexts(read_jsonl_inputs(p))
-    if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(p)):
+    if kind == "conll":
         gold = read_conll(p)
         return InputTexts([s.words for s in gold], gold)
     return InputTexts([line for line in _read_text(p, "utf-8").splitlines() if line.strip()])
 
 
-def read_jsonl_inputs(path: PathLike) -> list[str | list[str]]:
-    """Texts to tag from JSON lines: ``{"text": str}``, ``{"tokens": [...]}`` or a bare string per line."""
+def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int, str | list[str] | DataError, Any]]:
+    """Lazily, per non-blank JSON line: (line number, text or words or the line's DataError, its ``id`` or None)."""
     import json
 
-    items: list[str | list[str]] = []
-    for n, line in enumerate(_read_text(path, "utf-8").splitlines(), 1):
+    for n, line in enumerate(iter_lines(path), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+            yield n, DataError(f"{path}:{n}: not valid JSON ({exc.msg})"), None
+            continue
+        key = row.get("id") if isinstance(row, dict) else None
         if isinstance(row, dict) and isinstance(row.get("tokens"), list):
-            items.append([str(t) for t in row["tokens"]])
+            yield n, [str(t) for t in row["tokens"]], key
         elif isinstance(row, dict) and isinstance(row.get("text"), str):
-            items.append(row["text"])
+            yield n, row["text"], key
         elif isinstance(row, str):
-            items.append(row)
+            yield n, row, None
         else:
-            raise DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list")
+            yield n, DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list"), key
+
+
+def read_jsonl_inputs(path: PathLike) -> list[str | list[str]]:
+    """Texts to tag from JSON lines: ``{"text": str}``, ``{"tokens": [...]}`` or a bare string per line."""
+    items: list[str | list[str]] = []
+    for _, item, _ in iter_jsonl_inputs(path):
+        if isinstance(item, DataError):
+            raise item
+        items.append(item)
     return items
