@@ -5,8 +5,6 @@ and the runner behind ``spandec predict --ray``. Ray is optional (``pip install 
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
 from typing import Any, Iterator
 
 from .stream import Item, cpu_cores, entity_type, item_error, tag_items
@@ -68,9 +66,10 @@ def predict_dataset(ds: Any, model: str, batch_size: int = 256, concurrency: int
     ``concurrency`` actors of ``num_cpus`` CPUs (and as many torch threads) each load ``model`` (folder or Hub id)
     once; ``batch_size`` rows per Ray batch, ``model_batch_size`` per forward pass; options go to predict_batch.
     """
-    _ray()
+    ray = _ray()
     return ds.map_batches(
-        Predictor, batch_format="pyarrow", batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
+        Predictor, batch_format="pyarrow", batch_size=batch_size, num_cpus=num_cpus,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),
         fn_constructor_kwargs={"model": model, "threads": max(1, int(num_cpus)), "batch_size": model_batch_size,
                                **options},
     )
@@ -89,41 +88,37 @@ def _connect(address: str, workers: int) -> bool:
     return True
 
 
-def ray_runner(model: str, address: str, workers: int, staging: Path | None, device: str | None, settings: dict):
-    """A ``predict_file`` runner: pending shards staged as Parquet, tagged by ``workers`` Ray actors, in order."""
-    import tempfile
+def ray_runner(model: str, address: str, workers: int, device: str | None, settings: dict):
+    """A ``predict_file`` runner: pending shards put in Ray's object store, tagged by ``workers`` actors, in order.
 
+    The driver reads the input (so ids, checks and resumption are those of the local path); Ray spills the
+    object store to disk when it fills. To read from storage on the cluster itself, use :func:`predict_dataset`.
+    """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     def run(shards: Iterator[tuple[int, list[Item]]], report) -> Iterator[tuple[int, list[list[dict]]]]:
         ray = _ray()
         started = _connect(address, workers)
-        tmp = tempfile.TemporaryDirectory(prefix="spandec-ray-") if staging is None else None
-        folder = Path(tmp.name if tmp else staging) / "staging"
-        folder.mkdir(parents=True, exist_ok=True)
-        sizes: dict[int, int] = {}
-        files = []
-        schema = pa.schema([("shard", pa.int64()), ("text", pa.string()), ("tokens", pa.list_(pa.string()))])
-        for k, items in shards:  # staged first: flat memory, Ray reads the files in parallel
-            rows = {"shard": [k] * len(items), "text": [x if isinstance(x, str) else None for x in items],
-                    "tokens": [None if isinstance(x, str) else list(x) for x in items]}
-            files.append(str(folder / f"shard-{k:08d}.parquet"))
-            pq.write_table(pa.table(rows, schema=schema), files[-1])
-            sizes[k] = len(items)
         try:
-            for k in [k for k, n in sizes.items() if n == 0]:
-                sizes.pop(k)
-                yield k, []
-            if not files or not sizes:
+            schema = pa.schema([("shard", pa.int64()), ("text", pa.string()), ("tokens", pa.list_(pa.string()))])
+            refs, sizes = [], {}
+            for k, items in shards:
+                if not items:
+                    yield k, []
+                    continue
+                refs.append(ray.put(pa.table({
+                    "shard": [k] * len(items), "text": [x if isinstance(x, str) else None for x in items],
+                    "tokens": [None if isinstance(x, str) else list(x) for x in items]}, schema=schema)))
+                sizes[k] = len(items)
+            if not refs:
                 return
-            ray.data.DataContext.get_current().execution_options.preserve_order = True
-            ray.data.DataContext.get_current().enable_progress_bars = False
-            ds = ray.data.read_parquet(files)
-            cpus = max(1, int(ray.available_resources().get("CPU", workers)) // workers)
-            tagged = predict_dataset(ds, model, batch_size=32 * settings["batch_size"], concurrency=workers,
-                                     num_cpus=cpus, model_batch_size=settings["batch_size"], device=device,
-                                     **{k: v for k, v in settings.items() if k != "batch_size"})
+            context = ray.data.DataContext.get_current()
+            context.execution_options.preserve_order = True
+            context.enable_progress_bars = False
+            cpus = max(1, int(ray.cluster_resources().get("CPU", workers)) // workers)
+            tagged = predict_dataset(ray.data.from_arrow_refs(refs), model, batch_size=32 * settings["batch_size"],
+                                     concurrency=workers, num_cpus=cpus, model_batch_size=settings["batch_size"],
+                                     device=device, **{k: v for k, v in settings.items() if k != "batch_size"})
             buffers: dict[int, list] = {}
             for batch in tagged.iter_batches(batch_format="pyarrow", batch_size=None):
                 report(batch.num_rows)
@@ -132,10 +127,6 @@ def ray_runner(model: str, address: str, workers: int, staging: Path | None, dev
                     if len(buffers[k]) == sizes[k]:
                         yield k, buffers.pop(k)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
-            if tmp:
-                tmp.cleanup()
             if started:
                 ray.shutdown()
     return run
-

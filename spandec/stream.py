@@ -382,7 +382,7 @@ def predict_file(model: str, source: str, output: str | None = None, *, workers:
     if ray:
         from .distributed import ray_runner
 
-        runner = ray_runner(model, ray, workers, parts.dir if parts else None, device, settings)
+        runner = ray_runner(model, ray, workers, device, settings)
     elif workers > 1:
         runner = _process_pool(model, device, workers, settings)
     else:
