@@ -139,7 +139,11 @@ def markdown(result: dict) -> str:
     lines += [f"Estimate for {e['texts']:,.0f} texts: {e['per_core_texts_per_s_on_ray']} texts/s per core on Ray, "
               f"{e['core_hours']:,} core-hours: {e['hours_on_10x16_cores']} h on 10 machines of 16 cores, or "
               f"{e['machines_16_cores_for_24h']} such machines for 24 h.", ""]
+    lines += [NOTE, ""]
     return "\n".join(lines)
+
+
+NOTE = ("Notes: measured on a shared 2-core machine while other jobs ran (load average in the title), so absolute rates are noisy and pessimistic; the 2-thread single process suffers most from the contention. Peak RSS sums the process tree (Ray: raylet, GCS, dashboard agent and actors), shared pages counted once per process. The steady rate comes from the shard manifest; Ray returns shards in bursts, so its steady figure is rough and the wall-time ratio is given beside it. The estimate uses the best local steady rate per core times Ray's measured ratio (capped at 1).")
 
 
 def main() -> None:
