@@ -101,7 +101,7 @@ def tiny_model(folder: Path) -> str:
     from transformers import BertConfig, BertModel
 
     import spandec
-    from spandec.encoder import load_tokenizer
+    from spandec.models.encoder import load_tokenizer
 
     torch.manual_seed(0)
     enc = folder / "tiny-encoder"

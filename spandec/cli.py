@@ -148,7 +148,8 @@ def _cmd_predict(args) -> int:
 
         summary = predict_file(args.model, args.file, args.output, workers=args.workers, batch_size=args.batch_size,
                                shard_size=args.shard_size, on_error=args.on_error, max_chars=args.max_chars,
-                               split=args.split, ray=args.ray, device=args.device, progress=not args.quiet,
+                               split=args.split, ray=args.ray, device=args.device, precision=args.precision,
+                               progress=not args.quiet,
                                flat=not args.all_spans, min_score=args.min_score, **options)
         if args.output:
             print(json.dumps(summary), file=sys.stderr)

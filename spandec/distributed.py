@@ -30,13 +30,13 @@ class Predictor:
     """
 
     def __init__(self, model: str, threads: int = 1, batch_size: int = 8, device: str | None = None,
-                 max_chars: int = 100_000, **settings):
+                 precision: str | None = None, max_chars: int = 100_000, **settings):
         import torch
 
         from . import load_model
 
         torch.set_num_threads(max(1, int(threads)))
-        self.model = load_model(model, device=device)
+        self.model = load_model(model, device=device, **({"precision": precision} if precision else {}))
         self.batch_size, self.max_chars, self.settings = batch_size, max_chars, settings
 
     def __call__(self, batch: Any) -> Any:
@@ -88,7 +88,7 @@ def _connect(address: str, workers: int) -> bool:
     return True
 
 
-def ray_runner(model: str, address: str, workers: int, device: str | None, settings: dict):
+def ray_runner(model: str, address: str, workers: int, loading: dict, settings: dict):
     """A ``predict_file`` runner: pending shards put in Ray's object store, tagged by ``workers`` actors, in order.
 
     The driver reads the input (so ids, checks and resumption are those of the local path); Ray spills the
@@ -118,7 +118,7 @@ def ray_runner(model: str, address: str, workers: int, device: str | None, setti
             cpus = max(1, int(ray.cluster_resources().get("CPU", workers)) // workers)
             tagged = predict_dataset(ray.data.from_arrow_refs(refs), model, batch_size=32 * settings["batch_size"],
                                      concurrency=workers, num_cpus=cpus, model_batch_size=settings["batch_size"],
-                                     device=device, **{k: v for k, v in settings.items() if k != "batch_size"})
+                                     **loading, **{k: v for k, v in settings.items() if k != "batch_size"})
             buffers: dict[int, list] = {}
             for batch in tagged.iter_batches(batch_format="pyarrow", batch_size=None):
                 report(batch.num_rows)

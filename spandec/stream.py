@@ -22,14 +22,13 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-from .data import DataError, iter_conll_words, iter_jsonl_inputs, iter_lines, looks_like_conll
+from .data import DataError, input_kind, iter_conll_words, iter_jsonl_inputs, iter_lines
 
 __all__ = ["InputRecord", "iter_records", "item_error", "tag_items", "predict_file", "cpu_cores",
-           "output_schema", "entity_type", "MAX_CHARS", "CONLL_SUFFIXES"]
+           "output_schema", "entity_type", "MAX_CHARS"]
 
 Item = str | list[str]
 MAX_CHARS = 100_000
-CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio")
 _COLUMNS = ("id", "text", "tokens")
 
 
@@ -104,10 +103,10 @@ def _raw_records(path: str, split: str | None) -> Iterator[tuple[str, Any, Any]]
         f = pq.ParquetFile(p)
         columns = [c for c in _COLUMNS if c in f.schema_arrow.names]
         yield from _table_rows(f.iter_batches(batch_size=1024, columns=columns or None), path)
-    elif p.suffix == ".jsonl":
+    elif input_kind(p) == "jsonl":
         for n, item, key in iter_jsonl_inputs(p):
             yield f"{path}:{n}", item, key
-    elif p.suffix in CONLL_SUFFIXES or (p.suffix == ".txt" and looks_like_conll(p)):
+    elif input_kind(p) == "conll":
         for first, words in iter_conll_words(p):
             yield f"{path}:{first}", words, None
     else:
@@ -293,15 +292,15 @@ def _worker_init(threads: int, queue: Any) -> None:
     _WORKER["queue"] = queue
 
 
-def _worker_tag(model_path: str, device: str | None, items: list[Item], settings: dict) -> list[list[dict]]:
+def _worker_tag(model_path: str, loading: dict, items: list[Item], settings: dict) -> list[list[dict]]:
     if _WORKER.get("path") != model_path:
         from . import load_model
 
-        _WORKER.update(path=model_path, model=load_model(model_path, device=device))
+        _WORKER.update(path=model_path, model=load_model(model_path, **loading))
     return tag_items(_WORKER["model"], items, report=_WORKER["queue"].put, **settings)
 
 
-def _process_pool(model_path: str, device: str | None, workers: int, settings: dict) -> Runner:
+def _process_pool(model_path: str, loading: dict, workers: int, settings: dict) -> Runner:
     """Shards tagged by ``workers`` spawned processes, each with cores/workers torch threads."""
     import multiprocessing as mp
     import queue as queue_mod
@@ -321,7 +320,7 @@ def _process_pool(model_path: str, device: str | None, workers: int, settings: d
                     if nxt is None:
                         exhausted = True
                     else:
-                        running[pool.submit(_worker_tag, model_path, device, nxt[1], settings)] = nxt[0]
+                        running[pool.submit(_worker_tag, model_path, loading, nxt[1], settings)] = nxt[0]
                 finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 try:
                     while True:
@@ -343,12 +342,14 @@ def _shards(records: Iterator[InputRecord], size: int) -> Iterator[Shard]:
 
 def predict_file(model: str, source: str, output: str | None = None, *, workers: int = 1, batch_size: int = 8,
                  shard_size: int = 1000, on_error: str = "fail", max_chars: int = MAX_CHARS,
-                 split: str | None = None, ray: str | None = None, device: str | None = None, progress: bool = True,
+                 split: str | None = None, ray: str | None = None, device: str | None = None,
+                 precision: str | None = None, progress: bool = True,
                  flat: bool = True, min_score: float = 0.0, stdout: IO[str] | None = None, **options) -> dict:
     """Tag every record of ``source`` into ``output`` (resumable shards; see the module doc) or ``stdout``.
 
     ``ray``: a Ray address, or "local", to tag on Ray Data instead of local processes. Returns counts.
     """
+    loading = {"device": device, **({"precision": precision} if precision else {})}
     from tqdm import tqdm
 
     if on_error not in ("skip", "fail"):
@@ -358,6 +359,7 @@ def predict_file(model: str, source: str, output: str | None = None, *, workers:
     settings = {"batch_size": batch_size, "flat": flat, "min_score": min_score, **options}
     job = {"input": os.path.abspath(source), "input_fingerprint": _fingerprint(source), "split": split,
            "model": os.path.abspath(model) if os.path.exists(model) else model, "model_fingerprint": _fingerprint(model),
+           "precision": precision,
            "flat": flat, "min_score": min_score, "options": options, "max_chars": max_chars, "on_error": on_error,
            "shard_size": shard_size}
     parts = _Parts(Path(output), job) if output else None
@@ -382,13 +384,13 @@ def predict_file(model: str, source: str, output: str | None = None, *, workers:
     if ray:
         from .distributed import ray_runner
 
-        runner = ray_runner(model, ray, workers, device, settings)
+        runner = ray_runner(model, ray, workers, loading, settings)
     elif workers > 1:
-        runner = _process_pool(model, device, workers, settings)
+        runner = _process_pool(model, loading, workers, settings)
     else:
         from . import load_model
 
-        runner = _in_process(load_model(model, device=device), settings)
+        runner = _in_process(load_model(model, **loading), settings)
     out = stdout or sys.stdout
     waiting: dict[int, str] = {}  # stdout only: finished shards waiting for earlier ones
     next_out = 0
