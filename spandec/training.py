@@ -144,7 +144,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     if not features:
         raise ValueError("no training sentences")
     if model.config.window_subwords is None:  # record the longest window trained on: inference never exceeds it
-        model.set_window(max(len(f["input_ids"]) for f in features))
+        model.set_window(recorded_window(model, max(len(f["input_ids"]) for f in features)))
     if rank == 0 and any(unlearnable.values()):
         print(f"gold entities the model cannot learn: {unlearnable['too_long']} longer than "
               f"{model.config.max_span_words} words, {unlearnable['cut']} cut by windows", flush=True)
@@ -226,6 +226,16 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
             dist.barrier()
     return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world,
             "unlearnable_gold": unlearnable}
+
+
+MIN_RECORDED_WINDOW = 64  # subwords: a corpus of short texts still records windows that hold a span and its context
+
+
+def recorded_window(model, longest: int) -> int:
+    """The window recorded after training: the longest trained, at least ``MIN_RECORDED_WINDOW`` (within the encoder)."""
+    from .models.encoder import max_text_length
+
+    return min(max(longest, MIN_RECORDED_WINDOW), max_text_length(model.encoder.config, model.tokenizer))
 
 
 def cpu_supports_bf16() -> bool:

@@ -70,16 +70,22 @@ def test_window_cap_is_recorded_and_obeyed(tiny_encoder, tmp_path) -> None:
 
 
 def test_training_records_its_longest_window(tiny_encoder, tmp_path) -> None:
-    from spandec.training import TrainingArgs, train
+    from spandec.training import MIN_RECORDED_WINDOW, TrainingArgs, train
 
     model = make("token", tiny_encoder)
-    data = [sent(12, "a"), sent(7, "a"), sent(30, "b")]
+    data = [sent(12, "a"), sent(7, "a"), sent(50, "b")]
     assert model.config.window_subwords is None
     train(model, document_samples(data, 60), None, TrainingArgs(output_dir=str(tmp_path), epochs=1, batch_size=2,
                                                                  per_device_batch_size=2, progress=False))
-    longest = max(len(model.encode_window(s.words)[0]) for s in document_samples(data, 60))
+    longest = min(max(len(model.encode_window(s.words)[0]) for s in document_samples(data, 60)),
+                  model.window_subwords + 2)  # a sample over the encoder's limit is split into windows
+    assert longest > MIN_RECORDED_WINDOW
     assert model.config.window_subwords == longest
     assert json.loads((tmp_path / "best" / "config.json").read_text())["window_subwords"] == longest
+    short = make("token", tiny_encoder)  # a corpus of short texts records at least MIN_RECORDED_WINDOW
+    train(short, [sent(3, "c")], None, TrainingArgs(output_dir=str(tmp_path / "short"), epochs=1, batch_size=1,
+                                                     per_device_batch_size=1, progress=False))
+    assert short.config.window_subwords == MIN_RECORDED_WINDOW
 
 
 def test_cli_trains_on_document_samples(tiny_encoder, tmp_path, capsys) -> None:
