@@ -146,9 +146,14 @@ def _cmd_predict(args) -> int:
     if args.file is not None:
         from .stream import predict_file
 
+        engine = None
+        if args.ray is not None:
+            from .distributed import ray_engine
+
+            engine = ray_engine(args.ray, args.workers)
         summary = predict_file(args.model, args.file, args.output, workers=args.workers, batch_size=args.batch_size,
                                shard_size=args.shard_size, on_error=args.on_error, max_chars=args.max_chars,
-                               split=args.split, ray=args.ray, device=args.device, precision=args.precision,
+                               split=args.split, engine=engine, device=args.device, precision=args.precision,
                                progress=not args.quiet,
                                flat=not args.all_spans, min_score=args.min_score, **options)
         if args.output:

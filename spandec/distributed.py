@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from .stream import Item, cpu_cores, entity_type, item_error, tag_items
 
-__all__ = ["Predictor", "predict_dataset", "ray_runner"]
+__all__ = ["Predictor", "predict_dataset", "ray_runner", "ray_engine"]
 
 
 def _ray():
@@ -130,3 +130,8 @@ def ray_runner(model: str, address: str, workers: int, loading: dict, settings: 
             if started:
                 ray.shutdown()
     return run
+
+
+def ray_engine(address: str, workers: int):
+    """The ``engine`` of :func:`spandec.stream.predict_file` that tags on Ray Data at ``address`` with ``workers`` actors."""
+    return lambda model, loading, settings: ray_runner(model, address, workers, loading, settings)

@@ -342,12 +342,13 @@ def _shards(records: Iterator[InputRecord], size: int) -> Iterator[Shard]:
 
 def predict_file(model: str, source: str, output: str | None = None, *, workers: int = 1, batch_size: int = 8,
                  shard_size: int = 1000, on_error: str = "fail", max_chars: int = MAX_CHARS,
-                 split: str | None = None, ray: str | None = None, device: str | None = None,
+                 split: str | None = None, engine: Callable | None = None, device: str | None = None,
                  precision: str | None = None, progress: bool = True,
                  flat: bool = True, min_score: float = 0.0, stdout: IO[str] | None = None, **options) -> dict:
     """Tag every record of ``source`` into ``output`` (resumable shards; see the module doc) or ``stdout``.
 
-    ``ray``: a Ray address, or "local", to tag on Ray Data instead of local processes. Returns counts.
+    ``engine``: ``(model, loading, settings) -> runner`` to tag elsewhere than in local processes
+    (:func:`spandec.distributed.ray_engine` for Ray Data). Returns counts.
     """
     loading = {"device": device, **({"precision": precision} if precision else {})}
     from tqdm import tqdm
@@ -381,10 +382,8 @@ def predict_file(model: str, source: str, output: str | None = None, *, workers:
             in_flight[k] = (good, [_error_line(r) for r in bad])
             yield k, [r.item for r in good]
 
-    if ray:
-        from .distributed import ray_runner
-
-        runner = ray_runner(model, ray, workers, loading, settings)
+    if engine is not None:
+        runner = engine(model, loading, settings)
     elif workers > 1:
         runner = _process_pool(model, loading, workers, settings)
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..evaluation import evaluate
 from ..store import Store
 from ..store import projects as P
-from ..store.formats import doc_sentence, write_annotations
+from ..store.formats import write_annotations
 from .context import AppContext, InputError, get_entry
 from .models import ModelPool, ModelSpec
 

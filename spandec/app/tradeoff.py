@@ -12,18 +12,18 @@ import hashlib
 import json
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..data import DataError, Sentence, read_conll, spans_to_tags
+from ..data import DataError, read_conll, spans_to_tags
 from ..evaluation import predict_tags, score
 from ..flops import model_gflops as architecture_gflops
 from ..flops import num_spans
 from ..models import is_span_decoder
-from ..models.inspect import SpanScores, score_spans
+from ..models.inspect import score_spans
 from ..spans import Document
 from .batch import uploaded_file
 from .context import AppContext, EvalSet, InputError, check_threshold, ready_entries

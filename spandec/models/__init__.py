@@ -1,7 +1,8 @@
 """The four NER strategies: one file per model family, dispatch in :mod:`spandec.models.auto`."""
 
 from .auto import SPAN_STRATEGIES, STRATEGIES, is_span_decoder, load_model, model_class, new_model
-from .base import NERConfig, NERModel, Prediction, PredictStats
+from .base import NERConfig, NERModel
+from .outputs import Prediction, PredictStats
 from .runtime import PRECISIONS
 from .pl_marker import PLMarkerConfig, PLMarkerModel
 from .spandec import SpanDecConfig, SpanDecModel

@@ -21,10 +21,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .runtime import TorchRuntime, check_precision, loadable_state, set_precision
-from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
 from ..gpu import autocast_dtype, select_device
-from ..spans import Candidate, Document, decode, entity_dicts, enumerate_spans, make_windows
+from ..spans import Candidate, Document, decode, entity_dicts, make_windows
+from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
+from .outputs import Prediction, PredictStats
+from .runtime import TorchRuntime, check_precision, loadable_state, set_precision
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -54,30 +55,6 @@ class NERConfig:
         """Build from a config.json dict, ignoring unknown keys."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class PredictStats:
-    """Work done by one prediction call: candidate spans enumerated and spans run through the decoder."""
-
-    candidates: int = 0
-    decoded: int = 0
-
-    def __add__(self, other: "PredictStats") -> "PredictStats":
-        return PredictStats(self.candidates + other.candidates, self.decoded + other.decoded)
-
-    @property
-    def kept_fraction(self) -> float:
-        """Share of candidate spans decoded (1.0 when there were none)."""
-        return self.decoded / self.candidates if self.candidates else 1.0
-
-
-@dataclass
-class Prediction:
-    """What ``predict_with_stats`` returns: entities of each input, and the work it took."""
-
-    entities: list[list[dict]]
-    stats: PredictStats
 
 
 @dataclass
@@ -483,36 +460,3 @@ def _local_path(name_or_path: str) -> str:
     if not is_hub_id(name_or_path):
         raise FileNotFoundError(f"{name_or_path}: no such model folder (and not a Hub id of the form org/name)")
     return snapshot(name_or_path)
-
-
-class SpanModel(NERModel):
-    """Base of the span strategies: enumerate spans per window core, label them, merge by offset."""
-
-    def window_features(self, window: WindowInput, spans=None) -> dict:
-        cs, ce = window.core
-        cands = enumerate_spans(len(window.word_first), self.config.max_span_words, range(cs, ce))
-        feat = {
-            "input_ids": window.input_ids,
-            "span_start": [window.word_first[s] for s, _ in cands],
-            "span_end": [window.word_last[e - 1] for _, e in cands],
-            "spans": cands,
-            "word_first": window.word_first,
-        }
-        if spans is not None:
-            gold = {(s, e): self.label2id[t] for s, e, t in spans}
-            feat["span_labels"] = [gold.get(c, 0) for c in cands]
-        return feat
-
-    def candidates_from_probs(self, spans: Sequence[tuple[int, int]], probs: torch.Tensor) -> list[Candidate]:
-        """Non-O candidates (argmax label) of window-local ``spans`` with class probabilities ``probs``."""
-        if len(spans) == 0:
-            return []
-        score, label = probs.max(-1)
-        return [
-            Candidate(s, e, self.id2label[l], sc)
-            for (s, e), l, sc in zip(spans, label.tolist(), score.tolist())
-            if l != 0
-        ]
-
-    def merge(self, windows: Sequence[WindowInput], results: Sequence[list[Candidate]]) -> list[Candidate]:
-        return [c._replace(start=c.start + w.offset, end=c.end + w.offset) for w, res in zip(windows, results) for c in res]

@@ -18,7 +18,7 @@ import torch
 
 from ..spans import Candidate, Document, decode, entity_dicts, keep, span_min
 from .auto import SPAN_STRATEGIES
-from .base import PredictStats
+from .outputs import PredictStats
 from .spandec import SpanDecModel
 
 __all__ = ["SpanScores", "SpanAnalysis", "score_spans", "span_min", "kept_summary", "analyze", "cross_attention",

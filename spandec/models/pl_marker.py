@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from .encoder import text_position_ids
-from .base import NERConfig, PredictStats, SpanModel, length_mask, pad
+from .base import NERConfig, length_mask, pad
+from .outputs import PredictStats
+from .span_model import SpanModel
 
 
 @dataclass

@@ -31,7 +31,9 @@ from torch import nn
 from transformers import AutoConfig
 
 from ..spans import Candidate, check_threshold, keep, span_min
-from .base import NERConfig, PredictStats, SpanModel, length_mask, pad
+from .base import NERConfig, length_mask, pad
+from .outputs import PredictStats
+from .span_model import SpanModel
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
 
 

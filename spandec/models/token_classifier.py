@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ..spans import Candidate, bio_to_candidates
-from .base import NERConfig, NERModel, PredictStats, WindowInput, length_mask, pad
+from .base import NERConfig, NERModel, WindowInput, length_mask, pad
+from .outputs import PredictStats
 
 
 @dataclass
