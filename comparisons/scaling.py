@@ -128,15 +128,16 @@ def markdown(result: dict) -> str:
     for name, r in result["settings"].items():
         lines.append(f"| {name} | {r['wall_s']} | {r['texts_per_s_wall']} | {r['texts_per_s_steady']} | "
                      f"{r['peak_rss_mib']} | {r['records_written']:,} | {r['unique_ids']:,} |")
-    lines += ["", f"Ray local with 2 actors / best single-process setting (steady texts/s): **{result['ray_ratio']}** "
-              f"(target >= 0.9); on wall time: {result['ray_ratio_wall']}.", ""]
+    if "ray_ratio" in result:
+        lines += ["", f"Ray local with 2 actors / best single-process setting (steady texts/s): **{result['ray_ratio']}** "
+                  f"(target >= 0.9); on wall time: {result['ray_ratio_wall']}.", ""]
     if "memory" in result:
         m = result["memory"]
         lines += [f"Memory: {m['texts']:,} short texts through `spandec predict` (1 process, 1 thread, tiny random token model): "
                   f"peak RSS {m['peak_rss_mib']} MiB (target < 1536), {m['records_written']:,} records, "
                   f"{m['unique_ids']:,} unique ids, {m['texts_per_s_wall']} texts/s.", ""]
-    e = result["estimate"]
-    lines += [f"Estimate for {e['texts']:,.0f} texts: {e['per_core_texts_per_s_on_ray']} texts/s per core on Ray, "
+    e = result.get("estimate")
+    lines += [] if e is None else [f"Estimate for {e['texts']:,.0f} texts: {e['per_core_texts_per_s_on_ray']} texts/s per core on Ray, "
               f"{e['core_hours']:,} core-hours: {e['hours_on_10x16_cores']} h on 10 machines of 16 cores, or "
               f"{e['machines_16_cores_for_24h']} such machines for 24 h.", ""]
     lines += [NOTE, ""]
@@ -167,13 +168,13 @@ def main() -> None:
             result["settings"][name] = run(args.model, texts, tmp / "out.jsonl", SETTINGS[name], 100)
             print(name, result["settings"][name], file=sys.stderr)
         rates = {k: v["texts_per_s_steady"] or v["texts_per_s_wall"] for k, v in result["settings"].items()}
-        local = max(v for k, v in rates.items() if not k.startswith("Ray"))
-        ray2 = rates.get("Ray local, 2 actors", 0)
         walls = {k: v["texts_per_s_wall"] for k, v in result["settings"].items()}
-        result["ray_ratio"] = round(ray2 / local, 2)
-        result["ray_ratio_wall"] = round(walls.get("Ray local, 2 actors", 0) /
-                                         max(v for k, v in walls.items() if not k.startswith("Ray")), 2)
-        result["estimate"] = estimate(local, min(1.0, result["ray_ratio"]) or 1.0, cores)
+        if any(not k.startswith("Ray") for k in rates):  # ratios and the estimate need a local setting
+            local = max(v for k, v in rates.items() if not k.startswith("Ray"))
+            result["ray_ratio"] = round(rates.get("Ray local, 2 actors", 0) / local, 2)
+            result["ray_ratio_wall"] = round(walls.get("Ray local, 2 actors", 0) /
+                                             max(v for k, v in walls.items() if not k.startswith("Ray")), 2)
+            result["estimate"] = estimate(local, min(1.0, result["ray_ratio"]) or 1.0, cores)
         if args.memory_texts:
             write_texts(source, args.memory_texts, texts)
             result["memory"] = {"texts": args.memory_texts,

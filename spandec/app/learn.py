@@ -101,7 +101,7 @@ def _tail(log: Path) -> str:
 
 def _score(model, sentences, threshold: float | None) -> list:
     r = evaluate(model, sentences, **({"threshold": threshold} if threshold is not None else {}))
-    return [round(100 * r["f1"], 2), round(100 * r["precision"], 2), round(100 * r["recall"], 2), len(sentences)]
+    return [r["f1"], r["precision"], r["recall"], len(sentences)]  # evaluate() gives percentages
 
 
 def _finish(ctx: AppContext, store: Store, job: Job) -> None:
