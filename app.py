@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import os
 import sys
 import traceback
@@ -60,6 +61,21 @@ def guard(fn, n_outputs: int, quiet: bool = False):
     return run
 
 
+HEAVY = dict(concurrency_limit=1, concurrency_id="heavy")  # long jobs queue one at a time; light requests stay free
+
+
+def _session(request: gr.Request | None) -> str | None:
+    """The browser session of a request (its jobs can be cancelled from that session)."""
+    return getattr(request, "session_hash", None)
+
+
+def canceller(ctx: AppContext):
+    """The Cancel buttons' callback: cancel this session's running job (file tagging or evaluation)."""
+    def cancel(request: gr.Request) -> str:
+        return "Cancelling…" if ctx.cancel(_session(request)) else "Nothing is running."
+    return cancel
+
+
 def df(rows, headers) -> pd.DataFrame:
     """Rows as a DataFrame with the given column headers."""
     return pd.DataFrame(rows, columns=headers)
@@ -68,7 +84,7 @@ def df(rows, headers) -> pd.DataFrame:
 def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
     """The Blocks app for a loaded context and annotation store: the shared text and threshold, one function per tab."""
     pool = ctx.pool
-    with gr.Blocks(title="SpanDec NER") as demo:
+    with gr.Blocks(title="SpanDec NER", delete_cache=(3600, 6 * 3600)) as demo:  # uploads older than 6 h removed
         gr.Markdown(INTRO)
         models_table = models_panel(pool, ctx.runtime or gpu.describe(gpu.select_device()))
         with gr.Row():
@@ -129,19 +145,22 @@ def highlight_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider):
             with gr.Row():
                 upload = gr.File(label="File to tag", file_types=list(batch.INPUT_SUFFIXES))
                 downloads = gr.File(label="Results (JSONL, CoNLL)", file_count="multiple", interactive=False, height=140)
-            file_btn = gr.Button("Tag file")
+            with gr.Row():
+                file_btn = gr.Button("Tag file", elem_id="tag-file")
+                file_cancel = gr.Button("Cancel", variant="stop", elem_id="tag-file-cancel")
             file_info = gr.Markdown(elem_id="file-info")
             file_preview = gr.Dataframe(df([], ["#", "text", "entities", "first entities"]), interactive=False,
                                         wrap=True, max_height=300)
 
     @gpu.on_gpu  # ZeroGPU: a GPU per call (every callback that runs a model)
-    def _highlight(t, m, thr):
-        segs, rows, info = highlight.highlight(ctx, t, m, thr)
+    def _highlight(text, model, threshold):
+        segs, rows, info = highlight.highlight(ctx, text, model, threshold)
         return segs, df(rows, ENTITY_HEADERS), info
 
     @gpu.on_gpu
-    def _tag_file(f, m, thr, progress=gr.Progress()):
-        files, info, rows = batch.tag_file(ctx, f, m, thr, progress=lambda p, d: progress(p, desc=d))
+    def _tag_file(file, model, threshold, request: gr.Request, progress=gr.Progress()):
+        files, info, rows = batch.tag_file(ctx, file, model, threshold, progress=lambda p, d: progress(p, desc=d),
+                                           session=_session(request))
         return files, info, df(rows, ["#", "text", "entities", "first entities"])
 
     hl_io = dict(inputs=[text, model, threshold], outputs=[highlighted, table, latency])
@@ -149,8 +168,10 @@ def highlight_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider):
     text.submit(guard(_highlight, 3), api_visibility="private", **hl_io)
     threshold.change(guard(_highlight, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
                      show_progress="hidden", **hl_io)
-    file_btn.click(guard(_tag_file, 3), [upload, model, threshold], [downloads, file_info, file_preview],
-                   api_name="tag_file")
+    file_evt = file_btn.click(guard(_tag_file, 3), [upload, model, threshold], [downloads, file_info, file_preview],
+                              api_name="tag_file", **HEAVY)
+    file_cancel.click(canceller(ctx), None, [file_info], cancels=[file_evt], api_name="cancel_tag_file",
+                      queue=False)
     return tagged
 
 
@@ -166,10 +187,10 @@ def span_filter_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider, tag
         grid = gr.Plot(show_label=False)
 
     @gpu.on_gpu
-    def _spans(t, m, thr):
-        if not m:
+    def _spans(text, model, threshold):
+        if not model:
             raise InputError("No SpanDec or SF-SpanDec model is loaded.")
-        return span_filter.span_filter(ctx, t, m, thr)
+        return span_filter.span_filter(ctx, text, model, threshold)
 
     sp_io = dict(inputs=[text, span_model, threshold], outputs=[strip, grid, kept])
     tagged.then(guard(_spans, 3, quiet=True), api_visibility="private", **sp_io)
@@ -194,13 +215,17 @@ def attention_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> No
         att_plot = gr.Plot(show_label=False)
 
     @gpu.on_gpu
-    def _choices(t, m, thr):
-        choices = span_filter.span_choices(ctx, t, m, thr)
+    def _choices(text, model, threshold):
+        choices = span_filter.span_choices(ctx, text, model, threshold)
         return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
+    @gpu.on_gpu
+    def _attention(text, model, span, threshold):
+        return span_filter.attention(ctx, text, model, span, threshold)
+
     list_btn.click(guard(_choices, 1), [text, att_model, threshold], [span_pick], api_name="span_choices")
-    att_btn.click(guard(functools.partial(gpu.on_gpu(span_filter.attention), ctx), 2), [text, att_model, span_pick],
-                  [att_plot, att_caption], api_name="attention")
+    att_btn.click(guard(_attention, 2), [text, att_model, span_pick, threshold], [att_plot, att_caption],
+                  api_name="attention")
 
 
 def compare_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None:
@@ -221,8 +246,8 @@ def compare_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None
                                 interactive=False, wrap=True)
 
     @gpu.on_gpu
-    def _compare(t, thr):
-        boxes, summary, rows, dis, headers = highlight.compare(ctx, t, thr)
+    def _compare(text, threshold):
+        boxes, summary, rows, dis, headers = highlight.compare(ctx, text, threshold)
         boxes = [b for name, b in zip(pool.names, boxes) if name in loaded]
         return (*boxes, df(summary, SUMMARY_HEADERS), df(rows, headers), dis)
 
@@ -242,33 +267,39 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
                 eval_file = gr.File(label="CoNLL file (word ... tag)", file_types=[".txt", *batch.CONLL_SUFFIXES])
                 max_sent = gr.Number(500, label="Sentences to use", precision=0, minimum=1,
                                      maximum=ctx.limits.max_eval_sentences)
-            eval_btn = gr.Button("Evaluate")
+            with gr.Row():
+                eval_btn = gr.Button("Evaluate", elem_id="evaluate")
+                eval_cancel = gr.Button("Cancel", variant="stop", elem_id="evaluate-cancel")
             eval_info = gr.Markdown(elem_id="eval-info")
         trade_caption = gr.Markdown(elem_id="tradeoff-caption")
         trade_plot = gr.Plot(show_label=False)
         trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True)
         api_btn = gr.Button(visible=False)  # inside the tab: a gr.Tabs child that is not a tab shows as a stray tab
 
-    def _tradeoff(thr, bs, key):
-        fig, rows, caption = tradeoff.tradeoff(ctx, thr, bs, key)
+    def _tradeoff(threshold, batch_size, evaluation):
+        fig, rows, caption = tradeoff.tradeoff(ctx, threshold, batch_size, evaluation)
         return fig, df(rows, tradeoff.TABLE_HEADERS), caption
 
     @gpu.on_gpu
-    def _measure(bs, key, progress=gr.Progress()):
-        return tradeoff.measure(ctx, bs, key, progress=lambda p, d: progress(p, desc=d))
+    def _measure(batch_size, evaluation, progress=gr.Progress()):
+        return tradeoff.measure(ctx, batch_size, evaluation, progress=lambda p, d: progress(p, desc=d))
 
     @gpu.on_gpu
-    def _evaluate(f, n, progress=gr.Progress()):
-        return tradeoff.evaluate_upload(ctx, f, n, progress=lambda p, d: progress(p, desc=d))
+    def _evaluate(file, sentences, request: gr.Request, progress=gr.Progress()):
+        return tradeoff.evaluate_upload(ctx, file, sentences, progress=lambda p, d: progress(p, desc=d),
+                                        session=_session(request))
 
     tr_io = dict(inputs=[threshold, batch_size, eval_key], outputs=[trade_plot, trade_table, trade_caption])
     trade_evt = dict(api_visibility="private", **tr_io)
     threshold.release(guard(_tradeoff, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
                       show_progress="hidden", **tr_io)
-    measure_btn.click(guard(_measure, 1), [batch_size, eval_key], [trade_caption], api_name="measure_latency").success(
-        guard(_tradeoff, 3), **trade_evt)
-    eval_btn.click(guard(_evaluate, 2), [eval_file, max_sent], [eval_key, eval_info], api_name="evaluate_conll").success(
-        guard(_tradeoff, 3), **trade_evt)
+    measure_btn.click(guard(_measure, 1), [batch_size, eval_key], [trade_caption], api_name="measure_latency",
+                      **HEAVY).success(guard(_tradeoff, 3), **trade_evt)
+    eval_evt = eval_btn.click(guard(_evaluate, 2), [eval_file, max_sent], [eval_key, eval_info],
+                              api_name="evaluate_conll", **HEAVY)
+    eval_evt.success(guard(_tradeoff, 3), **trade_evt)
+    eval_cancel.click(canceller(ctx), None, [eval_info], cancels=[eval_evt],
+                      api_name="cancel_evaluate", queue=False)
     batch_size.change(guard(_tradeoff, 3, quiet=True), **trade_evt)
     demo.load(guard(_tradeoff, 3, quiet=True), **trade_evt)
     api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
@@ -358,8 +389,8 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
     out = [aid, text_view, table, pick, status, label]
 
     @gpu.on_gpu  # opening may pre-annotate a text with the project's model
-    def _open(p, name, o):
-        return show(annotate.open_project(ctx, store, p, name, o), labels=True)
+    def _open(project, annotator, order):
+        return show(annotate.open_project(ctx, store, project, annotator, order), labels=True)
 
     def _select(p, name, a, lab, evt: gr.EventData):
         data = evt._data or {}
@@ -370,16 +401,22 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
 
     def step(fn, model: bool = False):
         """An action's callback; ``model``: it may pre-annotate the next text (ZeroGPU: a GPU for the call)."""
-        def call(p, name, *args):
-            return show(fn(ctx, store, p, name, *args))
+        def call(project, annotator, *args):
+            return show(fn(ctx, store, project, annotator, *args))
+
+        params = list(inspect.signature(fn).parameters.values())  # API parameter names: the action's own
+        rest = params[[q.name for q in params].index("annotator") + 1:] if "annotator" in [q.name for q in params] else []
+        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        call.__signature__ = inspect.Signature([inspect.Parameter(n, positional) for n in ("project", "annotator")]
+                                               + [q.replace(kind=positional) for q in rest])
         return guard(gpu.on_gpu(call) if model else call, len(out))
 
     def _restore(name, proj):
         return name or gr.skip(), proj if proj in annotate.project_names(store) else gr.skip()
 
-    def _create(*args):
-        names, note = annotate.create_project(ctx, store, *args)
-        return gr.Dropdown(choices=names, value=args[0].strip()), note
+    def _create(name, corpus, labels, model, threshold, annotators_per_text):
+        names, note = annotate.create_project(ctx, store, name, corpus, labels, model, threshold, annotators_per_text)
+        return gr.Dropdown(choices=names, value=name.strip()), note
 
     who_io = [project, annotator]
     opened = open_btn.click(guard(_open, len(out)), who_io + [order], out, api_name="annotate_open", **act)
@@ -402,16 +439,17 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
         *annotate.agreement_view(store, p)), 3), [project], [agree_table, agree_plot, agree_note],
                     api_name="annotate_agreement")
     @gpu.on_gpu
-    def _score(p, m, thr, progress=gr.Progress()):
-        return annotate.score_uncertainty(ctx, store, p, m, thr, progress=lambda f, d: progress(f, desc=d))
+    def _score(project, model, threshold, progress=gr.Progress()):
+        return annotate.score_uncertainty(ctx, store, project, model, threshold,
+                                          progress=lambda f, d: progress(f, desc=d))
 
     score_btn.click(guard(_score, 1), [project, score_model, new_threshold], [score_note], api_name="annotate_score")
-    def _learn(p, n, share):
-        job = learn.start(ctx, _store_or_error(), p, int(n or 1), float(share))
+    def _learn(project, epochs, held_out):
+        job = learn.start(ctx, _store_or_error(), project, int(epochs or 1), float(held_out))
         return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
 
-    def _learn_poll(p):
-        note, rows, running = learn.poll(ctx, _store_or_error(), p)
+    def _learn_poll(project):
+        note, rows, running = learn.poll(ctx, _store_or_error(), project)
         choices = [annotate.NO_MODEL] + pool.available
         return (note, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
                 gr.Dropdown(choices=choices))
@@ -448,7 +486,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--examples", default=None, help="example texts, one per line (default data/examples.txt)")
     p.add_argument("--max-chars", type=int, default=10_000, help="longest text the interactive views accept")
     p.add_argument("--latency-sample", type=int, default=32, help="sentences timed per model in the trade-off view")
-    p.add_argument("--concurrency", type=int, default=2, help="requests processed at once (default 2)")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="light requests processed at once (default 8; long jobs run one at a time besides)")
+    p.add_argument("--request-seconds", type=float, default=Limits.request_seconds,
+                   help="estimated model time one interactive request may take (default %(default)s)")
+    p.add_argument("--job-seconds", type=float, default=Limits.job_seconds,
+                   help="estimated model time one file job may take (default %(default)s)")
+    p.add_argument("--cpu-speed", type=float, default=1.0,
+                   help="this machine's speed relative to the 2-core reference of the cost model (default 1)")
     p.add_argument("--db", default=None, help="annotation database: SQLite file or SQLAlchemy URL "
                    f"(default $SPANDEC_DB, else {default_db()})")
     p.add_argument("--db-timeout", type=float, default=10.0, help="seconds to wait for a locked database (default 10)")
@@ -461,7 +506,9 @@ def make_context(args: argparse.Namespace) -> AppContext:
     device = gpu.select_device(args.device)
     pool = ModelPool.load(specs, device=device, log=lambda m: print(m, file=sys.stderr, flush=True),
                           background=True, base=ROOT, precision=args.precision)
-    ctx = AppContext(pool, limits=Limits(max_chars=args.max_chars),
+    limits = Limits(max_chars=args.max_chars, request_seconds=args.request_seconds, job_seconds=args.job_seconds,
+                    cpu_speed=args.cpu_speed)
+    ctx = AppContext(pool, limits=limits,
                      examples=read_examples(args.examples or ROOT / DEFAULT_EXAMPLES),
                      results_path=Path(args.results) if args.results else ROOT / DEFAULT_RESULTS,
                      runtime=gpu.describe(device))
@@ -481,7 +528,8 @@ def main(argv: list[str] | None = None) -> None:
     ctx = make_context(args)
     demo = build_demo(ctx, store)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size="20mb", allowed_paths=[str(ctx.workdir)],
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size=ctx.limits.max_upload_bytes,
+                allowed_paths=[str(ctx.workdir)],
                 theme=THEME, css=CSS, footer_links=["api"])
 
 

@@ -12,18 +12,31 @@ from pathlib import Path
 
 from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir)
 from .cli_hub import add_commands
+from .formats import check_conll, entity_columns, write_conll
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
 from .models.runtime import PRECISIONS, check_precision
 from .samples import PAPER_SAMPLE_WORDS, document_samples
-from .spans import check_threshold
+from .spans import Document, check_threshold
 
 
-def load_sentences(source: str, split: str = "train", scheme: str = "auto", limit: int | None = None) -> list[Sentence]:
-    """Sentences from a CoNLL file, a saved/Hub ``datasets`` dataset (``split``), first ``limit`` only."""
-    if os.path.isfile(source):
-        sentences = read_conll(source, scheme=scheme)
-    elif os.path.isdir(source) and any(Path(source).glob(f"{split}.*")) and not (Path(source) / "dataset_dict.json").exists():
-        sentences = read_dataset_dir(source, scheme=scheme)[split]
+def load_sentences(source: str, split: str = "train", scheme: str = "auto", limit: int | None = None,
+                   tag_column: int | None = None) -> list[Sentence]:
+    """Sentences from a CoNLL file, a dataset folder (``split`` file) or a saved/Hub ``datasets`` dataset,
+    first ``limit`` only. A local folder is never handed to the Hub loader: without a split file or a
+    ``save_to_disk`` dataset in it, ``DataError``."""
+    path = Path(source)
+    if path.is_file():
+        sentences = read_conll(source, scheme=scheme, tag_column=tag_column)
+    elif path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "dataset_info.json", "state.json")):
+        sentences = load_hf_dataset(source, split)
+    elif path.is_dir():
+        splits = read_dataset_dir(source, scheme=scheme, tag_column=tag_column)
+        key = {"validation": "dev", "valid": "dev"}.get(split, split)
+        if key not in splits:
+            raise DataError(f"{source}: no {split} file (found: {', '.join(splits)}); name it {split}.txt, or pass the file")
+        sentences = splits[key]
+    elif os.sep in source or source.startswith(".") or Path(source).suffix:
+        raise DataError(f"{source}: no such file or folder")
     else:
         sentences = load_hf_dataset(source, split)
     return sentences[:limit] if limit else sentences
@@ -42,8 +55,10 @@ def sample_sentences(sentences: list[Sentence], n: int | None, seed: int) -> lis
 def _cmd_stats(args) -> int:
     path = Path(args.path)
     files = sorted(f for f in path.rglob("*") if f.suffix in (".txt", ".tsv", ".conll") and not f.name.endswith(".docids.txt")) if path.is_dir() else [path]
+    if not files:
+        raise DataError(f"{path}: no .txt/.tsv/.conll files in this folder")
     for f in files:
-        print(format_stats(dataset_stats(read_conll(f, scheme=args.scheme)), str(f)))
+        print(format_stats(dataset_stats(read_conll(f, scheme=args.scheme, tag_column=args.tag_column)), str(f)))
     return 0
 
 
@@ -75,9 +90,10 @@ def _cmd_train(args) -> int:
     from .models.auto import new_model
     from .training import TrainingArgs, train
 
-    train_data = load_sentences(args.train, args.train_split, args.scheme, args.max_train_sentences)
+    train_data = load_sentences(args.train, args.train_split, args.scheme, args.max_train_sentences, args.tag_column)
     train_data = sample_sentences(train_data, args.sample_train_sentences, args.seed)
-    dev_data = load_sentences(args.dev, args.dev_split, args.scheme, args.max_dev_sentences) if args.dev else None
+    dev_data = (load_sentences(args.dev, args.dev_split, args.scheme, args.max_dev_sentences, args.tag_column)
+                if args.dev else None)
     if dev_data:
         dev_data = sample_sentences(dev_data, args.sample_dev_sentences, args.seed)
     n_sentences = len(train_data)
@@ -126,8 +142,8 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .evaluation import evaluate
 
+    data = load_sentences(args.data, args.split, args.scheme, args.max_sentences, args.tag_column)
     model = load_model(args.model, device=args.device, precision=args.precision)
-    data = load_sentences(args.data, args.split, args.scheme, args.max_sentences)
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     result = evaluate(model, data, batch_size=args.batch_size, output_conll=args.output_conll, **options)
     if args.sample_words:  # document-context samples, with the sentence-level result beside them
@@ -143,6 +159,8 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_predict(args) -> int:
     options = {"threshold": args.threshold} if args.threshold is not None else {}
+    if args.output_format == "conll":
+        return _predict_conll(args, options)
     if args.file is not None:
         from .stream import predict_file
 
@@ -170,6 +188,20 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _predict_conll(args, options: dict) -> int:
+    """``predict --output-format conll``: 'word tag' lines, refused before the model runs when a token cannot be
+    a CoNLL word."""
+    if not args.output:
+        raise DataError("--output-format conll needs --output")
+    inputs = [args.text] if args.text is not None else read_inputs(args.file).items
+    check_conll(args.file or "--text", [Document.from_input(x).words for x in inputs])
+    model = load_model(args.model, device=args.device, precision=args.precision)
+    preds = model.predict_batch(inputs, batch_size=args.batch_size, flat=not args.all_spans,
+                                min_score=args.min_score, **options)
+    write_conll(args.output, [entity_columns(x, e) for x, e in zip(inputs, preds)])
+    return 0
+
+
 def _cmd_export(args) -> int:
     import torch
 
@@ -181,6 +213,32 @@ def _cmd_export(args) -> int:
     size = sum(f.stat().st_size for f in Path(args.output).iterdir()) / 2**20
     print(f"{args.output}: {form}, {size:.1f} MiB, {len(model.config.weights_from_encoder)} tensors taken from the encoder")
     return 0
+
+
+def positive_int(value: str) -> int:
+    """argparse type of counts and sizes: an integer of at least 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _tag_column(value: str) -> int:
+    """argparse type of --tag-column: a column index other than 0 (the word); negative counts from the end."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a column number, got {value!r}") from None
+    if n == 0:
+        raise argparse.ArgumentTypeError("column 0 is the word; the tag is 1 or later, or -1 for the last column")
+    return n
+
+
+TAG_COLUMN_HELP = ("CoNLL column of the gold tag, 0 = word, -1 = last (default: the last, or the second in "
+                   "'word gold predicted' files such as --output-conll writes)")
 
 
 def _threshold(value: str) -> float:
@@ -211,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="print sentence/mention counts of a CoNLL file or of every file in a folder")
     s.add_argument("path", help="CoNLL file, or a folder searched recursively for .txt/.tsv/.conll files")
     s.add_argument("--scheme", default="auto", help="tag scheme: auto (detect), iob1, iob2/bio, iobes (default auto)")
+    s.add_argument("--tag-column", type=_tag_column, default=None, help=TAG_COLUMN_HELP)
     s.set_defaults(func=_cmd_stats)
 
     t = sub.add_parser("train", help="train one strategy with the paper's recipe")
@@ -221,41 +280,42 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dev-split", default="validation", help="split name when --dev is a datasets dataset (default validation)")
     t.add_argument("--output", required=True, help="output folder: best/ (best model), last/ (resumable checkpoint), training.json")
     t.add_argument("--encoder", default=None, help="encoder: local folder or Hub id (default: the shipped all-MiniLM-L6-v2)")
-    t.add_argument("--epochs", type=int, default=3, help="number of epochs (default 3)")
-    t.add_argument("--batch-size", type=int, default=64, help="effective batch size, reached by gradient accumulation (default 64)")
-    t.add_argument("--per-device-batch-size", type=int, default=16, help="sentences per forward pass and device (default 16)")
+    t.add_argument("--epochs", type=positive_int, default=3, help="number of epochs (default 3)")
+    t.add_argument("--batch-size", type=positive_int, default=64, help="effective batch size, reached by gradient accumulation (default 64)")
+    t.add_argument("--per-device-batch-size", type=positive_int, default=16, help="sentences per forward pass and device (default 16)")
     t.add_argument("--lr", type=float, default=5e-5, help="learning rate of pretrained weights; new weights get 10x (default 5e-5)")
     t.add_argument("--new-weights-lr-factor", type=float, default=10.0,
                    help="learning-rate multiplier for weights not in the pretrained encoder (default 10)")
     t.add_argument("--schedule", default="onecycle", choices=("onecycle", "linear"), help="lr schedule, 3%% warm-up (default onecycle)")
     t.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    t.add_argument("--max-span-words", type=int, default=8, help="longest span in words for span strategies (default 8)")
-    t.add_argument("--encoder-layers", type=int, default=None,
+    t.add_argument("--max-span-words", type=positive_int, default=8, help="longest span in words for span strategies (default 8)")
+    t.add_argument("--encoder-layers", type=positive_int, default=None,
                    help="SpanDec: encoder layers kept (default: all but the last; with --init-from: the model's, "
                         "fewer keeps its first N trained layers)")
-    t.add_argument("--decoder-layers", type=int, default=None,
+    t.add_argument("--decoder-layers", type=positive_int, default=None,
                    help="SpanDec: decoder layers (default 1; with --init-from: the model's, more adds identity-initialised layers)")
     t.add_argument("--decoder-init", default="encoder", choices=("encoder", "random"),
                    help="SpanDec: start the decoder from the dropped encoder layer(s) or from random weights (default encoder)")
     t.add_argument("--threshold", default=None, type=_threshold,
                    help=f"SF-SpanDec: default pruning threshold saved with the model (default {SpanDecConfig.threshold})")
-    t.add_argument("--marker-max-length", type=int, default=128, help="PL-Marker: markers per packed group (default 128)")
-    t.add_argument("--max-train-sentences", type=int, default=None, help="use only the first N training sentences")
-    t.add_argument("--max-dev-sentences", type=int, default=None, help="use only the first N dev sentences")
-    t.add_argument("--sample-train-sentences", type=int, default=None, metavar="N",
+    t.add_argument("--marker-max-length", type=positive_int, default=128, help="PL-Marker: markers per packed group (default 128)")
+    t.add_argument("--max-train-sentences", type=positive_int, default=None, help="use only the first N training sentences")
+    t.add_argument("--max-dev-sentences", type=positive_int, default=None, help="use only the first N dev sentences")
+    t.add_argument("--sample-train-sentences", type=positive_int, default=None, metavar="N",
                    help="train on a random N-sentence sample (seeded by --seed, kept in file order)")
-    t.add_argument("--sample-dev-sentences", type=int, default=None, metavar="N",
+    t.add_argument("--sample-dev-sentences", type=positive_int, default=None, metavar="N",
                    help="select epochs on a random N-sentence dev sample (seeded by --seed)")
-    t.add_argument("--sample-words", type=int, default=None, metavar="N",
+    t.add_argument("--sample-words", type=positive_int, default=None, metavar="N",
                    help="train and select on document-context samples: consecutive sentences of a document packed up "
                         f"to N words (the paper: {PAPER_SAMPLE_WORDS}); default: single sentences")
-    t.add_argument("--window-subwords", type=int, default=None, metavar="N",
+    t.add_argument("--window-subwords", type=positive_int, default=None, metavar="N",
                    help="longest encoder window in subwords, special tokens included, for training and (recorded in "
                         "config.json) inference; default: the longest window training met")
     t.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU (needs avx512_bf16/AMX; CUDA always "
                                                          "uses mixed precision)")
-    t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (smoke runs)")
+    t.add_argument("--max-steps", type=positive_int, default=None, help="stop after N optimizer steps (smoke runs)")
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
+    t.add_argument("--tag-column", type=_tag_column, default=None, help=TAG_COLUMN_HELP)
     t.add_argument("--freeze-word-embeddings", action="store_true",
                    help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
     t.add_argument("--init-from", default=None, metavar="MODEL",
@@ -273,12 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output-conll", help="write 'word gold pred' lines here (conlleval input)")
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
-    e.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass (default 32)")
-    e.add_argument("--sample-words", type=int, default=None, metavar="N",
+    e.add_argument("--batch-size", type=positive_int, default=32, help="sentences per forward pass (default 32)")
+    e.add_argument("--sample-words", type=positive_int, default=None, metavar="N",
                    help="also score document-context samples (consecutive sentences of a document up to N words, "
                         f"the paper: {PAPER_SAMPLE_WORDS}); the sentence-level result is reported beside it")
-    e.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N sentences")
+    e.add_argument("--max-sentences", type=positive_int, default=None, help="evaluate only the first N sentences")
     e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
+    e.add_argument("--tag-column", type=_tag_column, default=None, help=TAG_COLUMN_HELP)
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     e.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
     e.set_defaults(func=_cmd_evaluate)
@@ -291,17 +352,20 @@ def build_parser() -> argparse.ArgumentParser:
                                     "CoNLL (.conll/.tsv), .parquet, or a datasets folder (save_to_disk)")
     r.add_argument("--output", help="output file, .jsonl or .parquet (default: JSONL on standard output); written in "
                                     "resumable shards under OUTPUT.parts/, bad records to <stem>.errors.jsonl")
-    r.add_argument("--workers", type=int, default=1, help="processes (or Ray actors), each with cores/N torch threads (default 1)")
+    r.add_argument("--workers", type=positive_int, default=1, help="processes (or Ray actors), each with cores/N torch threads (default 1)")
     r.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="tag on Ray Data (a local cluster unless ADDRESS is given); needs the 'ray' extra")
     r.add_argument("--on-error", default="fail", choices=("skip", "fail"),
                    help="bad records (invalid JSON, empty, over --max-chars): report and skip, or stop (default fail)")
-    r.add_argument("--max-chars", type=int, default=100_000, help="longest text accepted, in characters (default 100000)")
-    r.add_argument("--shard-size", type=int, default=1000, help="records per output shard, the unit of resumption (default 1000)")
+    r.add_argument("--max-chars", type=positive_int, default=100_000, help="longest text accepted, in characters (default 100000)")
+    r.add_argument("--shard-size", type=positive_int, default=1000, help="records per output shard, the unit of resumption (default 1000)")
     r.add_argument("--split", default=None, help="split of a datasets folder with several (default: the only one)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--output-format", choices=("jsonl", "conll"), default="jsonl",
+                   help="jsonl (default; keeps any token) or conll ('word tag' lines to --output, read whole; refuses "
+                        "tokens CoNLL cannot hold, naming the record)")
     r.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
-    r.add_argument("--batch-size", type=int, default=8, help="inputs per forward pass (default 8)")
+    r.add_argument("--batch-size", type=positive_int, default=8, help="inputs per forward pass (default 8)")
     r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")
     r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

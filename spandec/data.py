@@ -7,12 +7,14 @@ Problems with the data raise :class:`DataError` with a ``path:line: what is wron
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -22,6 +24,7 @@ __all__ = [
     "spans_to_tags", "entity_types", "dataset_stats", "format_stats", "read_dataset_dir",
     "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES", "looks_like_conll", "read_jsonl_inputs",
     "iter_jsonl_inputs", "iter_conll_words", "iter_lines", "input_kind",
+    "detect_tag_column", "TAG_PATTERN",
 ]
 
 Span = tuple[int, int, str]
@@ -196,19 +199,58 @@ def _decode_error(path: PathLike, line: int, byte: int, offset: int, column: int
                      f"(column {column}) as {encoding}; pass the right encoding, e.g. encoding='latin-1'")
 
 
-def read_conll(path: PathLike, scheme: str = "auto", tag_column: int = -1,
+
+
+TAG_PATTERN = re.compile(r"^(O|[BIES]-(\S+))$")  # a tag-like CoNLL column value; group 2: the type
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def detect_tag_column(path: PathLike, lines: Sequence[str], note: Callable[[str], None] | None = _stderr) -> int:
+    """The gold tag column of CoNLL ``lines``: the last (-1), except in ``word gold pred`` files (exactly three
+    columns, both tag columns over shared entity types, as ``evaluate --output-conll`` writes): 1, noted."""
+    types: list[set[str]] = [set(), set()]
+    seen = False
+    for line in lines:
+        parts = line.split()
+        if not parts or parts[0] == _DOCSTART:
+            continue
+        if len(parts) != 3:
+            return -1
+        for k in (0, 1):
+            m = TAG_PATTERN.match(parts[k + 1])
+            if not m:
+                return -1
+            if m.group(2):
+                types[k].add(m.group(2))
+        seen = True
+    if not seen or (types[0] and types[1] and not types[0] & types[1]):
+        return -1
+    if note is not None:
+        note(f"{path}: three columns with tags in the last two (word gold predicted); "
+             "reading the gold tags from column 2 (--tag-column to choose)")
+    return 1
+
+
+def read_conll(path: PathLike, scheme: str = "auto", tag_column: int | None = None,
                encoding: str = "utf-8", docids_path: PathLike | bool | None = None,
-               ) -> list[Sentence]:
+               note: Callable[[str], None] | None = _stderr) -> list[Sentence]:
     """Read a CoNLL-style file (word first, tag in ``tag_column``) into IOB2 sentences.
 
-    ``docids_path``: None picks up ``<stem>.docids.txt`` beside the file if present
-    (one document id per sentence), False ignores it, a path requires it.
+    ``tag_column`` counts from 0 (the word) or from the end (-1 = last); None detects it
+    (:func:`detect_tag_column`, which tells ``note``). ``docids_path``: None picks up
+    ``<stem>.docids.txt`` beside the file if present (one document id per sentence), False ignores it,
+    a path requires it.
     """
     name = _scheme_name(scheme, f"{path}: ")
     if tag_column == 0:
         raise DataError(f"{path}: tag_column 0 is the word column")
     prefixes = _PREFIXES[name]
     text = _read_text(path, encoding)
+    if tag_column is None:
+        tag_column = detect_tag_column(path, text.split("\n"), note)
 
     counts: dict[str, int] = {}
     raw = list(_conll_blocks(text.split("\n"), path, tag_column, prefixes, name, counts))
@@ -373,7 +415,7 @@ def format_stats(stats: dict[str, Any], path: str) -> str:
     return "\n".join(lines)
 
 
-def read_dataset_dir(path: PathLike, scheme: str = "auto", tag_column: int = -1,
+def read_dataset_dir(path: PathLike, scheme: str = "auto", tag_column: int | None = None,
                      encoding: str = "utf-8") -> dict[str, list[Sentence]]:
     """Read ``<dir>/{train,dev,test}.{txt,tsv,conll}`` (dev may be valid/validation)."""
     root = Path(path)
@@ -463,13 +505,10 @@ def data_dir() -> Path:
     return Path(env) if env else Path("..") / "shared" / "data"
 
 
-_TAG_LIKE = re.compile(r"^(O|[BIES]-\S+)$")
-
-
 def looks_like_conll(path: str | Path, probe_lines: int = 50) -> bool:
     """Whether a text file looks like CoNLL (most lines: a word, ..., and a BIO/IOBES tag last)."""
     lines = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
         for line in f:
             if line.strip() and not line.startswith("-DOCSTART-"):
                 lines.append(line.split())
@@ -477,7 +516,7 @@ def looks_like_conll(path: str | Path, probe_lines: int = 50) -> bool:
                 break
     if not lines:
         return False
-    good = sum(1 for parts in lines if len(parts) >= 2 and _TAG_LIKE.match(parts[-1]))
+    good = sum(1 for parts in lines if len(parts) >= 2 and TAG_PATTERN.match(parts[-1]))
     return good >= 0.8 * len(lines)
 
 
@@ -501,9 +540,10 @@ def input_kind(path: PathLike) -> str:
     return "conll" if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(path)) else "text"
 
 
-def read_inputs(path: PathLike) -> InputTexts:
-    """Texts to tag from .jsonl (``text`` or ``tokens`` per line), CoNLL (by suffix, or a file that looks like it)
-    or plain text (a text per line); ``DataError`` naming the file (and line) when it cannot be read."""
+def read_inputs(path: PathLike, tag_column: int | None = None) -> InputTexts:
+    """Texts to tag from .jsonl (``text`` or ``tokens`` per line), CoNLL (by suffix, or a file that looks like it;
+    gold in ``tag_column``, see :func:`read_conll`) or plain text (a text per ``\n`` line); ``DataError`` naming
+    the file (and line) when it cannot be read."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{path}: no such file")
@@ -511,9 +551,10 @@ def read_inputs(path: PathLike) -> InputTexts:
     if kind == "jsonl":
         return InputTexts(read_jsonl_inputs(p))
     if kind == "conll":
-        gold = read_conll(p)
+        gold = read_conll(p, tag_column=tag_column)
         return InputTexts([s.words for s in gold], gold)
-    return InputTexts([line for line in _read_text(p, "utf-8").splitlines() if line.strip()])
+    lines = (line.rstrip("\n").rstrip("\r") for line in iter_lines(p))  # "\n" only: U+2028 stays in its text
+    return InputTexts([line for line in lines if line.strip()])
 
 
 def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int, str | list[str] | DataError, Any]]:
@@ -530,13 +571,26 @@ def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int, str | list[str] | D
             continue
         key = row.get("id") if isinstance(row, dict) else None
         if isinstance(row, dict) and isinstance(row.get("tokens"), list):
-            yield n, [str(t) for t in row["tokens"]], key
+            problem = _tokens_problem(row["tokens"])
+            yield n, DataError(f"{path}:{n}: {problem}") if problem else list(row["tokens"]), key
         elif isinstance(row, dict) and isinstance(row.get("text"), str):
             yield n, row["text"], key
         elif isinstance(row, str):
             yield n, row, None
         else:
-            yield n, DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list"), key
+            yield n, DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list of strings"), key
+
+
+def _tokens_problem(tokens: list) -> str | None:
+    """Why a JSON ``tokens`` list cannot be tagged as words (not strings, empty), or None."""
+    if not tokens:
+        return "'tokens' is an empty list"
+    for k, t in enumerate(tokens, 1):
+        if not isinstance(t, str):
+            return f"token {k} is {json.dumps(t)}, not a string"
+        if not t.strip():
+            return f"token {k} is empty or only whitespace"
+    return None
 
 
 def read_jsonl_inputs(path: PathLike) -> list[str | list[str]]:

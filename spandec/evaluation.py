@@ -10,6 +10,7 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
 from .data import Sentence, spans_to_tags
+from .formats import write_conll
 from .spans import Document, decode, unreachable
 
 if TYPE_CHECKING:
@@ -66,14 +67,6 @@ def evaluate(model, sentences: Sequence[Sentence], batch_size: int = 32, output_
     if model.strategy != "token":
         result["unreachable_gold"] = len(unreachable(gold, model.config.max_span_words))
     if output_conll:
-        write_conll(output_conll, sentences, pred)
+        write_conll(output_conll, [(x.words, x.tags, p) for x, p in zip(sentences, pred)],
+                    [x.source or f"sentence {i + 1}" for i, x in enumerate(sentences)])
     return result
-
-
-def write_conll(path: str | Path, sentences: Sequence[Sentence], pred: Sequence[Sequence[str]]) -> None:
-    """Write ``word gold pred`` lines, a blank line between sentences (conlleval's input format)."""
-    with open(path, "w", encoding="utf-8") as f:
-        for s, p in zip(sentences, pred):
-            for w, g, t in zip(s.words, s.tags, p):
-                f.write(f"{w} {g} {t}\n")
-            f.write("\n")

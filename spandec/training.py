@@ -281,7 +281,7 @@ def _load_checkpoint(model, optimizer, scheduler, path: Path, device) -> dict:
     weights = load_file(str(path / "model.safetensors"))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     model.to(device)
-    ckpt = torch.load(path / "trainer_state.pt", map_location=device, weights_only=False)
+    ckpt = torch.load(path / "trainer_state.pt", map_location=device, weights_only=True)  # tensors and plain data only
     load_optimizer_state(optimizer, ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     torch.set_rng_state(ckpt["torch_rng"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def server(tiny_encoder, tmp_path_factory):
     paths = build_tiny_models(tiny_encoder, tmp / "models")
     proc, url = start_app(["--models", *model_args(paths, broken=str(tmp / "no-such-model")),
                            "--results", str(write_results(tmp / "results.json")), "--latency-sample", "4",
-                           "--db", str(tmp / "annotations.db")], tmp / "app.log")
+                           "--db", str(tmp / "annotations.db"), "--precision", "fp32"], tmp / "app.log")
     try:
         yield url
     finally:
@@ -54,6 +55,22 @@ def _error(client, *args, api_name: str) -> str:
     with pytest.raises(AppError) as info:
         client.predict(*args, api_name=api_name)
     return str(info.value)
+
+
+def test_api_parameter_names(client):
+    """A gradio_client user sees named parameters, not t, m, thr, param_1."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    names = {ep: [p["parameter_name"] for p in info["parameters"]] for ep, info in api.items()}
+    assert names["/highlight"] == ["text", "model", "threshold"]
+    assert names["/tag_file"] == ["file", "model", "threshold"]
+    assert names["/compare"] == ["text", "threshold"]
+    assert names["/attention"] == ["text", "model", "span", "threshold"]
+    assert names["/span_filter"] == names["/span_choices"] == ["text", "model", "threshold"]
+    assert names["/evaluate_conll"] == ["file", "sentences"]
+    assert names["/annotate_open"] == ["project", "annotator", "order"]
+    assert names["/annotate_add"] == ["project", "annotator", "span", "label"]  # aid: session state
+    assert names["/annotate_score"] == ["project", "model", "threshold"]
+    assert not [(ep, n) for ep, params in names.items() for n in params if n.startswith("param_")]
 
 
 def test_models_endpoint_reports_the_broken_model(client):
@@ -84,6 +101,8 @@ def test_api_span_filter_and_attention(client):
     plot, caption = client.predict(TEXT, "SF-SpanDec", value or "0:2", api_name="/attention")
     assert "heads" in caption and plot
     assert "not a candidate" in _error(client, TEXT, "SF-SpanDec", "3:40", api_name="/attention")
+    _, first = client.predict(TEXT, "SF-SpanDec", None, 0.0, api_name="/attention")  # no span: the first choice
+    assert first == client.predict(TEXT, "SF-SpanDec", value, 0.0, api_name="/attention")[1]
 
 
 def test_api_compare(client):
@@ -105,6 +124,24 @@ def test_api_tag_file(client, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
     assert "not valid JSON" in _error(client, handle_file(str(bad)), "Token", 0.5, api_name="/tag_file")
+
+
+def test_api_cancel_tag_file(client, tmp_path):
+    """A long file job of this session stops at its next forward pass when cancelled; the app stays up."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    assert client.predict(api_name="/cancel_tag_file") == "Nothing is running."
+    src = tmp_path / "many.txt"
+    src.write_text("\n".join([TEXT] * 3000) + "\n", encoding="utf-8")
+    job = client.submit(handle_file(str(src)), "PL-Marker", 0.5, api_name="/tag_file")
+    deadline = time.monotonic() + 60
+    while client.predict(api_name="/cancel_tag_file") != "Cancelling…":
+        assert time.monotonic() < deadline and not job.done(), "the job never ran"
+        time.sleep(0.2)
+    with pytest.raises(AppError, match="Cancelled"):
+        job.result(timeout=60)
+    assert client.predict(TEXT, "Token", 0.5, api_name="/highlight")[2]
 
 
 def test_api_tradeoff(client, tmp_path):
@@ -204,6 +241,9 @@ def test_browser_views(server, tmp_path):
             page.fill("#text textarea", "<img src=x onerror=window.pwned=1><script>window.pwned=1</script> Bob")
             page.click("#tag")
             expect(page.locator("#highlighted")).to_contain_text("<script>", timeout=30_000)
+            # escaped: the markup is text, not elements (an unescaped <img> or <script> would be a child element)
+            assert page.locator("#highlighted img, #highlighted script").count() == 0
+            assert "&lt;script&gt;" in page.locator("#highlighted").inner_html()
             assert page.evaluate("window.pwned === undefined")
         finally:
             browser.close()

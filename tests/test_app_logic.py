@@ -176,9 +176,13 @@ def test_cross_attention(ctx):
     assert len(heads) == 3  # 2 heads + mean
     assert np.allclose(np.sum(heads, axis=1), 1.0, atol=1e-4)  # softmax over [start, end, tokens]
     assert np.allclose(heads[2], np.mean(heads[:2], axis=0))
-    for bad in ("5:2", "0:40", "nonsense", None):
+    for bad in ("5:2", "0:40", "nonsense"):
         with pytest.raises(InputError):
             span_filter.attention(ctx, TEXT, "SF-SpanDec", bad)
+    # no span chosen: the first predicted entity (the first choice) at the threshold given
+    for empty in (None, "", "  "):
+        fig_none, caption_none = span_filter.attention(ctx, TEXT, "SF-SpanDec", empty, 0.0)
+        assert caption_none == caption and np.allclose(fig_none.data[0].z, heads)
     with pytest.raises(InputError, match="cross-attention needs"):
         span_filter.attention(ctx, TEXT, "PL-Marker", "0:1")
 

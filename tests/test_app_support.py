@@ -73,13 +73,20 @@ def write_results(path: Path) -> Path:
     return path
 
 
+def _load_test():
+    """comparisons/load_test.py, whose start_app/stop_app the tests share."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("load_test", Path(__file__).resolve().parent.parent / "comparisons"
+                                                  / "load_test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _load_test().free_port()
 
 
 def start_app(args: list[str], log_path: Path, timeout: float = 120.0):
@@ -87,45 +94,20 @@ def start_app(args: list[str], log_path: Path, timeout: float = 120.0):
 
     Fails the test (with the end of the log) when the app exits or does not answer within ``timeout``.
     """
-    import os
-    import subprocess
-    import sys
     import time
-    import urllib.request
 
     import pytest
 
-    root = Path(__file__).resolve().parent.parent
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    log = open(log_path, "a")
-    proc = subprocess.Popen([sys.executable, "app.py", *args, "--port", str(port)], cwd=root, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    log.close()
-    url, start = f"http://127.0.0.1:{port}/", time.monotonic()
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"app exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() - start > timeout:
-            proc.kill()
-            pytest.fail(f"app did not answer within {timeout:.0f} s:\n" + log_path.read_text()[-3000:])
-        time.sleep(0.3)
+    lt, start = _load_test(), time.monotonic()
+    port = lt.free_port()
+    try:
+        proc = lt.start_app(Path(__file__).resolve().parent.parent / "app.py", port, args, log_path, timeout)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     print(f"app answered after {time.monotonic() - start:.1f} s")
-    return proc, url
+    return proc, f"http://127.0.0.1:{port}/"
 
 
 def stop_app(proc) -> None:
-    """Terminate the app (kill it if it does not stop within 15 s)."""
-    import subprocess
-
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """Terminate the app (kill it if it does not stop in time)."""
+    _load_test().stop_app(proc)

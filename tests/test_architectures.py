@@ -195,3 +195,25 @@ def test_spandec_decoder_matches_naive_reference(tiny_encoder, monkeypatch) -> N
     for got in (few, few_dense):
         assert torch.allclose(got[sparse], fast[sparse], atol=1e-5)
         assert got[~sparse].abs().max() == 0
+
+
+# =============================================================================================
+# Bounded passes: PL-Marker marker groups and SpanDec spans per forward, with pauses in between
+# =============================================================================================
+
+@pytest.mark.parametrize("strategy,attribute", [("pl-marker", "max_rows_per_forward"),
+                                                ("sf-spandec", "max_spans_per_forward")])
+def test_bounded_passes_give_the_same_scores(tiny_encoder, monkeypatch, strategy, attribute) -> None:
+    """Splitting a long text's work into small forward passes changes nothing but the pauses between them."""
+    words = " ".join(" ".join(s) for s in PLM_SENTENCES * 3).split()
+    model = make(strategy, tiny_encoder, marker_max_length=4) if strategy == "pl-marker" else make(strategy, tiny_encoder)
+    model.eval()
+    options = {"threshold": 0.0} if strategy == "sf-spandec" else {}
+    whole = model.predict([words], flat=False, **options)
+    pauses = []
+    monkeypatch.setattr(type(model), attribute, 3)
+    split = model.predict_with_stats([words], flat=False, pause=lambda: pauses.append(1), **options).entities
+    assert len(pauses) > 5 and len(whole[0]) > 3
+    assert [(e["word_start_index"], e["word_end_index"], e["label"]) for e in split[0]] == \
+        [(e["word_start_index"], e["word_end_index"], e["label"]) for e in whole[0]]
+    assert [e["score"] for e in split[0]] == pytest.approx([e["score"] for e in whole[0]], abs=1e-5)

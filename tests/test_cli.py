@@ -14,6 +14,7 @@ import torch
 from spandec.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
 OVERFIT = FIXTURES / "overfit.conll"
 
 
@@ -103,22 +104,128 @@ def test_evaluate(trained_model, capsys, tmp_path) -> None:
     assert json.loads(scores.read_text()) == result
     assert result["sentences"] == 20 and result["gold_mentions"] == 41
     assert result["candidates"] == result["decoded"] > 0  # threshold 0: no pruning
-    assert 0.0 <= result["f1"] <= 100.0
     lines = [line for line in conll.read_text().splitlines() if line]
     assert len(lines) == 173 and all(len(line.split()) == 3 for line in lines)
+    # the reported scores are seqeval's on the file's own gold and predicted columns
+    from spandec.evaluation import score
+
+    rows = [block.split("\n") for block in conll.read_text().strip().split("\n\n")]
+    gold = [[line.split()[1] for line in block] for block in rows]
+    pred = [[line.split()[2] for line in block] for block in rows]
+    expected = score(gold, pred)
+    assert (result["f1"], result["precision"], result["recall"]) == (expected["f1"], expected["precision"],
+                                                                    expected["recall"])
     code, out, _ = run(capsys, "evaluate", trained_model / "best", OVERFIT, "--max-sentences", "3")
     assert code == 0 and json.loads(out)["sentences"] == 3
 
 
-def test_predict_text(trained_model, capsys) -> None:
-    text = "Maria Lopez moved to Buenos Aires last spring ."
-    code, out, _ = run(capsys, "predict", trained_model / "best", "--text", text, "--all-spans", "--min-score", "0")
+def test_evaluate_round_trip(capsys, tmp_path) -> None:
+    """A file ``evaluate --output-conll`` writes (word gold pred) evaluates back to the same scores:
+    its gold is read from column 2 (noted on stderr), or from the column --tag-column names."""
+    model = CHECKPOINTS / "token"
+    conll = tmp_path / "pred.conll"
+    code, out, _ = run(capsys, "evaluate", model, OVERFIT, "--output-conll", conll)
+    first = json.loads(out)
+    assert code == 0 and first["f1"] > 30  # a trained model: it finds entities
+    code, out, err = run(capsys, "evaluate", model, conll)
+    again = json.loads(out)
+    assert code == 0 and "reading the gold tags from column 2" in err and len(err.strip().splitlines()) == 1
+    assert (again["f1"], again["gold_mentions"]) == (first["f1"], first["gold_mentions"]) == (first["f1"], 41)
+    code, out, err = run(capsys, "evaluate", model, conll, "--tag-column", "-1")  # the predictions as gold: 100
+    assert code == 0 and json.loads(out)["f1"] == 100.0 and not err.strip()
+    code, out, _ = run(capsys, "stats", conll, "--tag-column", "1")
+    assert code == 0 and "mentions                    41" in out
+
+
+def test_cli_edges(capsys, tmp_path) -> None:
+    """Bad numbers, a folder without split files, --max-sentences 0: one line naming the option or file, rc 2."""
+    model = CHECKPOINTS / "token"
+    for value, why in (("-1", "must be at least 1, got -1"), ("0", "must be at least 1, got 0"),
+                       ("x", "expected a whole number, got 'x'")):
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", str(model), str(OVERFIT), "--batch-size", value])
+        assert exc.value.code == 2
+        assert error_line(capsys.readouterr().err) == f"spandec evaluate: error: argument --batch-size: {why}"
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(model), str(OVERFIT), "--max-sentences", "0"])
+    assert "argument --max-sentences: must be at least 1" in error_line(capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(["stats", str(OVERFIT), "--tag-column", "0"])
+    assert "argument --tag-column: column 0 is the word" in error_line(capsys.readouterr().err)
+    folder = tmp_path / "some_folder"
+    folder.mkdir()
+    code, _, err = run(capsys, "evaluate", model, f"{folder}/")
+    assert code == 2 and error_line(err).startswith(f"spandec evaluate: error: {folder}/: no train/dev/test file")
+    (folder / "train.txt").write_text(OVERFIT.read_text())
+    code, _, err = run(capsys, "evaluate", model, folder)
+    assert code == 2 and error_line(err) == (f"spandec evaluate: error: {folder}: no test file (found: train); "
+                                             "name it test.txt, or pass the file")
+    code, _, err = run(capsys, "evaluate", model, tmp_path / "missing" / "test.txt")
+    assert code == 2 and error_line(err).endswith("missing/test.txt: no such file or folder")
+    assert not (Path.home() / ".cache" / "huggingface" / "datasets" / "some_folder").exists()
+
+
+def test_long_text_no_length_warning(capsys, tmp_path) -> None:
+    """A text longer than the encoder's window is tagged through windows, without transformers' length warning."""
+    text = " ".join(["Angela Merkel visited Paris and met Emmanuel Macron ."] * 120)  # ~1,100 words
+    proc = subprocess.run([sys.executable, "-m", "spandec.cli", "predict", str(CHECKPOINTS / "token"), "--text", text],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0 and "Token indices sequence length" not in proc.stderr
+    entities = json.loads(proc.stdout)["entities"]
+    assert sum(e["label"] == "PER" for e in entities) >= 200  # both people in every repeat, across windows
+
+
+def test_predict_text(capsys) -> None:
+    """The shipped SF-SpanDec model finds the people and the place, with exact character offsets."""
+    text = "Angela Merkel met Emmanuel Macron in Paris ."
+    code, out, _ = run(capsys, "predict", CHECKPOINTS / "sf-spandec", "--text", text)
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 1 and rows[0]["text"] == text
-    assert isinstance(rows[0]["entities"], list)
+    found = [(e["span"], e["label"]) for e in rows[0]["entities"]]
+    assert found == [("Angela Merkel", "PER"), ("Emmanuel Macron", "PER"), ("Paris", "LOC")]
     for e in rows[0]["entities"]:
         assert text[e["char_start_index"] : e["char_end_index"]] == e["span"]
+    code, out, _ = run(capsys, "predict", CHECKPOINTS / "sf-spandec", "--text", text, "--all-spans")
+    spans = {(e["word_start_index"], e["word_end_index"]) for e in json.loads(out)["entities"]}
+    assert {(0, 2), (3, 5), (6, 7)} <= spans  # every span over the threshold, the flat entities among them
+
+
+def trained_model_predictions(model: Path, texts: list[str]) -> list[list[dict]]:
+    """What the library predicts for ``texts`` (the CLI must write exactly that)."""
+    from spandec import load_model
+
+    return load_model(model, device="cpu").predict_batch(texts)
+
+
+def test_predict_round_trip(capsys, tmp_path) -> None:
+    """predict's JSONL reads back exactly (U+2028 inside a text, multi-word tokens); CoNLL output refuses what
+    CoNLL cannot hold, naming the record; non-string tokens are rejected with file:line."""
+    model = CHECKPOINTS / "token"
+    src = tmp_path / "in.jsonl"
+    texts = [{"text": "Rome\u2028is in Italy ."}, {"tokens": ["New York", "is", "big"]}]
+    src.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert run(capsys, "predict", model, "--file", src, "--output", out)[0] == 0
+    from spandec.data import read_inputs, read_jsonl_inputs
+
+    assert read_jsonl_inputs(out) == ["Rome\u2028is in Italy .", ["New York", "is", "big"]]
+    assert read_inputs(out).items == read_inputs(src).items
+    code, _, err = run(capsys, "predict", model, "--file", src, "--output", tmp_path / "o.conll", "--output-format", "conll")
+    assert code == 2 and error_line(err) == (f"spandec predict: error: {src}: cannot write CoNLL: record 2, word 1: "
+                                             "'New York' holds whitespace (it would read back as several words); "
+                                             "use JSONL for such tokens")
+    assert not (tmp_path / "o.conll").exists()
+    src.write_text(json.dumps({"tokens": ["Paris", "is", "nice"]}) + "\n")
+    code, _, _ = run(capsys, "predict", model, "--file", src, "--output", tmp_path / "o.conll", "--output-format", "conll")
+    from spandec.data import read_conll
+
+    back = read_conll(tmp_path / "o.conll")
+    assert code == 0 and back[0].words == ["Paris", "is", "nice"] and back[0].tags == ["B-LOC", "O", "O"]
+    src.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"tokens": [None, 5]}) + "\n")
+    code, _, err = run(capsys, "predict", model, "--file", src)
+    assert code == 2 and error_line(err) == f"spandec predict: error: {src}:2: token 1 is null, not a string"
 
 
 def test_predict_files(trained_model, capsys, tmp_path) -> None:
@@ -130,7 +237,7 @@ def test_predict_files(trained_model, capsys, tmp_path) -> None:
     assert code == 0 and stdout == ""
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["Pedro moved to Lisbon .", "Sony released a Japanese version of the game ."]
-    assert all(isinstance(r["entities"], list) for r in rows)
+    assert [r["entities"] for r in rows] == trained_model_predictions(model, [r["text"] for r in rows])
 
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_text(

@@ -76,3 +76,34 @@ def test_aggregate_means_and_pooled_f1() -> None:
     assert summary["types"] == 3
     table = agg.markdown("demo", summary)
     assert "| token | 66.67 (100.0/s) | 40.00 (200.0/s) | 53.34 | 54.55 | 1.0 |" in table
+
+
+def test_compare_names_and_interleaved_ratios(tmp_path, tiny_encoder, one_thread) -> None:
+    """compare.py on tiny models: SpanDec stored under "spandec" (served as the SF weights at 0), ratios to token
+    with their IQR in the strategies and the sweep, and the app's trade-off view finds every strategy's F1."""
+    from spandec.app.tradeoff import load_stored_results
+    from test_app_support import write_gold
+
+    compare = load_script("compare")
+    (tmp_path / "data" / "tiny").mkdir(parents=True)
+    write_gold(tmp_path / "data" / "tiny" / "test.txt", repeat=2)
+    models = {}
+    for strategy in ("token", "sf-spandec"):
+        make(strategy, tiny_encoder).save_pretrained(tmp_path / strategy)
+        models[strategy] = tmp_path / strategy
+    code = compare.main(["--dataset", "tiny", "--data-dir", str(tmp_path / "data"), "--model", f"token={models['token']}",
+                         "--model", f"sf-spandec={models['sf-spandec']}", "--thresholds", "0,0.5",
+                         "--flop-sentences", "2", "--out", str(tmp_path / "out"), "--batches-per-round", "1"])
+    assert code == 0
+    r = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    assert list(r["strategies"]) == ["token", "sf-spandec", "spandec"]
+    assert r["strategies"]["spandec"]["served_as"] == "sf-spandec@0"
+    assert r["strategies"]["spandec"]["checkpoint"] == str(models["sf-spandec"])
+    assert r["strategies"]["token"]["throughput"]["relative_to_token"] == 1.0
+    sf = r["strategies"]["sf-spandec"]["throughput"]
+    assert sf["relative_to_token"] > 0 and sf["relative_to_token_iqr"] >= 0 and sf["batch8"]["rounds"] == 2
+    assert [row["threshold"] for row in r["sf_sweep"]] == [0.0, 0.5]
+    assert all(row["relative_to_token"] > 0 for row in r["sf_sweep"])
+    stored = load_stored_results(tmp_path / "out" / "tiny.json")
+    assert {s: stored.f1(s) for s in ("token", "sf-spandec", "spandec")} == {
+        s: r["strategies"][s]["f1"] for s in ("token", "sf-spandec", "spandec")}

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data import CONLL_SUFFIXES, INPUT_SUFFIXES, DataError, Sentence, read_inputs, spans_to_tags
-from ..spans import Document
+from ..data import CONLL_SUFFIXES, INPUT_SUFFIXES, DataError, Sentence, read_inputs
+from ..formats import entity_columns, write_conll, write_jsonl
 from .context import _CONTROL, AppContext, InputError, Limits, check_threshold, get_entry
+from .cost import check_request
 
-__all__ = ["UploadedTexts", "uploaded_file", "read_upload", "tag_file", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
+__all__ = ["UploadedTexts", "uploaded_file", "read_upload", "check_lengths", "tag_file", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
 
 Progress = Callable[[float, str], None]
 
@@ -67,50 +67,60 @@ def read_upload(path: Any, limits: Limits) -> UploadedTexts:
         raise InputError(f"{name} holds no texts.")
     if len(items) > limits.max_upload_texts:
         raise InputError(f"{name} holds {len(items):,} texts; the app tags at most {limits.max_upload_texts:,} at once.")
-    for n, item in enumerate(items, 1):
-        length = len(item) if isinstance(item, str) else sum(len(w) + 1 for w in item)
-        if length > limits.max_chars:
-            raise InputError(f"{name}: text {n} has {length:,} characters; each text may have at most "
-                             f"{limits.max_chars:,}.")
+    check_lengths(name, items, limits)
     items = [_CONTROL.sub(" ", x) if isinstance(x, str) else x for x in items]
     return UploadedTexts(name, items, gold)
 
 
+def check_lengths(name: str, items: list[str | list[str]], limits: Limits, what: str = "text") -> None:
+    """Every text (or word list) of an upload within ``limits.max_chars`` characters, else :class:`InputError`."""
+    for n, item in enumerate(items, 1):
+        length = len(item) if isinstance(item, str) else sum(len(w) + 1 for w in item)
+        if length > limits.max_chars:
+            raise InputError(f"{name}: {what} {n} has {length:,} characters; each {what} may have at most "
+                             f"{limits.max_chars:,}.")
+
+
 def tag_file(ctx: AppContext, path: Any, model_name: str, threshold: float, progress: Progress | None = None,
-             batch_size: int = 16) -> tuple[list[str], str, list[list]]:
-    """Tag every text of an upload; returns [JSONL path, CoNLL path], a summary line and preview rows."""
+             batch_size: int = 16, session: str | None = None) -> tuple[list[str], str, list[list]]:
+    """Tag every text of an upload as a cancellable job (``ctx.cancel(session)``) that holds the model one forward
+    pass at a time; returns the download paths (JSONL, and CoNLL unless a token cannot be a CoNLL word), a
+    summary line and preview rows."""
     upload = read_upload(path, ctx.limits)
     thr = check_threshold(threshold)
     entry = get_entry(ctx, model_name)
     items = [x for x in upload.items if (x.strip() if isinstance(x, str) else x)]
+    cost = check_request(ctx, [model_name], items, what=upload.name, seconds=ctx.limits.job_seconds)[0]
     preds: list[list[dict]] = []
-    with ctx.lock(entry.model):
+    with ctx.job(session) as job:
         for b in range(0, len(items), batch_size):
             if progress is not None:
                 progress(b / len(items), f"tagging texts {b + 1}-{min(b + batch_size, len(items))} of {len(items)}")
-            preds += entry.model.predict_batch(items[b : b + batch_size], batch_size=batch_size,
-                                               **entry.options(thr))
+            with job.using(entry.model):
+                preds += entry.model.predict_batch(items[b : b + batch_size], batch_size=batch_size, pause=job.pause,
+                                                   **entry.options(thr))
     if progress is not None:
         progress(1.0, "writing files")
     out = ctx.new_dir("tagged")
     stem = Path(upload.name).stem or "texts"
     jsonl, conll = out / f"{stem}.entities.jsonl", out / f"{stem}.entities.conll"
     gold = {id(s.words): s for s in upload.gold} if upload.gold else {}
-    with open(jsonl, "w", encoding="utf-8") as fj, open(conll, "w", encoding="utf-8") as fc:
+    with open(jsonl, "w", encoding="utf-8", newline="\n") as fj:
         for item, ents in zip(items, preds):
-            key = "text" if isinstance(item, str) else "tokens"
-            fj.write(json.dumps({key: item, "entities": ents, "model": model_name}, ensure_ascii=False) + "\n")
-            words = Document.from_input(item).words
-            tags = spans_to_tags(len(words), [(e["word_start_index"], e["word_end_index"], e["label"]) for e in ents])
-            sent = gold.get(id(item))
-            for k, (w, t) in enumerate(zip(words, tags)):
-                fc.write(f"{w} {sent.tags[k]} {t}\n" if sent else f"{w} {t}\n")
-            fc.write("\n")
+            write_jsonl(fj, {"text" if isinstance(item, str) else "tokens": item, "entities": ents, "model": model_name})
+    files, note = [str(jsonl)], ""
+    try:
+        write_conll(conll, [entity_columns(item, ents, gold[id(item)].tags if id(item) in gold else None)
+                            for item, ents in zip(items, preds)], [f"text {n}" for n in range(1, len(items) + 1)])
+        files.append(str(conll))
+    except DataError as exc:
+        note = f" No CoNLL download: {str(exc).replace(str(conll), conll.name)}."
     n_ent = sum(len(p) for p in preds)
     columns = "word gold pred" if gold else "word pred"
-    summary = (f"Tagged **{len(items)}** text{'s' if len(items) != 1 else ''} from {upload.name} with {model_name}: "
-               f"{n_ent} entities. Downloads: JSONL and CoNLL ({columns}).")
+    summary = (f"Tagged **{len(items)}** text{'s' if len(items) != 1 else ''} ({cost.words:,} words) from {upload.name} "
+               f"with {model_name}: {n_ent} entities. Downloads: JSONL" + (f" and CoNLL ({columns})." if len(files) > 1
+                                                                             else ".") + note)
     preview = [[n, (item if isinstance(item, str) else " ".join(item))[:120], len(p),
                 ", ".join(f"{e['span']} ({e['label']})" for e in p[:6])[:200]]
                for n, (item, p) in enumerate(zip(items[:50], preds[:50]), 1)]
-    return [str(jsonl), str(conll)], summary, preview
+    return files, summary, preview

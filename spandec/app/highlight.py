@@ -7,6 +7,7 @@ from typing import Sequence
 from ..models import PredictStats
 from .colors import DISAGREE_LABEL
 from .context import AppContext, check_threshold, clean_text, ready_entries, run_model
+from .cost import check_request
 
 __all__ = ["segments", "entity_rows", "highlight", "compare", "ENTITY_HEADERS", "SUMMARY_HEADERS"]
 
@@ -65,12 +66,13 @@ def compare(ctx: AppContext, text: str, threshold: float) -> tuple[list, list[li
     thr = check_threshold(threshold)
     highlighted, summary, by_model = [], [], {}
     ready = {e.name: e for e in ready_entries(ctx)}
+    check_request(ctx, list(ready), [text])
     for name, entry in ctx.pool.entries.items():
         if name not in ready:
             highlighted.append(None)
             summary.append([name, "-", "-", "-", "-", "-", f"not loaded: {entry.error}"])
             continue
-        entities, ms, stats = run_model(ctx, name, text, thr)
+        entities, ms, stats = run_model(ctx, name, text, thr, check=False)
         by_model[name] = {(e["char_start_index"], e["char_end_index"]): e["label"] for e in entities}
         highlighted.append(segments(text, entities))
         summary.append([name, entry.strategy, len(entities), round(ms, 1), stats.decoded if stats.candidates else "-",

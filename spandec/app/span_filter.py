@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..models import is_span_decoder
+from ..models import SpanDecConfig, is_span_decoder
 from ..models.inspect import cross_attention, kept_summary
 from .context import AppContext, InputError, check_threshold, clean_text, get_entry
 from .figures import attention_heatmaps, span_grid, token_strip
@@ -61,12 +61,18 @@ def _parse_span(value: Any) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def attention(ctx: AppContext, text: str, model_name: str, span: Any) -> tuple[Any, str]:
-    """Cross-attention view: heat-maps of the span's start/end queries per head and averaged, and a caption."""
+def attention(ctx: AppContext, text: str, model_name: str, span: Any, threshold: Any = None) -> tuple[Any, str]:
+    """Cross-attention view: heat-maps of the span's start/end queries per head and averaged, and a caption.
+    Without a span: the first entity predicted at ``threshold``, else the first candidate span."""
     text, _ = clean_text(text, ctx.limits.max_chars)
     entry = get_entry(ctx, model_name)
     if not is_span_decoder(entry.base_strategy):
         raise InputError(f"{model_name} is a {entry.strategy} model; cross-attention needs a SpanDec or SF-SpanDec model.")
+    if span is None or (isinstance(span, str) and not span.strip()):
+        first = span_choices(ctx, text, model_name, SpanDecConfig.threshold if threshold is None else threshold, limit=1)
+        if not first:
+            raise InputError("This text has no candidate span.")
+        span = first[0][1]
     s, e = _parse_span(span)
     try:
         with ctx.lock(entry.model):

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..benchmark import strategy_of
 from ..data import DataError, read_conll, spans_to_tags
 from ..evaluation import predict_tags, score
 from ..flops import model_gflops as architecture_gflops
@@ -25,7 +26,8 @@ from ..flops import num_spans
 from ..models import is_span_decoder
 from ..models.inspect import score_spans
 from ..spans import Document
-from .batch import uploaded_file
+from .batch import check_lengths, uploaded_file
+from .cost import check_request
 from .context import AppContext, EvalSet, InputError, check_threshold, ready_entries
 from .figures import empty_figure, tradeoff_plot
 
@@ -114,14 +116,18 @@ def load_stored_results(path: str | Path) -> StoredResults | None:
             sweep.append({"threshold": float(row["threshold"]), "f1": _num(row.get("f1")),
                           "kept_fraction": _num(row.get("kept_fraction")),
                           "latency_ms": 1000.0 / sps if sps else None})
-    return StoredResults(str(data.get("dataset", p.stem)), str(data.get("split", "test")),
-                         {k: v for k, v in strategies.items() if isinstance(v, dict)}, sweep)
+    by_strategy: dict[str, dict] = {}
+    for k, v in strategies.items():  # keys as compare.py writes them (older files: "spandec (sf-spandec@0)")
+        if isinstance(v, dict):
+            by_strategy.setdefault(strategy_of(k), v)
+    return StoredResults(str(data.get("dataset", p.stem)), str(data.get("split", "test")), by_strategy, sweep)
 
 
 # ----- uploaded evaluation set ----------------------------------------------------------------
 def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | None = None,
-                    progress: Progress | None = None) -> tuple[str, str]:
-    """Read an uploaded CoNLL file and cache every loaded model's outputs on it; returns (key, summary)."""
+                    progress: Progress | None = None, session: str | None = None, chunk: int = 64) -> tuple[str, str]:
+    """Read an uploaded CoNLL file and cache every loaded model's outputs on it, as a cancellable job
+    (``ctx.cancel(session)``) holding each model ``chunk`` sentences at a time; returns (key, summary)."""
     p = uploaded_file(path, ctx.limits, "a CoNLL file (word ... tag per line, blank line between sentences) first")
     try:
         sentences = read_conll(p)
@@ -130,32 +136,39 @@ def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | Non
     limit = int(max_sentences) if max_sentences else ctx.limits.max_eval_sentences
     limit = max(1, min(limit, ctx.limits.max_eval_sentences))
     sentences = sentences[:limit]
+    words = [s.words for s in sentences]
+    check_lengths(p.name, words, ctx.limits, what="sentence")
     entries = ready_entries(ctx)
     if not entries:
         raise InputError("No model is loaded, so there is nothing to evaluate.")
+    distinct = {id(e.model): e.name for e in entries}
+    check_request(ctx, list(distinct.values()), words, what=p.name, seconds=ctx.limits.job_seconds)
     digest = hashlib.sha1(p.read_bytes()).hexdigest()[:12]
     key = f"{digest}:{len(sentences)}"
     evals = ctx.evaluations
     ev = EvalSet(p.name, sentences)
-    words = [s.words for s in sentences]
     seen: dict[int, str] = {}
     names = [e.name for e in entries]
-    for i, entry in enumerate(entries):
-        name = entry.name
-        step = (lambda f, msg, i=i, name=name: progress((i + f) / len(names), f"{name}: {msg}")) if progress else None
-        if id(entry.model) in seen and seen[id(entry.model)] in ev.span_scores:  # same weights (SpanDec / SF-SpanDec)
-            ev.span_scores[name] = ev.span_scores[seen[id(entry.model)]]
-            continue
-        start = time.perf_counter()
-        with ctx.lock(entry.model):
-            if is_span_decoder(entry.base_strategy):
-                ev.span_scores[name] = score_spans(entry.model, words, batch_size=32, progress=step)
+    with ctx.job(session) as job:
+        for i, entry in enumerate(entries):
+            name = entry.name
+            if id(entry.model) in seen:  # same weights (SpanDec / SF-SpanDec)
+                ev.span_scores[name] = ev.span_scores[seen[id(entry.model)]]
+                continue
+            start, span_model = time.perf_counter(), is_span_decoder(entry.base_strategy)
+            out: list = []
+            for c in range(0, len(words), chunk):
+                if progress:
+                    progress((i + c / len(words)) / len(names), f"{name}: sentences {c + 1}-{min(c + chunk, len(words))}")
+                with job.using(entry.model):
+                    out += (score_spans(entry.model, words[c : c + chunk], batch_size=32, pause=job.pause) if span_model
+                            else predict_tags(entry.model, sentences[c : c + chunk], batch_size=32, pause=job.pause))
+            if span_model:
+                ev.span_scores[name] = out
                 seen[id(entry.model)] = name
             else:
-                if step:
-                    step(0.0, "predicting")
-                ev.tags[name] = predict_tags(entry.model, sentences, batch_size=32)
-        ev.seconds[name] = time.perf_counter() - start
+                ev.tags[name] = out
+            ev.seconds[name] = time.perf_counter() - start
     if progress:
         progress(1.0, "done")
     evals[key] = ev
@@ -304,8 +317,8 @@ def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str |
                 sweep = [dict(s) for s in stored.sweep]
         timing = "live" if live is not None else "stored"
         ms = live if live is not None else (stored.latency_ms(strategy, bs) if stored else None)
-        if is_sf and ms is None and sweep:
-            ms = _interp(sweep, used, "latency_ms")
+        if is_sf and live is None and sweep and _interp(sweep, used, "latency_ms") is not None:
+            ms = _interp(sweep, used, "latency_ms")  # the threshold's star sits on its own curve
         gflops = model_gflops(entry.model, texts, kept if kept is not None else 1.0)
         if gflops is None and stored is not None:
             gflops = stored.gflops(strategy)

@@ -282,12 +282,14 @@ class NERModel(nn.Module):
 
     @torch.no_grad()
     def run_windows(self, docs: Sequence[Document], batch_size: int = 8, score: Callable | None = None,
+                    pause: Callable[[], None] | None = None,
                     **options) -> tuple[list[list[tuple[WindowInput, Any]]], PredictStats]:
         """Score every window of ``docs`` in length-sorted batches: per document its (window, result) pairs, and the stats.
 
         ``score`` (features -> (results, stats)) replaces :meth:`score_windows` (viewers scoring every span).
+        ``pause`` is called between forward passes (a server yields its model lock there, or cancels by raising).
         """
-        score = score or (lambda feats: self.score_windows(feats, **options))
+        score = score or (lambda feats: self.score_windows(feats, pause=pause, **options))
         self.eval()
         windows = self.all_windows(docs)
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
@@ -300,15 +302,17 @@ class NERModel(nn.Module):
                 for k, out in zip(idx, outs):
                     results[k] = out
                 stats = stats + batch_stats
+                if pause is not None and b + batch_size < len(order):
+                    pause()
         per_doc: list[list[tuple[WindowInput, Any]]] = [[] for _ in docs]
         for w, r in zip(windows, results):
             per_doc[w.doc].append((w, r))
         return per_doc, stats
 
-    def predict_candidates(self, docs: Sequence[Document], batch_size: int = 8,
+    def predict_candidates(self, docs: Sequence[Document], batch_size: int = 8, pause: Callable[[], None] | None = None,
                            **options) -> tuple[list[list[Candidate]], PredictStats]:
         """Document-level candidates (before decoding) for each document, and the work it took."""
-        per_doc, stats = self.run_windows(docs, batch_size, **options)
+        per_doc, stats = self.run_windows(docs, batch_size, pause=pause, **options)
         return [self.merge([w for w, _ in pairs], [r for _, r in pairs]) for pairs in per_doc], stats
 
     def predict(
@@ -338,10 +342,11 @@ class NERModel(nn.Module):
         return self.predict_with_stats(items, batch_size, flat, min_score, **options).entities
 
     def predict_with_stats(self, items: Sequence[str | Sequence[str]], batch_size: int = 8, flat: bool = True,
-                           min_score: float = 0.0, **options) -> Prediction:
-        """Like :meth:`predict_batch`, returning the entities with the call's :class:`PredictStats`."""
+                           min_score: float = 0.0, pause: Callable[[], None] | None = None, **options) -> Prediction:
+        """Like :meth:`predict_batch`, returning the entities with the call's :class:`PredictStats`
+        (``pause``: see :meth:`run_windows`)."""
         docs = [Document.from_input(x) for x in items]
-        cands, stats = self.predict_candidates(docs, batch_size=batch_size, **options)
+        cands, stats = self.predict_candidates(docs, batch_size=batch_size, pause=pause, **options)
         return Prediction([entity_dicts(doc, decode(c, flat=flat, min_score=min_score)) for doc, c in zip(docs, cands)],
                           stats)
 

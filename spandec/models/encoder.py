@@ -92,6 +92,9 @@ def load_tokenizer(name_or_path: str, config: PretrainedConfig | None = None):
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, add_prefix_space=True, **kwargs)
     if not tokenizer.is_fast:
         raise ValueError(f"{name_or_path}: a fast tokenizer is needed for word alignment")
+    # Long texts are split into windows (spandec.spans), never fed whole: the "sequence length is longer than
+    # the specified maximum" warning of tokenizing a whole text would be wrong.
+    tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
     return tokenizer
 
 

@@ -77,21 +77,23 @@ def check_span_model(model) -> SpanDecModel:
 
 @torch.no_grad()
 def score_spans(model: SpanDecModel, items: Sequence[str | Sequence[str]], batch_size: int = 16,
-                progress: Callable[[float, str], None] | None = None) -> list[SpanScores]:
-    """Encode each item once and score all of its candidate spans (see the module docstring)."""
+                progress: Callable[[float, str], None] | None = None,
+                pause: Callable[[], None] | None = None) -> list[SpanScores]:
+    """Encode each item once and score all of its candidate spans (see the module docstring);
+    ``pause`` is called between forward passes (:meth:`NERModel.run_windows`)."""
     check_span_model(model)
     docs = [Document.from_input(x) for x in items]
     total = sum(len(model.windows(d.words)) for d in docs) if progress is not None else 0
     done = [0]
 
     def score_all(feats):
-        out = model.score_batch(feats, threshold=0.0, decode_all=True)
+        out = model.score_batch(feats, threshold=0.0, decode_all=True, pause=pause)
         if progress is not None:
             done[0] += len(feats)
             progress(min(1.0, done[0] / max(1, total)), "scoring candidate spans")
         return out, PredictStats()
 
-    per_doc, _ = model.run_windows(docs, batch_size, score=score_all)
+    per_doc, _ = model.run_windows(docs, batch_size, score=score_all, pause=pause)
     n_labels = len(model.id2label)
     out = []
     for doc, pairs in zip(docs, per_doc):

@@ -113,9 +113,17 @@ class PLMarkerModel(SpanModel):
             out["loss"] = nn.functional.cross_entropy(logits.flatten(0, 1).float(), span_labels.flatten(), ignore_index=-100)
         return out
 
-    def score_windows(self, features: Sequence[dict], **options) -> tuple[list, PredictStats]:
+    #: packed rows (marker groups) per encoder forward at inference: bounds memory whatever the text length
+    max_rows_per_forward = 4
+
+    def score_windows(self, features: Sequence[dict], pause=None, **options) -> tuple[list, PredictStats]:
         batch = {k: v.to(self.device) for k, v in self.collate(features).items()}
-        probs = self.forward(**batch)["logits"].float().softmax(-1).cpu()
+        rows, step, parts = batch["input_ids"].shape[0], self.max_rows_per_forward, []
+        for r in range(0, rows, step):
+            if r and pause is not None:
+                pause()
+            parts.append(self.forward(**{k: v[r : r + step] for k, v in batch.items()})["logits"].float().softmax(-1).cpu())
+        probs = torch.cat(parts)
         n = [len(f["spans"]) for f in features]
         per_feature: list[list[torch.Tensor]] = [[] for _ in features]
         for r, i in enumerate(batch["row_feature"].tolist()):

@@ -375,12 +375,16 @@ class SpanDecModel(SpanModel):
         thr = check_threshold(self.config.threshold if threshold is None else threshold)
         return thr if self.token_head is not None else 0.0
 
+    #: spans per window and decoder forward at inference: bounds memory and the time between ``pause`` calls
+    max_spans_per_forward = 4096
+
     def score_batch(self, features: Sequence[dict], threshold: float | None = None,
-                    decode_all: bool = False) -> list["WindowScores"]:
+                    decode_all: bool = False, pause=None) -> list["WindowScores"]:
         """Span scores of a batch of windows: the filter applied at ``threshold``, then the decoder.
 
         The decoder runs on the kept spans, or on every candidate with ``decode_all`` (viewers
-        that re-threshold without the model); word probabilities are computed when needed.
+        that re-threshold without the model); word probabilities are computed when needed. Spans are
+        decoded ``max_spans_per_forward`` per window at a time, ``pause()`` called in between.
         """
         thr = self.resolve_threshold(threshold)
         dev = self.device
@@ -403,14 +407,20 @@ class SpanDecModel(SpanModel):
             starts = pad([[f["span_start"][j] for j in w.decoded] for f, w in zip(features, out)], 0).to(dev)
             ends = pad([[f["span_end"][j] for j in w.decoded] for f, w in zip(features, out)], 0).to(dev)
             mask = pad([[1] * len(w.decoded) for w in out], 0).bool().to(dev)
-            probs = self.decode_spans(z, batch["attention_mask"], starts, ends, mask).float().softmax(-1).cpu()
+            step, parts = self.max_spans_per_forward, []
+            for c in range(0, starts.shape[1], step):
+                if c and pause is not None:
+                    pause()
+                parts.append(self.decode_spans(z, batch["attention_mask"], starts[:, c : c + step], ends[:, c : c + step],
+                                               mask[:, c : c + step]).float().softmax(-1).cpu())
+            probs = torch.cat(parts, dim=1)
             for i, w in enumerate(out):
                 w.probs = probs[i, : len(w.decoded)]
         return out
 
-    def score_windows(self, features: Sequence[dict], threshold: float | None = None,
+    def score_windows(self, features: Sequence[dict], threshold: float | None = None, pause=None,
                       **options) -> tuple[list[list[Candidate]], PredictStats]:
-        scored = self.score_batch(features, threshold)
+        scored = self.score_batch(features, threshold, pause=pause)
         stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
         return [self.candidates_from_probs([w.spans[j] for j in w.decoded.tolist()], w.probs) for w in scored], stats
 
