@@ -123,6 +123,7 @@ def load_test(url: str, names: list[str], texts: list[str], clients: int, second
 def measure(models: list[str], args, texts: list[str]) -> dict:
     """Start the app with ``models`` (none: its defaults), time its start, load-test it, stop it."""
     from gradio_client import Client
+    from load_test import stop_app  # this folder (scripts run from it)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -154,11 +155,7 @@ def measure(models: list[str], args, texts: list[str]) -> dict:
                 "rss_loaded_mb": round(rss_loaded), "peak_rss_start_mb": round(peak_start), "load": load}
     finally:
         watch.stop()
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
         log.close()
 
 
