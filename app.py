@@ -8,7 +8,6 @@ checkpoints in data/checkpoints. This file is only the UI wiring, one function p
 
 from __future__ import annotations
 
-import argparse
 import functools
 import inspect
 import os
@@ -24,13 +23,12 @@ import pandas as pd  # noqa: E402
 from spandec import gpu
 from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
 from spandec.app.colors import DISAGREE_LABEL, color_map
-from spandec.app.context import (DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, EmptyInput, InputError, Limits,
-                                 read_examples)
+from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
-from spandec.app.models import ModelPool, resolve_specs
-from spandec.cli import precision_type
+from spandec.app.models import ModelPool
 from spandec.models import SpanDecConfig
-from spandec.store import Store, StoreError, default_db, open_store
+from spandec.app.options import make_context, parse_args
+from spandec.store import Store, StoreError, open_store
 
 ROOT = Path(__file__).resolve().parent  # relative model folders, examples and stored results are found from here
 
@@ -469,53 +467,6 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
         guard(_open, len(out), quiet=True), who_io + [order], out, api_visibility="private")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options of the app."""
-    p = argparse.ArgumentParser(description="SpanDec web app")
-    p.add_argument("--models", nargs="+", action="extend", metavar="NAME=PATH[@THRESHOLD]",
-                   help="models to serve: local folders or Hub ids (default: $SPANDEC_MODELS, else data/checkpoints/*)")
-    p.add_argument("--config", help="JSON or TOML file listing the models (see README)")
-    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME)")
-    p.add_argument("--port", type=int, default=None, help="port (default 7860, or $GRADIO_SERVER_PORT)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--precision", default="auto", type=precision_type,
-                   help="how the encoders run: fp32, bf16, int8, onnx, onnx-int8, or auto (default: bf16 on CPUs with "
-                        "native bfloat16, where comparisons/results/serving.md shows F1 within 0.3 of fp32; else fp32). "
-                        "A spec's #PRECISION overrides it")
-    p.add_argument("--results", default=None, help="stored results JSON (default comparisons/results/conllpp.json)")
-    p.add_argument("--examples", default=None, help="example texts, one per line (default data/examples.txt)")
-    p.add_argument("--max-chars", type=int, default=10_000, help="longest text the interactive views accept")
-    p.add_argument("--latency-sample", type=int, default=32, help="sentences timed per model in the trade-off view")
-    p.add_argument("--concurrency", type=int, default=8,
-                   help="light requests processed at once (default 8; long jobs run one at a time besides)")
-    p.add_argument("--request-seconds", type=float, default=Limits.request_seconds,
-                   help="estimated model time one interactive request may take (default %(default)s)")
-    p.add_argument("--job-seconds", type=float, default=Limits.job_seconds,
-                   help="estimated model time one file job may take (default %(default)s)")
-    p.add_argument("--cpu-speed", type=float, default=1.0,
-                   help="this machine's speed relative to the 2-core reference of the cost model (default 1)")
-    p.add_argument("--db", default=None, help="annotation database: SQLite file or SQLAlchemy URL "
-                   f"(default $SPANDEC_DB, else {default_db()})")
-    p.add_argument("--db-timeout", type=float, default=10.0, help="seconds to wait for a locked database (default 10)")
-    return p.parse_args(argv)
-
-
-def make_context(args: argparse.Namespace) -> AppContext:
-    """Load the models and build the callbacks' context from parsed options."""
-    specs = resolve_specs(args.models, args.config)
-    device = gpu.select_device(args.device)
-    pool = ModelPool.load(specs, device=device, log=lambda m: print(m, file=sys.stderr, flush=True),
-                          background=True, base=ROOT, precision=args.precision)
-    limits = Limits(max_chars=args.max_chars, request_seconds=args.request_seconds, job_seconds=args.job_seconds,
-                    cpu_speed=args.cpu_speed)
-    ctx = AppContext(pool, limits=limits,
-                     examples=read_examples(args.examples or ROOT / DEFAULT_EXAMPLES),
-                     results_path=Path(args.results) if args.results else ROOT / DEFAULT_RESULTS,
-                     runtime=gpu.describe(device))
-    ctx.latency_sample = max(1, args.latency_sample)
-    return ctx
-
-
 def main(argv: list[str] | None = None) -> None:
     """Load the models and serve the app."""
     args = parse_args(argv)
@@ -525,7 +476,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"app.py: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"Annotations are saved in {store.where}", file=sys.stderr, flush=True)
-    ctx = make_context(args)
+    ctx = make_context(args, ROOT)
     demo = build_demo(ctx, store)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=ctx.limits.max_upload_bytes,

@@ -10,8 +10,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .data import (DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir,
-                   read_inputs)
+from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
+from .inputs import read_inputs
 from .cli_hub import add_commands
 from .formats import check_conll, entity_columns, write_conll
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model

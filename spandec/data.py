@@ -7,7 +7,6 @@ Problems with the data raise :class:`DataError` with a ``path:line: what is wron
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -22,8 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DataError", "Sentence", "read_conll", "detect_scheme", "to_iob2", "tags_to_spans",
     "spans_to_tags", "entity_types", "dataset_stats", "format_stats", "read_dataset_dir",
-    "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES", "looks_like_conll", "read_jsonl_inputs",
-    "iter_jsonl_inputs", "iter_conll_words", "iter_lines", "input_kind",
+    "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES", "iter_conll_words", "iter_lines", "read_text",
     "detect_tag_column", "TAG_PATTERN",
 ]
 
@@ -175,7 +173,7 @@ def spans_to_tags(n_words: int, spans: Iterable[tuple[int, int, str]]) -> list[s
     return tags
 
 
-def _read_text(path: PathLike, encoding: str) -> str:
+def read_text(path: PathLike, encoding: str = "utf-8") -> str:
     """Whole file as text; DataError for a missing file or undecodable bytes (with line)."""
     p = Path(path)
     if not p.exists():
@@ -248,7 +246,7 @@ def read_conll(path: PathLike, scheme: str = "auto", tag_column: int | None = No
     if tag_column == 0:
         raise DataError(f"{path}: tag_column 0 is the word column")
     prefixes = _PREFIXES[name]
-    text = _read_text(path, encoding)
+    text = read_text(path, encoding)
     if tag_column is None:
         tag_column = detect_tag_column(path, text.split("\n"), note)
 
@@ -355,7 +353,7 @@ def _docids_file(path: PathLike, docids_path: PathLike | bool | None) -> Path | 
 
 
 def _read_docids(ids_file: Path, n: int, path: PathLike, encoding: str) -> list[str | None]:
-    lines = _read_text(ids_file, encoding).split("\n")
+    lines = read_text(ids_file, encoding).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     ids: list[str | None] = []
@@ -503,101 +501,3 @@ def data_dir() -> Path:
     """Benchmark data folder: ``$SPANDEC_DATA_DIR``, else ``../shared/data`` from the working directory."""
     env = os.environ.get("SPANDEC_DATA_DIR")
     return Path(env) if env else Path("..") / "shared" / "data"
-
-
-def looks_like_conll(path: str | Path, probe_lines: int = 50) -> bool:
-    """Whether a text file looks like CoNLL (most lines: a word, ..., and a BIO/IOBES tag last)."""
-    lines = []
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        for line in f:
-            if line.strip() and not line.startswith("-DOCSTART-"):
-                lines.append(line.split())
-            if len(lines) >= probe_lines:
-                break
-    if not lines:
-        return False
-    good = sum(1 for parts in lines if len(parts) >= 2 and TAG_PATTERN.match(parts[-1]))
-    return good >= 0.8 * len(lines)
-
-
-CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio", ".conllu")
-INPUT_SUFFIXES = (".txt", ".jsonl") + CONLL_SUFFIXES  # the file types offered for upload in the app
-
-
-@dataclass
-class InputTexts:
-    """Texts to tag read from a file (strings or word lists), with the gold sentences when it was CoNLL."""
-
-    items: list[str | list[str]]
-    gold: list[Sentence] | None = None
-
-
-def input_kind(path: PathLike) -> str:
-    """How a file of texts to tag is read: "jsonl", "conll" (by suffix, or a .txt that looks like CoNLL) or "text"."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".jsonl":
-        return "jsonl"
-    return "conll" if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(path)) else "text"
-
-
-def read_inputs(path: PathLike, tag_column: int | None = None) -> InputTexts:
-    """Texts to tag from .jsonl (``text`` or ``tokens`` per line), CoNLL (by suffix, or a file that looks like it;
-    gold in ``tag_column``, see :func:`read_conll`) or plain text (a text per ``\n`` line); ``DataError`` naming
-    the file (and line) when it cannot be read."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file")
-    kind = input_kind(p)
-    if kind == "jsonl":
-        return InputTexts(read_jsonl_inputs(p))
-    if kind == "conll":
-        gold = read_conll(p, tag_column=tag_column)
-        return InputTexts([s.words for s in gold], gold)
-    lines = (line.rstrip("\n").rstrip("\r") for line in iter_lines(p))  # "\n" only: U+2028 stays in its text
-    return InputTexts([line for line in lines if line.strip()])
-
-
-def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int, str | list[str] | DataError, Any]]:
-    """Lazily, per non-blank JSON line: (line number, text or words or the line's DataError, its ``id`` or None)."""
-    import json
-
-    for n, line in enumerate(iter_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield n, DataError(f"{path}:{n}: not valid JSON ({exc.msg})"), None
-            continue
-        key = row.get("id") if isinstance(row, dict) else None
-        if isinstance(row, dict) and isinstance(row.get("tokens"), list):
-            problem = _tokens_problem(row["tokens"])
-            yield n, DataError(f"{path}:{n}: {problem}") if problem else list(row["tokens"]), key
-        elif isinstance(row, dict) and isinstance(row.get("text"), str):
-            yield n, row["text"], key
-        elif isinstance(row, str):
-            yield n, row, None
-        else:
-            yield n, DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list of strings"), key
-
-
-def _tokens_problem(tokens: list) -> str | None:
-    """Why a JSON ``tokens`` list cannot be tagged as words (not strings, empty), or None."""
-    if not tokens:
-        return "'tokens' is an empty list"
-    for k, t in enumerate(tokens, 1):
-        if not isinstance(t, str):
-            return f"token {k} is {json.dumps(t)}, not a string"
-        if not t.strip():
-            return f"token {k} is empty or only whitespace"
-    return None
-
-
-def read_jsonl_inputs(path: PathLike) -> list[str | list[str]]:
-    """Texts to tag from JSON lines: ``{"text": str}``, ``{"tokens": [...]}`` or a bare string per line."""
-    items: list[str | list[str]] = []
-    for _, item, _ in iter_jsonl_inputs(path):
-        if isinstance(item, DataError):
-            raise item
-        items.append(item)
-    return items

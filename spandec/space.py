@@ -196,7 +196,7 @@ outside = [m.__name__ for m in list(sys.modules.values())
            if (m.__name__ == "app" or m.__name__.startswith("spandec")) and getattr(m, "__file__", None)
            and not Path(m.__file__).resolve().is_relative_to(here)]
 assert not outside, f"modules imported from outside the Space: {outside}"
-ctx = app.make_context(app.parse_args([]))
+ctx = app.make_context(app.parse_args([]), app.ROOT)
 assert ctx.pool.wait(300), "models still loading after 300 s"
 failed = [f"{n}: {e.error}" for n, e in ctx.pool.entries.items() if e.failed]
 assert not failed, f"models that do not load: {failed}"

@@ -22,7 +22,8 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-from .data import DataError, input_kind, iter_conll_words, iter_jsonl_inputs, iter_lines
+from .data import DataError, iter_conll_words, iter_lines
+from .inputs import input_kind, iter_jsonl_inputs
 
 __all__ = ["InputRecord", "iter_records", "item_error", "tag_items", "predict_file", "cpu_cores",
            "output_schema", "entity_type", "MAX_CHARS"]

@@ -18,7 +18,7 @@ from spandec.app import tradeoff as app_tradeoff
 from spandec.app.context import AppContext, Cancelled, FairLock, InputError, Limits
 from spandec.app.models import ModelPool, parse_specs
 from spandec.data import read_conll
-from spandec.data import read_inputs
+from spandec.inputs import read_inputs
 from spandec.spans import Document
 from test_app_support import TEXT_EXAMPLE as TEXT
 from test_app_support import build_tiny_models, model_args, write_gold, write_results

@@ -208,7 +208,7 @@ def test_predict_round_trip(capsys, tmp_path) -> None:
     src.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
     out = tmp_path / "out.jsonl"
     assert run(capsys, "predict", model, "--file", src, "--output", out)[0] == 0
-    from spandec.data import read_inputs, read_jsonl_inputs
+    from spandec.inputs import read_inputs, read_jsonl_inputs
 
     assert read_jsonl_inputs(out) == ["Rome\u2028is in Italy .", ["New York", "is", "big"]]
     assert read_inputs(out).items == read_inputs(src).items

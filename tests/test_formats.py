@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from spandec.benchmark import interleaved, strategy_of
-from spandec.data import DataError, Sentence, read_conll, read_inputs, read_jsonl_inputs
+from spandec.data import DataError, Sentence, read_conll
+from spandec.inputs import read_inputs, read_jsonl_inputs
 from spandec.formats import conll_word_problem, write_conll, write_jsonl
 
 

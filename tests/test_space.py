@@ -174,7 +174,7 @@ def test_gpu_helpers(monkeypatch):
 def test_app_shows_device(tiny_models):
     import app
 
-    ctx = app.make_context(app.parse_args(["--models", f"T={tiny_models['token']}", "--device", "cpu"]))
+    ctx = app.make_context(app.parse_args(["--models", f"T={tiny_models['token']}", "--device", "cpu"]), app.ROOT)
     assert ctx.pool.wait(120)
     assert ctx.runtime.startswith("running on cpu, fp32")
     assert ctx.pool.get("T").model.device.type == "cpu"

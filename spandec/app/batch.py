@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data import CONLL_SUFFIXES, INPUT_SUFFIXES, DataError, Sentence, read_inputs
+from ..data import DataError, Sentence
+from ..inputs import CONLL_SUFFIXES, INPUT_SUFFIXES, read_inputs
 from ..formats import entity_columns, write_conll, write_jsonl
-from .context import _CONTROL, AppContext, InputError, Limits, check_threshold, get_entry
-from .cost import check_request
+from .context import _CONTROL, AppContext, InputError, Limits, check_request, check_threshold, get_entry
 
 __all__ = ["UploadedTexts", "uploaded_file", "read_upload", "check_lengths", "tag_file", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
 

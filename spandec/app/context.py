@@ -18,31 +18,25 @@ from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .. import spans
 from ..data import Sentence
 from ..models import PredictStats, is_span_decoder
 from ..models.inspect import SpanScores, score_spans
+from .cost import Cost, check_budget, estimate
+from .errors import EmptyInput, InputError
 from .models import ModelPool
 
 __all__ = [
     "InputError", "EmptyInput", "Limits", "AppContext", "clean_text", "check_threshold", "get_entry",
     "ready_entries", "read_examples", "run_model", "EvalSet", "DEFAULT_EXAMPLES", "DEFAULT_RESULTS", "FairLock",
-    "Cancelled", "MAX_UPLOAD_BYTES",
+    "Cancelled", "MAX_UPLOAD_BYTES", "check_request",
 ]
 DEFAULT_EXAMPLES = "data/examples.txt"  # the app's default data, relative to its folder
 DEFAULT_RESULTS = "comparisons/results/conllpp.json"
 MAX_UPLOAD_BYTES = 5_000_000  # the app's upload limit; the Gradio server is started with the same
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-class InputError(ValueError):
-    """A problem with the user's input; the message is written for the user and shown in the UI."""
-
-
-class EmptyInput(InputError):
-    """No text to work on (empty or whitespace only)."""
 
 
 class Cancelled(InputError):
@@ -208,8 +202,6 @@ class AppContext:
         entry = get_entry(self, name)
         if not is_span_decoder(entry.base_strategy):
             raise InputError(f"{name} is a {entry.strategy} model; this view needs a SpanDec or SF-SpanDec model.")
-        from .cost import check_request  # cost builds on this module
-
         check_request(self, [name], [text])
         with self.lock(entry.model) as lock:  # one window per pass, waiting requests served between passes
             scores = score_spans(entry.model, [text], batch_size=1, pause=lock.yield_turn)[0]
@@ -307,12 +299,10 @@ def run_model(ctx: AppContext, name: str, text: str, threshold: float,
               check: bool = True) -> tuple[list[dict], float, PredictStats]:
     """Entities of ``text`` by model ``name``, the call's wall time in ms, and its span statistics.
 
-    ``check``: refuse a text over the request budget first (:mod:`spandec.app.cost`; callers that checked
+    ``check``: refuse a text over the request budget first (:func:`check_request`; callers that checked
     several models at once pass False)."""
     entry = get_entry(ctx, name)
     if check:
-        from .cost import check_request  # cost builds on this module
-
         check_request(ctx, [name], [text])
     model = entry.model
     lock = ctx.lock(model)
@@ -327,3 +317,12 @@ def run_model(ctx: AppContext, name: str, text: str, threshold: float,
     return pred.entities[0], ms, pred.stats
 
 
+
+
+def check_request(ctx: AppContext, names: Sequence[str], items: Sequence[str | Sequence[str]],
+                  what: str = "this text", seconds: float | None = None) -> list[Cost]:
+    """Estimate models ``names`` on ``items`` (:mod:`spandec.app.cost`) and refuse the request when over
+    ``seconds`` (default: ``ctx.limits.request_seconds``); returns the costs."""
+    costs = [estimate(n, get_entry(ctx, n).model, items, ctx.limits.cpu_speed) for n in names]
+    check_budget(costs, ctx.limits.request_seconds if seconds is None else seconds, what)
+    return costs

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 from ..flops import model_gflops
 from ..spans import Document
-from .context import AppContext, InputError, get_entry
+from .errors import InputError
 
-__all__ = ["Cost", "GFLOPS_PER_SECOND", "estimate", "check_budget", "words_that_fit", "check_request"]
+__all__ = ["Cost", "GFLOPS_PER_SECOND", "estimate", "check_budget", "words_that_fit"]
 
 #: GFLOP/s each strategy reaches on the reference machine (2 CPU cores, torch 2.13, MiniLM-L6): a 10,000-character
 #: text took PL-Marker 90 s (~3,000 GFLOPs) and SF-SpanDec 6.6-10 s (~160 GFLOPs). SpanDec's per-span work runs
@@ -84,12 +84,3 @@ def check_budget(costs: Sequence[Cost], seconds: float, what: str = "this text")
     raise InputError(f"Running every model on {what} ({words:,} words) needs about {total:.0f} s of model time "
                      f"({worst.model} alone about {worst.seconds:.0f} s); the limit is {seconds:.0f} s, about "
                      f"{fit:,} words. Shorten it, or compare fewer models on the Highlight tab.")
-
-
-def check_request(ctx: AppContext, names: Sequence[str], items: Sequence[str | Sequence[str]],
-                  what: str = "this text", seconds: float | None = None) -> list[Cost]:
-    """Estimate models ``names`` on ``items`` and refuse the request when over ``seconds``
-    (default: ``ctx.limits.request_seconds``); returns the costs."""
-    costs = [estimate(n, get_entry(ctx, n).model, items, ctx.limits.cpu_speed) for n in names]
-    check_budget(costs, ctx.limits.request_seconds if seconds is None else seconds, what)
-    return costs

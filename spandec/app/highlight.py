@@ -6,8 +6,7 @@ from typing import Sequence
 
 from ..models import PredictStats
 from .colors import DISAGREE_LABEL
-from .context import AppContext, check_threshold, clean_text, ready_entries, run_model
-from .cost import check_request
+from .context import AppContext, check_request, check_threshold, clean_text, ready_entries, run_model
 
 __all__ = ["segments", "entity_rows", "highlight", "compare", "ENTITY_HEADERS", "SUMMARY_HEADERS"]
 

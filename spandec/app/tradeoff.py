@@ -27,8 +27,7 @@ from ..models import is_span_decoder
 from ..models.inspect import score_spans
 from ..spans import Document
 from .batch import check_lengths, uploaded_file
-from .cost import check_request
-from .context import AppContext, EvalSet, InputError, check_threshold, ready_entries
+from .context import AppContext, EvalSet, InputError, check_request, check_threshold, ready_entries
 from .figures import empty_figure, tradeoff_plot
 
 __all__ = [

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..data import (CONLL_SUFFIXES, DataError, Sentence, _read_text, load_hf_dataset, looks_like_conll, read_conll,
-                    spans_to_tags, to_hf_dataset)
+from ..data import DataError, Sentence, load_hf_dataset, read_conll, read_text, spans_to_tags, to_hf_dataset
+from ..inputs import CONLL_SUFFIXES, looks_like_conll
 from ..text import split_words
 from .entities import normalize
 from .projects import Doc
@@ -64,7 +64,7 @@ def _jsonl_entities(row: dict, where: str) -> list | None:
 
 def _read_jsonl(path: Path) -> list[Doc]:
     docs = []
-    for n, line in enumerate(_read_text(path, "utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(path, "utf-8").splitlines(), 1):
         if not line.strip():
             continue
         where = f"{path}:{n}"
@@ -99,7 +99,7 @@ def _ls_result(task: dict) -> list:
 
 def _read_label_studio(path: Path) -> list[Doc]:
     try:
-        tasks = json.loads(_read_text(path, "utf-8"))
+        tasks = json.loads(read_text(path, "utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     if isinstance(tasks, dict):
@@ -155,7 +155,7 @@ def read_corpus(path: str | Path, kind: str = "auto") -> list[Doc]:
     elif kind == "datasets":
         docs = [sentence_doc(s, f"{p.name}:{k}") for k, s in enumerate(load_hf_dataset(str(p)))]
     else:
-        docs = [Doc(line, f"{p.name}:{n}") for n, line in enumerate(_read_text(p, "utf-8").splitlines(), 1)
+        docs = [Doc(line, f"{p.name}:{n}") for n, line in enumerate(read_text(p, "utf-8").splitlines(), 1)
                 if line.strip()]
     docs = [d for d in docs if d.text.strip()]
     if not docs:
