@@ -110,6 +110,12 @@ def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
     return demo
 
 
+def offer_new_models(dropdown: gr.Dropdown, choices) -> None:
+    """When ``dropdown`` is opened, offer the models served by then (fine-tuned versions added while serving)."""
+    dropdown.focus(lambda: gr.Dropdown(choices=choices()), None, dropdown, api_visibility="private",
+                   show_progress="hidden")
+
+
 def _defaults(pool: ModelPool) -> tuple[str | None, str | None]:
     """The model selected at start (SF-SpanDec first) and the span model selected at start."""
     span_models = pool.span_models()
@@ -134,6 +140,7 @@ def highlight_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider):
     with gr.Tab("Highlight", id="highlight"):
         with gr.Row():
             model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="model", scale=2)
+            offer_new_models(model, lambda: ctx.pool.names)
             tag_btn = gr.Button("Tag", variant="primary", elem_id="tag", scale=1)
         highlighted = gr.HighlightedText(label="Entities", color_map=color_map(ctx.pool.labels()), show_legend=True,
                                          elem_id="highlighted", combine_adjacent=False)
@@ -179,6 +186,7 @@ def span_filter_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider, tag
         with gr.Row():
             span_model = gr.Dropdown(ctx.pool.span_models(), value=_defaults(ctx.pool)[1],
                                      label="SpanDec / SF-SpanDec model", scale=2)
+            offer_new_models(span_model, ctx.pool.span_models)
             span_btn = gr.Button("Analyse", scale=1, elem_id="analyse")
         kept = gr.Markdown(elem_id="kept")
         strip = gr.Plot(show_label=False)
@@ -204,6 +212,7 @@ def attention_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> No
         with gr.Row():
             att_model = gr.Dropdown(ctx.pool.span_models(), value=_defaults(ctx.pool)[1],
                                     label="SpanDec / SF-SpanDec model", scale=2)
+            offer_new_models(att_model, ctx.pool.span_models)
             list_btn = gr.Button("List candidate spans", scale=1, elem_id="list-spans")
         with gr.Row():
             span_pick = gr.Dropdown([], label="Candidate span (or type START:END word indices)",

@@ -170,15 +170,15 @@ def select(store: Store, project: P.Project, annotator: str, aid: Any, start: An
 
 
 @_act
-def remove(store: Store, project: P.Project, annotator: str, aid: Any, ref: str) -> tuple:
+def remove(store: Store, project: P.Project, annotator: str, aid: Any, entity: str) -> tuple:
     """Remove the entity ``START:END``."""
-    return Q.remove(store, project, aid, annotator, ref)
+    return Q.remove(store, project, aid, annotator, entity)
 
 
 @_act
-def relabel(store: Store, project: P.Project, annotator: str, aid: Any, ref: str, label: str) -> tuple:
+def relabel(store: Store, project: P.Project, annotator: str, aid: Any, entity: str, label: str) -> tuple:
     """Give the entity ``START:END`` another label."""
-    return Q.relabel(store, project, aid, annotator, ref, label)
+    return Q.relabel(store, project, aid, annotator, entity, label)
 
 
 @_act
