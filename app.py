@@ -116,6 +116,13 @@ def offer_new_models(dropdown: gr.Dropdown, choices) -> None:
                    show_progress="hidden")
 
 
+def span_model_choice(pool: ModelPool) -> gr.Dropdown:
+    """The SpanDec / SF-SpanDec model dropdown of the span views, offering models added while serving."""
+    dropdown = gr.Dropdown(pool.span_models(), value=_defaults(pool)[1], label="SpanDec / SF-SpanDec model", scale=2)
+    offer_new_models(dropdown, pool.span_models)
+    return dropdown
+
+
 def _defaults(pool: ModelPool) -> tuple[str | None, str | None]:
     """The model selected at start (SF-SpanDec first) and the span model selected at start."""
     span_models = pool.span_models()
@@ -184,9 +191,7 @@ def span_filter_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider, tag
     """Span filter: word entity probabilities and every candidate span, kept or pruned (refreshed after Tag)."""
     with gr.Tab("Span filter", id="spans"):
         with gr.Row():
-            span_model = gr.Dropdown(ctx.pool.span_models(), value=_defaults(ctx.pool)[1],
-                                     label="SpanDec / SF-SpanDec model", scale=2)
-            offer_new_models(span_model, ctx.pool.span_models)
+            span_model = span_model_choice(ctx.pool)
             span_btn = gr.Button("Analyse", scale=1, elem_id="analyse")
         kept = gr.Markdown(elem_id="kept")
         strip = gr.Plot(show_label=False)
@@ -210,9 +215,7 @@ def attention_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> No
     """Cross-attention: the decoder's attention of one candidate span's start and end queries."""
     with gr.Tab("Cross-attention", id="attention"):
         with gr.Row():
-            att_model = gr.Dropdown(ctx.pool.span_models(), value=_defaults(ctx.pool)[1],
-                                    label="SpanDec / SF-SpanDec model", scale=2)
-            offer_new_models(att_model, ctx.pool.span_models)
+            att_model = span_model_choice(ctx.pool)
             list_btn = gr.Button("List candidate spans", scale=1, elem_id="list-spans")
         with gr.Row():
             span_pick = gr.Dropdown([], label="Candidate span (or type START:END word indices)",
