@@ -6,6 +6,7 @@ Conventions: word spans are ``(start, end)`` with ``end`` exclusive, as in
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple, Sequence
@@ -89,10 +90,22 @@ def make_windows(subword_counts: Sequence[int], budget: int, context: int,
     return windows
 
 
+@functools.lru_cache(maxsize=4096)
+def span_grid(n_words: int, max_span_words: int, start: int = 0, end: int | None = None) -> np.ndarray:
+    """All spans of 1..max_span_words words in ``n_words`` words starting in ``[start, end)``, ordered by
+    start then end: a read-only (N, 2) int64 array of ``(start, end)`` (end exclusive), cached per shape."""
+    first = np.arange(start, n_words if end is None else end, dtype=np.int64)[:, None]
+    last = first + np.arange(1, max_span_words + 1, dtype=np.int64)[None, :]
+    inside = last <= n_words
+    grid = np.stack([np.broadcast_to(first, last.shape)[inside], last[inside]], axis=1)
+    grid.flags.writeable = False
+    return grid
+
+
 def enumerate_spans(n_words: int, max_span_words: int, starts: range | None = None) -> list[tuple[int, int]]:
-    """All spans of 1..max_span_words words in ``n_words`` words (optionally only those starting in ``starts``)."""
-    starts = starts if starts is not None else range(n_words)
-    return [(i, j) for i in starts for j in range(i + 1, min(n_words, i + max_span_words) + 1)]
+    """:func:`span_grid` as a list of tuples (optionally only spans starting in the range ``starts``)."""
+    lo, hi = (starts.start, starts.stop) if starts is not None else (0, n_words)
+    return [tuple(r) for r in span_grid(n_words, max_span_words, lo, hi).tolist()]
 
 
 def decode_flat(candidates: Iterable[Candidate]) -> list[Candidate]:

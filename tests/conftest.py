@@ -12,6 +12,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: reads the benchmark data in ../shared/data or runs long")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Converted encoders (ONNX) go to a per-run folder, never the user's ~/.cache."""
+    import os
+
+    old = os.environ.get("SPANDEC_CACHE")
+    os.environ["SPANDEC_CACHE"] = str(tmp_path_factory.mktemp("spandec-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SPANDEC_CACHE", None)
+    else:
+        os.environ["SPANDEC_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> str:
     """Folder of a 2-layer, 32-wide BERT with the default encoder's tokenizer."""

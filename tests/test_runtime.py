@@ -10,7 +10,7 @@ import torch
 
 import spandec
 from spandec.cli import main
-from spandec.models.runtime import PRECISIONS, check_precision, quantize_rows
+from spandec.models.runtime import PRECISIONS, auto_precision, cache_dir, check_precision, native_bf16, quantize_rows
 from spandec.spans import Document
 
 from model_helpers import MODEL_KW, make
@@ -140,3 +140,39 @@ def test_app_pool_serves_precisions(fp32_models) -> None:
     assert rows["SF"][4] == "bf16" and rows["SF fast"][4] == "onnx"
     assert pool.get("SF").label == "SF (bf16)" and pool.get("SF fast").label == "SF fast (onnx)"
     assert pool.get("SF").model is not pool.get("SF fast").model
+
+
+def test_auto_serves_the_fastest_form_per_strategy(fp32_models) -> None:
+    """auto: onnx-int8 on CPU where the strategy has an ONNX form; PL-Marker falls back to bf16 (native) or fp32."""
+    assert check_precision("AUTO") == "auto"
+    assert auto_precision("cpu", "sf-spandec") == auto_precision("cpu", "token") == "onnx-int8"
+    assert auto_precision("cpu", "pl-marker") == ("bf16" if native_bf16() else "fp32")
+    assert auto_precision("cuda", "sf-spandec") == "fp32"
+    for strategy in ("token", "spandec", "pl-marker"):
+        _, path = fp32_models[strategy]
+        assert spandec.load_model(path, device="cpu", precision="auto").precision == auto_precision("cpu", strategy)
+
+
+def test_onnx_conversion_is_cached_per_weights_file(fp32_models, tmp_path) -> None:
+    """The first ONNX load of a folder converts and caches; later loads reuse the file; new weights convert anew."""
+    import copy
+
+    model = copy.deepcopy(fp32_models["token"][0])  # changed below: never the shared fixture
+    folder = tmp_path / "m"
+    model.save_pretrained(folder)
+    before = set((cache_dir() / "onnx").glob("*.onnx")) if (cache_dir() / "onnx").is_dir() else set()
+    first = spandec.load_model(folder, device="cpu", precision="onnx")
+    made = set((cache_dir() / "onnx").glob("*.onnx")) - before
+    assert len(made) == 1 and first.runtime.onnx_path in made
+    stamp = first.runtime.onnx_path.stat().st_mtime_ns
+    second = spandec.load_model(folder, device="cpu", precision="onnx")
+    assert second.runtime.onnx_path == first.runtime.onnx_path and second.runtime.onnx_path.stat().st_mtime_ns == stamp
+    assert triples(second.predict(TEXTS, flat=False)) == triples(first.predict(TEXTS, flat=False))
+    with torch.no_grad():
+        model.encoder.embeddings.word_embeddings.weight.mul_(1.5)
+    model.save_pretrained(folder)  # new weights: a new cache entry, with the new encoder's states
+    third = spandec.load_model(folder, device="cpu", precision="onnx")
+    assert third.runtime.onnx_path != first.runtime.onnx_path
+    want = triples(model.predict(TEXTS, flat=False))
+    got = triples(third.predict(TEXTS, flat=False))
+    assert max(abs(want[k] - got[k]) for k in want if k in got) <= 1e-4

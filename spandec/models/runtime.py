@@ -30,15 +30,14 @@ from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 ONNX_NAME = "encoder.onnx"
+ONNX_UNSUPPORTED = ("pl-marker",)  # encoder fed inputs_embeds, position ids and 4-D masks per packed row
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
 
 def check_precision(value: Any) -> str:
-    """A precision name from :data:`PRECISIONS` ("auto" resolved by :func:`auto_precision`), else ValueError."""
+    """A precision name from :data:`PRECISIONS` or "auto" (resolved per model by :func:`auto_precision`), else ValueError."""
     name = str(value).lower()
-    if name == "auto":
-        return auto_precision()
-    if name not in PRECISIONS:
+    if name != "auto" and name not in PRECISIONS:
         raise ValueError(f"unknown precision {value!r}; expected one of {', '.join(PRECISIONS)} or auto")
     return name
 
@@ -52,11 +51,23 @@ def native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def auto_precision(device: str | torch.device | None = None) -> str:
-    """The serving default: bf16 on CPUs with native bfloat16 (F1 within 0.3 of fp32 in
-    comparisons/results/serving.md), else fp32 (CUDA already runs fp16 autocast)."""
+def has_onnxruntime() -> bool:
+    """Whether the ``onnxruntime`` package is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def auto_precision(device: str | torch.device | None = None, strategy: str = "") -> str:
+    """The serving default, the fastest form whose F1 stays within 0.3 of fp32 in comparisons/results/serving.md:
+    on CPU, onnx-int8 (ONNX Runtime) where the strategy supports it, else bf16 on CPUs with native bfloat16,
+    else fp32; on CUDA, fp32 (predict already runs fp16 autocast)."""
     on_cpu = not torch.cuda.is_available() if device is None else torch.device(device).type == "cpu"
-    return "bf16" if on_cpu and native_bf16() else "fp32"
+    if not on_cpu:
+        return "fp32"
+    if strategy not in ONNX_UNSUPPORTED and has_onnxruntime():
+        return "onnx-int8"
+    return "bf16" if native_bf16() else "fp32"
 
 
 class TorchRuntime:
@@ -145,17 +156,26 @@ class OrtRuntime(TorchRuntime):
     def prepare(self, model, folder=None) -> None:
         import onnxruntime as ort
 
-        if getattr(model, "strategy", "") == "pl-marker":
+        if getattr(model, "strategy", "") in ONNX_UNSUPPORTED:
             raise ValueError("ONNX Runtime is not supported for pl-marker: its encoder takes inputs_embeds, position ids "
                              "and 4-D attention masks per packed row; use --precision bf16 or int8")
         found = Path(folder) / ONNX_NAME if folder is not None else None
         if found is not None and found.is_file() and _folder_precision(folder) == self.precision:
             self.onnx_path = found
-        else:  # convert now (a few seconds), from the torch encoder
+        else:  # convert from the torch encoder (a few seconds), once per saved folder: kept in the cache
             if not _has_encoder_weights(model):
                 raise ValueError(f"{folder}: holds an ONNX encoder of another precision and no torch encoder weights")
-            self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
-            self.onnx_path = export_onnx(model.encoder, Path(self._tmp.name) / ONNX_NAME, self.precision == "onnx-int8")
+            cached = _cache_path(folder, self.precision)
+            if cached is not None and cached.is_file():
+                self.onnx_path = cached
+            elif cached is not None:
+                tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.onnx")
+                export_onnx(model.encoder, tmp, self.precision == "onnx-int8")
+                os.replace(tmp, cached)  # atomic: concurrent loaders never read half a file
+                self.onnx_path = cached
+            else:
+                self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
+                self.onnx_path = export_onnx(model.encoder, Path(self._tmp.name) / ONNX_NAME, self.precision == "onnx-int8")
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -190,8 +210,11 @@ def make_runtime(precision: str) -> TorchRuntime:
 
 
 def set_precision(model: nn.Module, precision: str, folder: str | os.PathLike | None = None) -> nn.Module:
-    """Switch an fp32 model (in eval mode, on CPU for ONNX) to ``precision`` in place; returns it."""
+    """Switch an fp32 model (in eval mode, on CPU for ONNX) to ``precision`` ("auto": :func:`auto_precision`
+    for its device and strategy) in place; returns it."""
     precision = check_precision(precision)
+    if precision == "auto":
+        precision = auto_precision(model.device, getattr(model, "strategy", ""))
     current = getattr(model, "runtime", TorchRuntime()).precision
     if precision == current:
         return model
@@ -269,6 +292,33 @@ def _is_linear(model: nn.Module, key: str) -> bool:
 
 def _has_encoder_weights(model: nn.Module) -> bool:
     return bool(getattr(model, "_encoder_weights_loaded", True))
+
+
+def cache_dir() -> Path:
+    """Where converted encoders are kept: ``$SPANDEC_CACHE``, else ``$XDG_CACHE_HOME/spandec``, else ~/.cache/spandec."""
+    if os.environ.get("SPANDEC_CACHE"):
+        return Path(os.environ["SPANDEC_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spandec"
+
+
+def _cache_path(folder: str | os.PathLike | None, precision: str) -> Path | None:
+    """The cache file of ``folder``'s encoder converted to ``precision``, keyed by the folder and its weights file
+    (path, size, modification time) and the onnxruntime version; None when there is no folder or no writable cache."""
+    import hashlib
+
+    import onnxruntime
+
+    weights = Path(folder) / "model.safetensors" if folder is not None else None
+    if weights is None or not weights.is_file():
+        return None
+    stat = weights.stat()
+    key = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{precision}|{onnxruntime.__version__}|{torch.__version__}"
+    where = cache_dir() / "onnx"
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return where / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}-{precision}.onnx"
 
 
 def _folder_precision(folder: str | os.PathLike) -> str:

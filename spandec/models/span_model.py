@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
-from ..spans import Candidate, enumerate_spans
+from ..spans import Candidate, span_grid
 from .base import NERModel, WindowInput
 
 __all__ = ["SpanModel"]
@@ -18,29 +19,30 @@ class SpanModel(NERModel):
 
     def window_features(self, window: WindowInput, spans=None) -> dict:
         cs, ce = window.core
-        cands = enumerate_spans(len(window.word_first), self.config.max_span_words, range(cs, ce))
+        cands = span_grid(len(window.word_first), self.config.max_span_words, cs, ce)  # (N, 2), cached
         feat = {
             "input_ids": window.input_ids,
-            "span_start": [window.word_first[s] for s, _ in cands],
-            "span_end": [window.word_last[e - 1] for _, e in cands],
+            "span_start": np.asarray(window.word_first, dtype=np.int64)[cands[:, 0]],
+            "span_end": np.asarray(window.word_last, dtype=np.int64)[cands[:, 1] - 1],
             "spans": cands,
             "word_first": window.word_first,
         }
         if spans is not None:
             gold = {(s, e): self.label2id[t] for s, e, t in spans}
-            feat["span_labels"] = [gold.get(c, 0) for c in cands]
+            feat["span_labels"] = [gold.get(c, 0) for c in map(tuple, cands.tolist())]
         return feat
 
-    def candidates_from_probs(self, spans: Sequence[tuple[int, int]], probs: torch.Tensor) -> list[Candidate]:
-        """Non-O candidates (argmax label) of window-local ``spans`` with class probabilities ``probs``."""
+    def candidates_from_probs(self, spans: np.ndarray | Sequence[tuple[int, int]], probs: torch.Tensor) -> list[Candidate]:
+        """Non-O candidates (argmax label) of window-local ``spans`` (N, 2) with class probabilities ``probs``."""
         if len(spans) == 0:
             return []
         score, label = probs.max(-1)
-        return [
-            Candidate(s, e, self.id2label[l], sc)
-            for (s, e), l, sc in zip(spans, label.tolist(), score.tolist())
-            if l != 0
-        ]
+        hit = (label != 0).nonzero().flatten().tolist()
+        if not hit:
+            return []
+        rows = np.asarray(spans, dtype=np.int64).reshape(-1, 2)[hit].tolist()
+        label, score = label[hit].tolist(), score[hit].tolist()
+        return [Candidate(s, e, self.id2label[l], sc) for (s, e), l, sc in zip(rows, label, score)]
 
     def merge(self, windows: Sequence[WindowInput], results: Sequence[list[Candidate]]) -> list[Candidate]:
         return [c._replace(start=c.start + w.offset, end=c.end + w.offset) for w, res in zip(windows, results) for c in res]

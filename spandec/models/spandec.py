@@ -267,15 +267,21 @@ class SpanDecModel(SpanModel):
             feat["word_labels"] = inside
         return feat
 
-    def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        batch = {
+    def collate_text(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """The text half of a batch (ids, masks, each word's first subword): what inference pads."""
+        return {
             "input_ids": pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0),
             "attention_mask": length_mask([len(f["input_ids"]) for f in features]).long(),
+            "word_first": pad([f["word_first"] for f in features], 0),
+            "word_mask": length_mask([len(f["word_first"]) for f in features]),
+        }
+
+    def collate(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = {
+            **self.collate_text(features),
             "span_start": pad([f["span_start"] for f in features], 0),
             "span_end": pad([f["span_end"] for f in features], 0),
             "span_mask": length_mask([len(f["span_start"]) for f in features]),
-            "word_first": pad([f["word_first"] for f in features], 0),
-            "word_mask": length_mask([len(f["word_first"]) for f in features]),
         }
         if "span_labels" in features[0]:
             batch["span_labels"] = pad([f["span_labels"] for f in features], -100)
@@ -388,7 +394,7 @@ class SpanDecModel(SpanModel):
         """
         thr = self.resolve_threshold(threshold)
         dev = self.device
-        batch = {k: v.to(dev) for k, v in self.collate(features).items()}
+        batch = {k: v.to(dev) for k, v in self.collate_text(features).items()}
         z = self.encode(batch["input_ids"], batch["attention_mask"])
         word_probs = None
         if self.token_head is not None and (thr > 0 or decode_all):
@@ -401,12 +407,12 @@ class SpanDecModel(SpanModel):
             mins = span_min(wp, spans) if wp is not None else np.ones(len(spans), dtype=np.float32)
             kept = keep(mins, thr)
             decoded = np.arange(len(spans)) if decode_all else np.nonzero(kept)[0]
-            out.append(WindowScores(f["spans"], mins, kept, decoded, torch.zeros(0, len(self.id2label)), wp))
+            out.append(WindowScores(spans, mins, kept, decoded, torch.zeros(0, len(self.id2label)), wp))
         n_decoded = sum(len(w.decoded) for w in out)
         if n_decoded:
-            starts = pad([[f["span_start"][j] for j in w.decoded] for f, w in zip(features, out)], 0).to(dev)
-            ends = pad([[f["span_end"][j] for j in w.decoded] for f, w in zip(features, out)], 0).to(dev)
-            mask = pad([[1] * len(w.decoded) for w in out], 0).bool().to(dev)
+            starts = pad([np.asarray(f["span_start"])[w.decoded] for f, w in zip(features, out)], 0).to(dev)
+            ends = pad([np.asarray(f["span_end"])[w.decoded] for f, w in zip(features, out)], 0).to(dev)
+            mask = length_mask([len(w.decoded) for w in out]).to(dev)
             step, parts = self.max_spans_per_forward, []
             for c in range(0, starts.shape[1], step):
                 if c and pause is not None:
@@ -422,14 +428,14 @@ class SpanDecModel(SpanModel):
                       **options) -> tuple[list[list[Candidate]], PredictStats]:
         scored = self.score_batch(features, threshold, pause=pause)
         stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
-        return [self.candidates_from_probs([w.spans[j] for j in w.decoded.tolist()], w.probs) for w in scored], stats
+        return [self.candidates_from_probs(w.spans[w.decoded], w.probs) for w in scored], stats
 
 
 @dataclass
 class WindowScores:
     """One window's span scores (window-local word indices)."""
 
-    spans: list[tuple[int, int]]  # every candidate span
+    spans: np.ndarray  # (N, 2) every candidate span
     min_prob: np.ndarray  # (N,) lowest word entity probability inside each span (1 without a filter)
     kept: np.ndarray  # (N,) the span filter keeps it
     decoded: np.ndarray  # (D,) indices of the spans the decoder ran on
