@@ -28,6 +28,7 @@ from spandec.benchmark import (average_sizes, interleaved, latency, machine_info
 from spandec.data import data_dir, read_dataset_dir
 from spandec.evaluation import evaluate
 from spandec.flops import model_gflops
+from spandec.samples import PAPER_SAMPLE_WORDS, document_samples
 from spandec.spans import Document
 
 THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95]
@@ -52,6 +53,9 @@ def main(argv=None) -> int:
                    help="do not measure the SF-SpanDec weights at threshold 0 as SpanDec")
     p.add_argument("--throughput-only", action="store_true", help="measure only the interleaved throughput")
     p.add_argument("--max-test", type=int, default=None, help="use only the first N test sentences")
+    p.add_argument("--sample-words", type=int, default=PAPER_SAMPLE_WORDS,
+                   help="also report F1 on document-context samples of up to N words, the paper's test inputs "
+                        "(default %(default)s; 0: sentences only)")
     p.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
                    help="SF-SpanDec sweep thresholds, comma-separated (default %(default)s)")
     p.add_argument("--flop-sentences", type=int, default=300, help="test sentences run under FlopCounterMode (default 300)")
@@ -95,12 +99,18 @@ def main(argv=None) -> int:
         print(f"[{name}] evaluating", file=sys.stderr, flush=True)
         ev = evaluate(model, test, batch_size=8, **options)
         kept = ev["decoded"] / ev["candidates"] if ev.get("candidates") else 1.0
+        samples = {}
+        if args.sample_words:
+            inputs = document_samples(test, args.sample_words)
+            sev = evaluate(model, inputs, batch_size=8, **options)
+            samples = {"samples": {"words": args.sample_words, "inputs": len(inputs), "f1": sev["f1"],
+                                   "precision": sev["precision"], "recall": sev["recall"]}}
         sub = test[: args.flop_sentences]
         entry = {
             "checkpoint": models.get(name, models.get(served_as.get(name, "").split("@")[0], (None, None)))[1],
             **({"served_as": served_as[name]} if name in served_as else {}),
             "options": options,
-            "f1": ev["f1"], "precision": ev["precision"], "recall": ev["recall"], "per_type": ev["per_type"],
+            "f1": ev["f1"], "precision": ev["precision"], "recall": ev["recall"], "per_type": ev["per_type"], **samples,
             "unreachable_gold": ev.get("unreachable_gold", 0),
             "kept_fraction": round(kept, 4),
             "latency_ms": {"batch1": latency(model, test, batch_size=1, **options)},
@@ -169,14 +179,19 @@ def markdown(r: dict) -> str:
              f"Machine: {r['machine'].get('processor')}, {r['machine'].get('torch_threads')} torch threads, "
              f"torch {r['machine'].get('torch')}; average S={r['average_sizes']['S']} subwords, "
              f"M={r['average_sizes']['M']} span queries.", "",
-             "| strategy | F1 | P | R | samples/s b8 median [min-max] | x token (IQR) | b1 p50/p95 ms | samples/s b32 | "
-             "GFLOPs S44/M324 | GFLOPs formula (real) | GFLOPs measured | spans decoded | peak MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "F1 and P/R on single test sentences; F1 samples: on document-context samples (consecutive sentences "
+             "of one document up to N words, the paper's test inputs). Throughput, latency and GFLOPs on sentences.", "",
+             "| strategy | F1 | F1 samples | P | R | samples/s b8 median [min-max] | x token (IQR) | b1 p50/p95 ms | "
+             "samples/s b32 | GFLOPs S44/M324 | GFLOPs formula (real) | GFLOPs measured | spans decoded | peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in r["strategies"].items():
         t = e.get("throughput", {}).get("batch8", {})
         lat = e["latency_ms"]["batch1"]
+        sam = e.get("samples")
+        sam_f1 = f"{sam['f1']:.2f} ({sam['words']} words)" if sam else "-"
         lines.append(
-            f"| {name} | {e['f1']:.2f} | {e['precision']:.2f} | {e['recall']:.2f} | {t.get('median', '-')} "
+            f"| {name} | {e['f1']:.2f} | {sam_f1} | "
+            f"{e['precision']:.2f} | {e['recall']:.2f} | {t.get('median', '-')} "
             f"[{t.get('min', '-')}-{t.get('max', '-')}] | {e.get('throughput', {}).get('relative_to_token', '-')} ({e.get('throughput', {}).get('relative_to_token_iqr', '-')}) | "
             f"{lat['p50']}/{lat['p95']} | {e['throughput_batch32']} | {e['gflops']['paper_S44_M324']} | "
             f"{e['gflops']['formula_real']} | {e['gflops']['measured']} | {100 * e['kept_fraction']:.1f} % | "

@@ -86,7 +86,8 @@ def test_compare_names_and_interleaved_ratios(tmp_path, tiny_encoder, one_thread
 
     compare = load_script("compare")
     (tmp_path / "data" / "tiny").mkdir(parents=True)
-    write_gold(tmp_path / "data" / "tiny" / "test.txt", repeat=2)
+    gold = write_gold(tmp_path / "data" / "tiny" / "test.txt", repeat=2)
+    gold.write_text("-DOCSTART- O\n\n" + gold.read_text())  # one document: samples join its sentences
     models = {}
     for strategy in ("token", "sf-spandec"):
         make(strategy, tiny_encoder).save_pretrained(tmp_path / strategy)
@@ -98,6 +99,9 @@ def test_compare_names_and_interleaved_ratios(tmp_path, tiny_encoder, one_thread
     r = json.loads((tmp_path / "out" / "tiny.json").read_text())
     assert list(r["strategies"]) == ["token", "sf-spandec", "spandec"]
     assert r["strategies"]["spandec"]["served_as"] == "sf-spandec@0"
+    sam = r["strategies"]["token"]["samples"]  # F1 on the paper's document-context samples, beside sentences
+    assert sam["words"] == 60 and 1 <= sam["inputs"] < r["sentences"] and 0 <= sam["f1"] <= 100
+    assert f"| token | {r['strategies']['token']['f1']:.2f} | {sam['f1']:.2f} (60 words) |" in (tmp_path / "out" / "tiny.md").read_text()
     assert r["strategies"]["spandec"]["checkpoint"] == str(models["sf-spandec"])
     assert r["strategies"]["token"]["throughput"]["relative_to_token"] == 1.0
     sf = r["strategies"]["sf-spandec"]["throughput"]
