@@ -54,7 +54,22 @@ def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3
     return cmd + f" --output runs/conllpp/{run.name}"
 
 
-def card(strategy: str, model, run: Path, results: dict | None) -> str:
+def length_lines(strategy: str, length: dict | None) -> list[str]:
+    """The card's real-length section: F1 per input grouping and the 10,000-character count check (length.py)."""
+    entry = (length or {}).get("models", {}).get(strategy)
+    if not entry:
+        return []
+    lines = ["", f"## Input length ({length['dataset']} test, `{length.get('command', 'comparisons/length.py')}`)", "",
+             "| input | F1 |", "|---|---|"]
+    lines += [f"| {name} | {v['f1']:.2f} |" for name, v in entry["settings"].items()]
+    c = entry.get("chars_check")
+    if c:
+        lines += ["", f"Entities in {c['texts']} texts of ~{length.get('chars', 10000):,} characters: {c['entities_whole']} "
+                      f"fed whole vs {c['entities_sentence_by_sentence']} sentence by sentence (ratio {c['ratio']})."]
+    return lines
+
+
+def card(strategy: str, model, run: Path, results: dict | None, length: dict | None = None) -> str:
     """The model card (README.md) of one demo checkpoint."""
     stages = lineage(run)
     lines = [f"# {NAMES[strategy]} on CoNLL++", "",
@@ -83,8 +98,12 @@ def card(strategy: str, model, run: Path, results: dict | None) -> str:
         for name, e in results["strategies"].items():
             if name == strategy or (strategy == "sf-spandec" and name.startswith("spandec (sf-spandec")):
                 t = e.get("throughput", {}).get("batch8", {})
-                lines.append(f"- {name}: F1 {e['f1']:.2f}, {t.get('median', '?')} samples/s at batch 8 "
-                             f"({results['machine'].get('processor')}), spans decoded {100 * e['kept_fraction']:.1f} %")
+                sam = (f", F1 {e['samples']['f1']:.2f} on {e['samples']['inputs']} document-context samples "
+                       f"(up to {e['samples']['words']} words)" if e.get("samples") else "")
+                lines.append(f"- {name}: F1 {e['f1']:.2f} sentence by sentence{sam}, {t.get('median', '?')} samples/s "
+                             f"at batch 8 ({results['machine'].get('processor')}), spans decoded "
+                             f"{100 * e['kept_fraction']:.1f} %")
+    lines += length_lines(strategy, length)
     lines += ["", "## Reproduce", "", "```bash"] + [stage_command(r, t) for r, t in stages] + [
               f"spandec export runs/conllpp/{run.name}/best data/checkpoints/{strategy} --fp16 --skip-unchanged",
               "```", "", "Load with `spandec.load_model(\"data/checkpoints/" + strategy + "\")`.", ""]
@@ -95,6 +114,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="runs/conllpp", help="folder with <strategy>/best and training.json")
     p.add_argument("--results", default="comparisons/results/conllpp.json", help="comparison results (optional)")
+    p.add_argument("--length", default=None, help="length benchmark results (comparisons/length.py JSON, optional)")
     p.add_argument("--out", default="data/checkpoints")
     p.add_argument("--strategies", nargs="+", default=list(NAMES),
                    help="STRATEGY or STRATEGY=RUN_FOLDER (default: <runs>/<strategy>)")
@@ -103,13 +123,14 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     results = json.loads(Path(args.results).read_text()) if Path(args.results).is_file() else None
+    length = json.loads(Path(args.length).read_text()) if args.length and Path(args.length).is_file() else None
     for spec in args.strategies:
         s, _, folder = spec.partition("=")
         src = Path(folder) if folder else Path(args.runs) / s
         model = load_model(src / "best", device="cpu")
         dst = Path(args.out) / s
         model.save_pretrained(dst, dtype=torch.float16, skip_unchanged=True)
-        (dst / "README.md").write_text(card(s, model, src, results))
+        (dst / "README.md").write_text(card(s, model, src, results, length))
         size = sum(f.stat().st_size for f in dst.iterdir()) / 2**20
         print(f"{dst}: {size:.1f} MiB ({len(model.config.weights_from_encoder)} tensors from the encoder package)")
 

@@ -3,7 +3,7 @@ bf16 autocast (after), measured through the real training loop (``spandec.traini
 
 Usage:
     python comparisons/train_speed.py [--strategies token,spandec,sf-spandec] [--steps 30] [--rounds 2]
-Writes comparisons/results/train-speed.{json,md}. Samples/s counts training inputs (a sentence, or a
+Writes comparisons/results/<--name, default train-speed>.{json,md}. Samples/s counts training inputs (a sentence, or a
 paper-style sample of ~60 words); words/s makes the two comparable. Configurations alternate within a round.
 """
 
@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     p.add_argument("--sentences", type=int, default=3000, help="first N CoNLL++ training sentences (default 3000)")
     p.add_argument("--window-subwords", type=int, default=128, help="window for the sample runs (default 128)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--name", default="train-speed", help="results file name under comparisons/results (default %(default)s)")
     args = p.parse_args(argv)
     train_file = Path(args.data_dir or data_dir()) / "conllpp" / "train.txt"
     sentences = read_conll(train_file)[: args.sentences]
@@ -82,8 +83,8 @@ def main(argv=None) -> int:
         speedup = (row["samples bf16"]["samples_per_s"] / row["samples fp32"]["samples_per_s"]) if "samples bf16" in row else None
         lines.append(f"| {strategy} | " + " | ".join(f"{row[c]['samples_per_s']} ({row[c]['words_per_s']:.0f})"
                                                    for c in configs) + f" | {speedup and round(speedup, 2)}x |")
-    (RESULTS / "train-speed.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "train-speed.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -176,3 +176,14 @@ def test_onnx_conversion_is_cached_per_weights_file(fp32_models, tmp_path) -> No
     want = triples(model.predict(TEXTS, flat=False))
     got = triples(third.predict(TEXTS, flat=False))
     assert max(abs(want[k] - got[k]) for k in want if k in got) <= 1e-4
+
+
+def test_app_pool_auto_serves_and_names_the_fast_form(fp32_models) -> None:
+    """The app's default (--precision auto) serves onnx-int8 on CPU where the strategy has it and says so."""
+    from spandec.app.models import ModelPool, ModelSpec
+
+    pool = ModelPool.load([ModelSpec("SF", str(fp32_models["sf-spandec"][1])), ModelSpec("PLM", str(fp32_models["pl-marker"][1]))],
+                          device="cpu", log=lambda m: None, precision="auto")
+    rows = {r[0]: r for r in pool.status_rows()}
+    assert rows["SF"][4] == "onnx-int8" and rows["PLM"][4] == auto_precision("cpu", "pl-marker")
+    assert pool.get("SF").label == "SF (onnx-int8)"
