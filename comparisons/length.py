@@ -71,7 +71,7 @@ def markdown(results: dict) -> str:
     rows = list(next(iter(results["models"].values()))["settings"])
     lines = [f"# Length benchmark: {results['dataset']} test, {results['sentences']} sentences in "
              f"{results['documents']} documents", "",
-             f"`{results['command']}`", "",
+             *[f"`{c}`" for c in results.get("commands", [results["command"]])], "",
              "F1 (exact span, seqeval IOB2 strict) with the same sentences grouped each way:", "",
              "| grouping | inputs | mean words | " + " | ".join(names) + " |",
              "|---|---|---|" + "---|" * len(names)]
@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     p.add_argument("--chars", type=int, default=10_000, help="length of the raw-text count check (default 10000)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--name", default=None, help="results file name (default length-<dataset>)")
+    p.add_argument("--out", default=str(RESULTS), help="results folder (default comparisons/results)")
+    p.add_argument("--append", action="store_true",
+                   help="add these models to the results file of this name (same dataset, documents and settings)")
     args = p.parse_args(argv)
     root = Path(args.data_dir) if args.data_dir else data_dir()
     test = read_dataset_dir(root / args.dataset)["test"]
@@ -120,6 +123,14 @@ def main(argv=None) -> int:
     results = {"dataset": args.dataset, "sentences": len(test), "documents": len(by_document(test)),
                "chars": args.chars, "command": "python comparisons/length.py " + " ".join(argv or sys.argv[1:]),
                "machine": machine_info(), "models": {}}
+    stem = Path(args.out) / (args.name or f"length-{args.dataset.replace('/', '-')}")
+    if args.append and stem.with_suffix(".json").is_file():
+        old = json.loads(stem.with_suffix(".json").read_text())
+        same = ("dataset", "sentences", "documents", "chars")
+        if any(old.get(k) != results[k] for k in same) or list(next(iter(old["models"].values()))["settings"]) != list(groups):
+            p.error(f"--append: {stem.with_suffix('.json')} was measured on other data or groupings; use another --name")
+        results["models"] = dict(old["models"])
+        results["commands"] = old.get("commands", [old["command"]]) + [results["command"]]
     for spec in args.model:
         name, _, path = spec.partition("=")
         model = load_model(path, device="cpu")
@@ -134,7 +145,7 @@ def main(argv=None) -> int:
         entry["chars_check"] = count_check(model, texts, args.batch_size)
         print(f"[{name}] {args.chars} chars: {entry['chars_check']}", file=sys.stderr, flush=True)
         results["models"][name] = entry
-    stem = RESULTS / (args.name or f"length-{args.dataset.replace('/', '-')}")
+    stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(results))
     save_figure(figure(results), stem)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+
+import pytest
 from pathlib import Path
 
 from model_helpers import make
@@ -12,6 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_script(name: str):
+    import sys
+
+    if str(ROOT / "comparisons") not in sys.path:  # scripts import their siblings (plot.py) as run from there
+        sys.path.insert(0, str(ROOT / "comparisons"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "comparisons" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -111,3 +117,31 @@ def test_compare_names_and_interleaved_ratios(tmp_path, tiny_encoder, one_thread
     stored = load_stored_results(tmp_path / "out" / "tiny.json")
     assert {s: stored.f1(s) for s in ("token", "sf-spandec", "spandec")} == {
         s: r["strategies"][s]["f1"] for s in ("token", "sf-spandec", "spandec")}
+
+
+def test_length_benchmark_appends_models(tmp_path, tiny_encoder, one_thread) -> None:
+    """length.py: every grouping scored per model, the raw-text count check, and --append adding a model to the
+    same file (refused on other data)."""
+    from test_app_support import write_gold
+
+    length = load_script("length")
+    (tmp_path / "data" / "tiny").mkdir(parents=True)
+    gold = write_gold(tmp_path / "data" / "tiny" / "test.txt", repeat=3)
+    gold.write_text("-DOCSTART- O\n\n" + gold.read_text())
+    for strategy in ("token", "sf-spandec"):
+        make(strategy, tiny_encoder).save_pretrained(tmp_path / strategy)
+    base = ["--dataset", "tiny", "--data-dir", str(tmp_path / "data"), "--ks", "1,4", "--chars", "150",
+            "--out", str(tmp_path / "out"), "--name", "len"]
+    assert length.main(base + ["--model", f"token={tmp_path / 'token'}"]) == 0
+    assert length.main(base + ["--model", f"sf={tmp_path / 'sf-spandec'}", "--append"]) == 0
+    r = json.loads((tmp_path / "out" / "len.json").read_text())
+    assert list(r["models"]) == ["token", "sf"] and len(r["commands"]) == 2
+    groups = list(r["models"]["token"]["settings"])
+    assert groups == ["sentence", "paper samples (60 words)", "4 sentences joined", "whole document"]
+    assert r["models"]["sf"]["settings"]["whole document"]["inputs"] == 1  # one document, fed whole
+    check = r["models"]["sf"]["chars_check"]
+    assert check["texts"] >= 1 and check["entities_sentence_by_sentence"] >= 0
+    md = (tmp_path / "out" / "len.md").read_text()
+    assert md.count("`python comparisons/length.py") == 2 and "| whole document | 1 |" in md
+    with pytest.raises(SystemExit):  # other documents: not the same file's data
+        length.main(base + ["--model", f"t2={tmp_path / 'token'}", "--append", "--ks", "1,8"])
