@@ -2,7 +2,7 @@
 batch-1 latency, peak memory and size on disk, with ratios against fp32 token classification.
 
     PYTHONPATH=. python comparisons/serving.py --threads 1 --clock cpu --sentences 300 --f1-sentences 1000 \\
-        --models Token=data/checkpoints/token SF-SpanDec=data/checkpoints/sf-spandec SpanDec=data/checkpoints/sf-spandec@0
+        --models Token=data/checkpoints/token SF-SpanDec=data/checkpoints/sf-spandec SpanDec=data/checkpoints/spandec
 
 F1 is on the whole CoNLL++ test set (``--f1-sentences`` for a subset); throughput at each
 batch size is measured on the first ``--sentences`` test sentences, every form in one
@@ -23,7 +23,7 @@ import torch
 
 from spandec import load_model
 from spandec.app.figures import tradeoff_plot
-from spandec.app.models import parse_specs
+from spandec.app.models import DEFAULT_SPECS, parse_specs
 from spandec.benchmark import latency, machine_info, peak_memory_mb, throughput
 from spandec.data import data_dir, read_conll
 from spandec.evaluation import evaluate
@@ -31,6 +31,7 @@ from spandec.models.runtime import PRECISIONS, native_bf16
 from spandec.spans import Document
 
 REFERENCE = ("Token", "fp32")
+ONNX_LESS = ("PL-Marker",)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 F1_TOLERANCE = 0.3
 
@@ -138,9 +139,9 @@ def figure(result: dict):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["Token=data/checkpoints/token", "SF-SpanDec=data/checkpoints/sf-spandec",
-                                                   "SpanDec=data/checkpoints/sf-spandec@0"],
-                   help="NAME=PATH[@THRESHOLD] (the first named Token is the reference)")
+    p.add_argument("--models", nargs="+", default=[str(s) for s in DEFAULT_SPECS if s.name not in ONNX_LESS],
+                   help="NAME=PATH[@THRESHOLD] (the one named Token is the reference; default: the app's default "
+                        "models but PL-Marker, which has no ONNX form)")
     p.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     p.add_argument("--data", default=None, help="CoNLL file (default: CoNLL++ test in $SPANDEC_DATA_DIR)")
     p.add_argument("--f1-sentences", type=int, default=None, help="score F1 on the first N sentences (default all)")

@@ -379,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("output", help="folder to write")
     x.add_argument("--format", default="fp32", choices=(*PRECISIONS, "fp16"),
                    help="fp32; bf16 (encoder weights bfloat16); int8 (encoder linear layers int8, run by torchao); "
-                        "onnx / onnx-int8 (encoder.onnx run by ONNX Runtime on CPU; not pl-marker); fp16 (storage only, "
-                        "loaded back as fp32). Heads and span decoders stay float32. Default fp32")
+                        "onnx / onnx-int8 (encoder.onnx, and SpanDec's decoder.onnx, run by ONNX Runtime on CPU; not "
+                        "pl-marker); fp16 (storage only, loaded back as fp32). The span filter stays float32. Default fp32")
     x.add_argument("--fp16", action="store_true", help="same as --format fp16")
     x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")
     x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")

@@ -61,8 +61,11 @@ def test_exported_precision_matches_fp32(fp32_models, tmp_path, strategy, precis
     config = json.loads((out / "config.json").read_text())
     assert config["precision"] == precision
     assert (out / "encoder.onnx").is_file() == precision.startswith("onnx")
+    onnx_decoder = precision.startswith("onnx") and strategy != "token"  # the span decoder runs in ONNX Runtime too
+    assert (out / "decoder.onnx").is_file() == onnx_decoder
     loaded = spandec.load_model(out, device="cpu")  # the folder's precision is picked up
     assert loaded.precision == precision
+    assert (getattr(loaded.runtime, "run_decoder", None) is not None) == onnx_decoder
     got = triples(loaded.predict(TEXTS, flat=False, **options))
     score_tol, agree = TOLERANCE[precision]
     same = [k for k in want if k in got]

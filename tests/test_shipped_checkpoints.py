@@ -1,15 +1,13 @@
 """The shipped demo checkpoints hold on real-length text: a multi-sentence paragraph (data/texts) gives the entities
-that sentence-by-sentence prediction gives.
+that sentence-by-sentence prediction gives, and every checkpoint records the window it was trained on.
 
-Span checkpoints trained before document-context training (issue 16: no ``window_subwords`` recorded in their
-config) lose most entities on a paragraph (their queries and markers are built from positions never trained);
-for them the check is a strict xfail, so it turns into a plain assertion, and fails loudly if it does not hold,
-as soon as retrained checkpoints are shipped. The token model holds already and is checked plainly.
+Before issue 16 the span checkpoints had been trained on single sentences with no window recorded, and lost
+most entities on this paragraph (agreement SF-SpanDec 0.44, PL-Marker 0.61); this check was a strict xfail
+for them until the document-context checkpoints replaced them.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -27,24 +25,18 @@ def sentences() -> list[str]:
             if line.strip() and not line.startswith("#")]
 
 
-def shipped() -> list:
-    out = []
-    for folder in sorted(p for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file()):
-        config = json.loads((folder / "config.json").read_text())
-        old_span_model = not config.get("window_subwords") and config.get("model_type") != "token"
-        marks = [] if not old_span_model else [pytest.mark.xfail(
-            strict=True, reason="trained on single sentences only (no trained window recorded); see issue 16")]
-        out.append(pytest.param(folder, id=folder.name, marks=marks))
-    return out
+def shipped() -> list[Path]:
+    return sorted(p for p in CHECKPOINTS.iterdir() if (p / "config.json").is_file())
 
 
 def entity_set(model, text: str, offset: int = 0) -> set[tuple[int, int, str]]:
     return {(e["char_start_index"] + offset, e["char_end_index"] + offset, e["label"]) for e in model.predict(text)}
 
 
-@pytest.mark.parametrize("folder", shipped())
+@pytest.mark.parametrize("folder", shipped(), ids=lambda p: p.name)
 def test_paragraph_matches_sentence_by_sentence(folder, one_thread) -> None:
     model = load_model(folder, device="cpu")
+    assert model.config.window_subwords, f"{folder.name}: no trained window recorded in config.json"
     lines = sentences()
     paragraph = " ".join(lines)
     split, pos = set(), 0

@@ -1,7 +1,7 @@
 """Which models the web app serves: specs from flags, environment or a config file, and the loaded pool.
 
 A spec is ``NAME=SOURCE`` where SOURCE is a local folder or a Hub id, optionally
-followed by ``@THRESHOLD`` to pin the SF-SpanDec threshold (``SpanDec=...sf-spandec@0``
+followed by ``@THRESHOLD`` to pin the SF-SpanDec threshold (``SF-at-0=...sf-spandec@0``
 serves the SF-SpanDec weights as plain SpanDec) and by ``#PRECISION`` to run it in another
 precision than the pool's (``SF-SpanDec (int8)=...sf-spandec#onnx-int8``). A model that fails to load keeps its
 error message, shown in the UI; the other models still work.
@@ -48,7 +48,7 @@ class ModelSpec:
 DEFAULT_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("Token", "data/checkpoints/token"),
     ModelSpec("PL-Marker", "data/checkpoints/pl-marker"),
-    ModelSpec("SpanDec", "data/checkpoints/sf-spandec", 0.0),
+    ModelSpec("SpanDec", "data/checkpoints/spandec"),
     ModelSpec("SF-SpanDec", "data/checkpoints/sf-spandec"),
 )
 

@@ -1,4 +1,4 @@
-"""Encoder backends: the one place that knows how a model's encoder runs and is stored.
+"""Encoder (and span decoder) backends: the one place that knows how a model runs and is stored per precision.
 
 Every strategy calls its encoder through ``model.run_encoder(...)``, which hands the call to
 ``model.runtime``, one of:
@@ -8,14 +8,17 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
 - ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers;
 - ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and
   run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its matmuls with ONNX
-  Runtime's ``quantize_dynamic``.
+  Runtime's ``quantize_dynamic``. SpanDec / SF-SpanDec with one decoder layer also export their span
+  decoder and classifier (``SpanDecModel.decoder_graph``: the exact first-layer path over every
+  position, dynamic batch, length and span count) and run it in a second session, int8 likewise.
 
-The encoder changes; span decoders and heads stay torch: bf16 autocast (matmuls bf16, softmax and
-norms float32) for bf16, float32 for every other form (for the int8 forms float32 heads measured
+The span filter's word head and the span bookkeeping stay torch float32, so which spans are decoded
+is decided exactly given the encoder's states; other heads run bf16 autocast for bf16 (matmuls bf16,
+softmax and norms float32) and float32 for every other form (for the int8 forms float32 heads measured
 faster than bf16 autocast: SF-SpanDec onnx-int8 0.66 s vs 0.78 s CPU time per 300 CoNLL++ sentences at
-batch 8, torchao int8 1.29 s vs 1.44 s, one thread, interleaved runs). SF-SpanDec's
-span filter always scores in float32, so the span logic is exact given the encoder's states. A saved folder's config.json records its
-``precision``; ``load_model`` picks it up (or converts on load when another is asked for).
+batch 8, torchao int8 1.29 s vs 1.44 s, one thread, interleaved runs). A saved folder's config.json records
+its ``precision``; ``load_model`` picks it up (or converts on load when another is asked for; ONNX
+conversions are cached per weights file, see :func:`cache_dir`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 ONNX_NAME = "encoder.onnx"
+DECODER_NAME = "decoder.onnx"  # SpanDec / SF-SpanDec with one decoder layer: the span decoder and classifier
 ONNX_UNSUPPORTED = ("pl-marker",)  # encoder fed inputs_embeds, position ids and 4-D masks per packed row
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
@@ -139,41 +143,47 @@ class Int8Runtime(TorchRuntime):
 
 
 class OrtRuntime(TorchRuntime):
-    """onnx / onnx-int8: the encoder runs in an ONNX Runtime session (CPU); the rest stays torch."""
+    """onnx / onnx-int8: the encoder, and SpanDec's one-layer span decoder, run in ONNX Runtime sessions (CPU);
+    the span filter's word head and the span bookkeeping stay torch (float32)."""
 
     def __init__(self, precision: str):
         self.precision = precision
-        self.session = None
+        self.session = self.decoder_session = None
         self.onnx_path: Path | None = None
+        self.decoder_path: Path | None = None
 
     def prepare(self, model, folder=None) -> None:
-        import onnxruntime as ort
-
         if getattr(model, "strategy", "") in ONNX_UNSUPPORTED:
             raise ValueError("ONNX Runtime is not supported for pl-marker: its encoder takes inputs_embeds, position ids "
                              "and 4-D attention masks per packed row; use --precision bf16 or int8")
-        found = Path(folder) / ONNX_NAME if folder is not None else None
+        quantize = self.precision == "onnx-int8"
+        self.onnx_path = self._file(model, folder, ONNX_NAME, lambda path: export_onnx(model.encoder, path, quantize))
+        self.session = _session(self.onnx_path)
+        graph = model.decoder_graph() if hasattr(model, "decoder_graph") else None
+        if graph is not None:
+            hidden = model.encoder.config.hidden_size
+            self.decoder_path = self._file(model, folder, DECODER_NAME,
+                                           lambda path: export_decoder_onnx(graph, hidden, path, quantize))
+            self.decoder_session = _session(self.decoder_path)
+
+    def _file(self, model, folder, name: str, export) -> Path:
+        """``name`` from a folder saved in this precision, else converted once into the cache (or a temporary folder)."""
+        found = Path(folder) / name if folder is not None else None
         if found is not None and found.is_file() and _folder_precision(folder) == self.precision:
-            self.onnx_path = found
-        else:  # convert from the torch encoder (a few seconds), once per saved folder: kept in the cache
-            if not _has_encoder_weights(model):
-                raise ValueError(f"{folder}: holds an ONNX encoder of another precision and no torch encoder weights")
-            cached = _cache_path(folder, self.precision)
-            if cached is not None and cached.is_file():
-                self.onnx_path = cached
-            elif cached is not None:
-                tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.onnx")
-                export_onnx(model.encoder, tmp, self.precision == "onnx-int8")
-                os.replace(tmp, cached)  # atomic: concurrent loaders never read half a file
-                self.onnx_path = cached
-            else:
-                self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
-                self.onnx_path = export_onnx(model.encoder, Path(self._tmp.name) / ONNX_NAME, self.precision == "onnx-int8")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+            return found
+        if name == ONNX_NAME and not _has_encoder_weights(model):
+            raise ValueError(f"{folder}: holds an ONNX encoder of another precision and no torch encoder weights")
+        cached = _cache_path(folder, self.precision, name)
+        if cached is not None and cached.is_file():
+            return cached
+        if cached is not None:
+            tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.onnx")
+            export(tmp)
+            os.replace(tmp, cached)  # atomic: concurrent loaders never read half a file
+            return cached
+        if not hasattr(self, "_tmp"):
+            self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
+        return export(Path(self._tmp.name) / name)
 
     def __call__(self, encoder, input_ids=None, attention_mask=None, **other) -> torch.Tensor:
         if other:
@@ -181,14 +191,37 @@ class OrtRuntime(TorchRuntime):
         feed = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy()}
         return torch.from_numpy(self.session.run(None, feed)[0])
 
+    @property
+    def run_decoder(self):
+        """``(z, attention_mask, batch_idx, starts, ends) -> logits (K, labels)`` through the decoder session, or None."""
+        return self._run_decoder if self.decoder_session is not None else None
+
+    def _run_decoder(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+        feed = {"z": z.float().cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(),
+                "batch_idx": batch_idx.cpu().numpy(), "starts": starts.cpu().numpy(), "ends": ends.cpu().numpy()}
+        return torch.from_numpy(self.decoder_session.run(None, feed)[0])
+
     def saved_state(self, model, state):
-        # the ONNX file holds the encoder; torch keeps only what the heads use (SpanDec's position table)
+        # the ONNX files hold the encoder (and decoder); torch keeps the rest (the heads, SpanDec's position table)
         return {k: v for k, v in state.items() if not k.startswith("encoder.") or "position_embeddings" in k}
 
     def write_extra(self, model, path) -> None:
         import shutil
 
         shutil.copyfile(self.onnx_path, path / ONNX_NAME)
+        if self.decoder_path is not None:
+            shutil.copyfile(self.decoder_path, path / DECODER_NAME)
+
+
+def _session(path: Path):
+    """An ONNX Runtime CPU session with torch's thread count."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def make_runtime(precision: str) -> TorchRuntime:
@@ -249,18 +282,35 @@ class _LastHidden(nn.Module):
 def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = False) -> Path:
     """Write ``encoder`` (input_ids, attention_mask -> last hidden state; dynamic batch and length) as ONNX,
     its matmuls quantised to int8 by ONNX Runtime when ``quantize``."""
+    dummy = (torch.ones(2, 12, dtype=torch.long), torch.ones(2, 12, dtype=torch.long))
+    dynamic = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
+               "last_hidden_state": {0: "batch", 1: "length"}}
+    return _export(_LastHidden(encoder), dummy, ["input_ids", "attention_mask"], ["last_hidden_state"], dynamic,
+                   path, quantize)
+
+
+def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, quantize: bool = False) -> Path:
+    """Write a SpanDec decoder graph (``SpanDecModel.decoder_graph()``: z, attention_mask, batch_idx, starts, ends ->
+    logits; dynamic batch, length and span count) as ONNX, its matmuls int8 when ``quantize``."""
+    dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), torch.tensor([0, 1, 1]),
+             torch.tensor([1, 2, 4]), torch.tensor([1, 5, 4]))
+    names = ["z", "attention_mask", "batch_idx", "starts", "ends"]
+    dynamic = {"z": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}, "batch_idx": {0: "spans"},
+               "starts": {0: "spans"}, "ends": {0: "spans"}, "logits": {0: "spans"}}
+    return _export(graph, dummy, names, ["logits"], dynamic, path, quantize)
+
+
+def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[str], dynamic: dict,
+            path: str | os.PathLike, quantize: bool) -> Path:
     import warnings
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = (torch.ones(2, 12, dtype=torch.long), torch.ones(2, 12, dtype=torch.long))
     raw = path.with_suffix(".fp32.onnx") if quantize else path
-    dynamic = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
-               "last_hidden_state": {0: "batch", 1: "length"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(_LastHidden(encoder).eval(), dummy, str(raw), input_names=["input_ids", "attention_mask"],
-                          output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
+        torch.onnx.export(module.eval(), dummy, str(raw), input_names=inputs, output_names=outputs,
+                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
     if quantize:
         import logging
 
@@ -291,7 +341,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spandec"
 
 
-def _cache_path(folder: str | os.PathLike | None, precision: str) -> Path | None:
+def _cache_path(folder: str | os.PathLike | None, precision: str, name: str = ONNX_NAME) -> Path | None:
     """The cache file of ``folder``'s encoder converted to ``precision``, keyed by the folder and its weights file
     (path, size, modification time) and the onnxruntime version; None when there is no folder or no writable cache."""
     import hashlib
@@ -308,7 +358,7 @@ def _cache_path(folder: str | os.PathLike | None, precision: str) -> Path | None
         where.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return where / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}-{precision}.onnx"
+    return where / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}-{precision}-{name}"
 
 
 def _folder_precision(folder: str | os.PathLike) -> str:

@@ -105,54 +105,55 @@ class DecoderLayer(nn.Module):
         gathers of the sparse path at batch 8 (SF-SpanDec: 10 % less time on CoNLL++, 16 % on CrossNER)."""
         return rows < 2 * texts * positions and 2 * texts * positions * self.heads * length > self.dense_limit
 
-    def forward_positions(self, qpos, batch_idx, starts, ends, mem_k, mem_v, mem_bias, projected=None):
+    def forward_positions(self, qpos, batch_idx, starts, ends, mem_k, mem_v, mem_bias, projected=None,
+                          all_rows: bool = False):
         """First-layer fast path, exact: projections once per position, text attention once per
         (text, position), both shared by every span starting/ending there.
 
         qpos: (P, 2, H) start/end queries at every position (the same for every text);
         batch_idx/starts/ends: (K,) the batch row and first/last subword position of each of K
         (unpadded) spans -> (K, 2, H). ``projected``: ``self.project(qpos)`` when already computed.
+        ``all_rows``: attend from every (text, position, slot) row, with no data-dependent sizes (what
+        the ONNX export traces); otherwise only the rows some span needs.
         """
         Q, K, V = projected if projected is not None else self.project(qpos)  # (P, 2, h, d): once, not per text or span
         scale = 1.0 / math.sqrt(self.head_dim)
         B, P = mem_bias.shape[0], qpos.shape[0]
-        if self.use_sparse(2 * batch_idx.numel(), B, P, mem_k.shape[1]):  # attend over the text only for the rows needed
+        table = Q.flatten(0, 1)  # (2P, h, d): row 2p is the start query at p, row 2p + 1 the end query
+        if not all_rows and self.use_sparse(2 * batch_idx.numel(), B, P, mem_k.shape[1]):
             # the (text, position, slot) rows some span needs; few when the span filter pruned most spans
             rows = torch.cat([(batch_idx * P + starts) * 2, (batch_idx * P + ends) * 2 + 1])
             used, inverse = torch.unique(rows, return_inverse=True)
-            ub, up, us = used // (2 * P), (used // 2) % P, used % 2
-            lz = (torch.einsum("uhd,ulhd->uhl", Q[up, us], mem_k[ub]) * scale + mem_bias[ub, None, :]).float()
-            mz = lz.amax(-1)  # (U, h)
-            ez = torch.exp(lz - mz[..., None])
-            sz, az = ez.sum(-1), torch.einsum("uhl,ulhd->uhd", ez, mem_v[ub].float())
+            ub, ur = used // (2 * P), used % (2 * P)
+            lz = (torch.einsum("uhd,ulhd->uhl", table[ur], mem_k[ub]) * scale + mem_bias[ub, None, :]).float()
+            mz, sz, az = _softmax_parts(lz, mem_v[ub], "uhl,ulhd->uhd")
             n = batch_idx.numel()
 
             def take(t: torch.Tensor) -> torch.Tensor:  # (U, ...) -> (K, 2, ...)
                 return torch.stack([t[inverse[:n]], t[inverse[n:]]], dim=1)
         else:  # per text, the R (position, slot) rows its spans need, all texts at once (every row without a filter)
-            n = batch_idx.numel()
-            cols = torch.cat([starts * 2, ends * 2 + 1])  # row of each span's start/end query in the (2P) table
-            texts = torch.cat([batch_idx, batch_idx])
-            needed = torch.zeros(B, 2 * P, dtype=torch.bool, device=cols.device)
-            needed[texts, cols] = True
-            rank = needed.long().cumsum(1) - 1  # (B, 2P): each needed row's place among its text's rows
-            R = int(rank[:, -1].max()) + 1 if n else 1
-            table = Q.reshape(2 * P, *Q.shape[2:])
-            if R == 2 * P:  # every row: the queries are the same for every text
+            slot_s, slot_e = starts * 2, ends * 2 + 1  # each span's start/end row in the (2P) table
+            if all_rows:
                 lz = torch.einsum("rhd,blhd->brhl", table, mem_k)
             else:
-                nb, ncol = needed.nonzero(as_tuple=True)
-                sel = torch.zeros(B, R, dtype=torch.long, device=cols.device)
-                sel[nb, rank[nb, ncol]] = ncol
-                lz = torch.einsum("brhd,blhd->brhl", table[sel], mem_k)
+                needed = torch.zeros(B, 2 * P, dtype=torch.bool, device=starts.device)
+                needed[batch_idx, slot_s] = True
+                needed[batch_idx, slot_e] = True
+                rank = needed.long().cumsum(1) - 1  # (B, 2P): each needed row's place among its text's rows
+                R = int(rank[:, -1].max()) + 1 if batch_idx.numel() else 1
+                if R == 2 * P:  # every row: the queries are the same for every text
+                    lz = torch.einsum("rhd,blhd->brhl", table, mem_k)
+                else:
+                    nb, ncol = needed.nonzero(as_tuple=True)
+                    sel = torch.zeros(B, R, dtype=torch.long, device=starts.device)
+                    sel[nb, rank[nb, ncol]] = ncol
+                    lz = torch.einsum("brhd,blhd->brhl", table[sel], mem_k)
+                slot_s, slot_e = rank[batch_idx, slot_s], rank[batch_idx, slot_e]
             lz = (lz * scale + mem_bias[:, None, None, :]).float()
-            mz = lz.amax(-1)  # (B, R, h)
-            ez = torch.exp(lz - mz[..., None])
-            sz, az = ez.sum(-1), torch.einsum("brhl,blhd->brhd", ez, mem_v.float())
-            slot = rank[texts, cols]
+            mz, sz, az = _softmax_parts(lz, mem_v, "brhl,blhd->brhd")  # (B, R, h[, d])
 
             def take(t: torch.Tensor) -> torch.Tensor:  # (B, R, ...) -> (K, 2, ...): start row at i, end row at j
-                return torch.stack([t[batch_idx, slot[:n]], t[batch_idx, slot[n:]]], dim=1)
+                return torch.stack([t[batch_idx, slot_s], t[batch_idx, slot_e]], dim=1)
 
         def take_pos(t: torch.Tensor) -> torch.Tensor:  # (P, 2, ...) -> (K, 2, ...)
             return torch.stack([t[starts, 0], t[ends, 1]], dim=1)
@@ -167,6 +168,13 @@ class DecoderLayer(nn.Module):
         num = take(az) * scale_z[..., None] + torch.einsum("kqhp,kphd->kqhd", eq, Vs)
         den = take(sz) * scale_z + eq.sum(-1)
         return self.finish(q, (num / den[..., None]).to(q.dtype))
+
+
+def _softmax_parts(lz: torch.Tensor, mem_v: torch.Tensor, pattern: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A softmax over the text split exactly: each row's max logit, its sum of exps and exp-weighted values."""
+    mz = lz.amax(-1)
+    ez = torch.exp(lz - mz[..., None])
+    return mz, ez.sum(-1), torch.einsum(pattern, ez, mem_v.float())
 
 
 class SpanDecModel(SpanModel):
@@ -339,6 +347,12 @@ class SpanDecModel(SpanModel):
         valid = span_mask if span_mask is not None else torch.ones_like(starts, dtype=torch.bool)
         bi, ni = valid.nonzero(as_tuple=True)
         s_flat, e_flat = starts[bi, ni], ends[bi, ni]
+        run_graph = getattr(self.runtime, "run_decoder", None)
+        if run_graph is not None and fast and bi.numel() and not torch.is_grad_enabled():  # ONNX Runtime decoder
+            logits = run_graph(z, attention_mask, bi, s_flat, e_flat)
+            out = logits.new_zeros(B, N, logits.shape[-1])
+            out[bi, ni] = logits
+            return out
         bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
         qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
         q = None  # (K, 2, H) for the K valid spans
@@ -356,6 +370,12 @@ class SpanDecModel(SpanModel):
         out = logits.new_zeros(B, N, logits.shape[-1])
         out[bi, ni] = logits
         return out
+
+    def decoder_graph(self) -> nn.Module | None:
+        """The span decoder as one traceable module for ONNX export, ``(z, attention_mask, batch_idx, starts,
+        ends) -> logits (K, labels)`` for K spans (one decoder layer, the exact all-rows first-layer path);
+        None for deeper decoders, which keep the torch decoder."""
+        return _DecoderGraph(self) if len(self.decoder) == 1 else None
 
     def token_logits(self, z: torch.Tensor, word_first: torch.Tensor) -> torch.Tensor:
         """Entity-vs-O logit of each word (at its first subword): (B, W)."""
@@ -429,6 +449,22 @@ class SpanDecModel(SpanModel):
         scored = self.score_batch(features, threshold, pause=pause)
         stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
         return [self.candidates_from_probs(w.spans[w.decoded], w.probs) for w in scored], stats
+
+
+class _DecoderGraph(nn.Module):
+    """``decode_spans`` for one decoder layer with no data-dependent sizes (batch, length and span count stay dynamic)."""
+
+    def __init__(self, model: "SpanDecModel"):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z, attention_mask, batch_idx, starts, ends):
+        m, layer = self.model, self.model.decoder[0]
+        qpos = m.position_queries(z.shape[1]).to(z.dtype)
+        mem_k, mem_v = layer.memory(z)
+        bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
+        q = layer.forward_positions(qpos, batch_idx, starts, ends, mem_k, mem_v, bias, all_rows=True)
+        return m.classifier(m.final_norm(q).flatten(-2))
 
 
 @dataclass
