@@ -126,15 +126,17 @@ class DecoderLayer(nn.Module):
             used, inverse = torch.unique(rows, return_inverse=True)
             ub, ur = used // (2 * P), used % (2 * P)
             lz = (torch.einsum("uhd,ulhd->uhl", table[ur], mem_k[ub]) * scale + mem_bias[ub, None, :]).float()
-            mz, sz, az = _softmax_parts(lz, mem_v[ub], "uhl,ulhd->uhd")
+            mz, ez, sz = _split_softmax(lz)
+            az = torch.einsum("uhl,ulhd->uhd", ez, mem_v[ub].float())
             n = batch_idx.numel()
 
             def take(t: torch.Tensor) -> torch.Tensor:  # (U, ...) -> (K, 2, ...)
                 return torch.stack([t[inverse[:n]], t[inverse[n:]]], dim=1)
         else:  # per text, the R (position, slot) rows its spans need, all texts at once (every row without a filter)
             slot_s, slot_e = starts * 2, ends * 2 + 1  # each span's start/end row in the (2P) table
+            keys_t = mem_k.permute(0, 2, 3, 1)  # (B, h, d, L); matmuls, not einsum: ONNX Runtime's Einsum is slow
             if all_rows:
-                lz = torch.einsum("rhd,blhd->brhl", table, mem_k)
+                lz = table.transpose(0, 1).unsqueeze(0) @ keys_t  # (B, h, 2P, L)
             else:
                 needed = torch.zeros(B, 2 * P, dtype=torch.bool, device=starts.device)
                 needed[batch_idx, slot_s] = True
@@ -142,15 +144,17 @@ class DecoderLayer(nn.Module):
                 rank = needed.long().cumsum(1) - 1  # (B, 2P): each needed row's place among its text's rows
                 R = int(rank[:, -1].max()) + 1 if batch_idx.numel() else 1
                 if R == 2 * P:  # every row: the queries are the same for every text
-                    lz = torch.einsum("rhd,blhd->brhl", table, mem_k)
+                    lz = table.transpose(0, 1).unsqueeze(0) @ keys_t
                 else:
                     nb, ncol = needed.nonzero(as_tuple=True)
                     sel = torch.zeros(B, R, dtype=torch.long, device=starts.device)
                     sel[nb, rank[nb, ncol]] = ncol
-                    lz = torch.einsum("brhd,blhd->brhl", table[sel], mem_k)
+                    lz = table[sel].transpose(1, 2) @ keys_t
                 slot_s, slot_e = rank[batch_idx, slot_s], rank[batch_idx, slot_e]
-            lz = (lz * scale + mem_bias[:, None, None, :]).float()
-            mz, sz, az = _softmax_parts(lz, mem_v, "brhl,blhd->brhd")  # (B, R, h[, d])
+            lz = (lz * scale + mem_bias[:, None, None, :]).float()  # (B, h, R, L)
+            mz, ez, sz = _split_softmax(lz)
+            az = ez @ mem_v.float().transpose(1, 2)  # (B, h, R, d)
+            mz, sz, az = mz.transpose(1, 2), sz.transpose(1, 2), az.transpose(1, 2)  # (B, R, h[, d])
 
             def take(t: torch.Tensor) -> torch.Tensor:  # (B, R, ...) -> (K, 2, ...): start row at i, end row at j
                 return torch.stack([t[batch_idx, slot_s], t[batch_idx, slot_e]], dim=1)
@@ -160,21 +164,22 @@ class DecoderLayer(nn.Module):
 
         q = take_pos(qpos)
         Qs, Ks, Vs = take_pos(Q).float(), take_pos(K).float(), take_pos(V).float()  # (K, 2, h, d)
-        lq = torch.einsum("kqhd,kphd->kqhp", Qs, Ks) * scale  # (K, 2, h, 2)
+        lq = (Qs.transpose(1, 2) @ Ks.permute(0, 2, 3, 1)).transpose(1, 2) * scale  # (K, 2, h, 2)
         mzs = take(mz)
         m = torch.maximum(mzs, lq.amax(-1))
         eq = torch.exp(lq - m[..., None])
         scale_z = torch.exp(mzs - m)
-        num = take(az) * scale_z[..., None] + torch.einsum("kqhp,kphd->kqhd", eq, Vs)
+        num = take(az) * scale_z[..., None] + (eq.transpose(1, 2) @ Vs.transpose(1, 2)).transpose(1, 2)
         den = take(sz) * scale_z + eq.sum(-1)
         return self.finish(q, (num / den[..., None]).to(q.dtype))
 
 
-def _softmax_parts(lz: torch.Tensor, mem_v: torch.Tensor, pattern: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A softmax over the text split exactly: each row's max logit, its sum of exps and exp-weighted values."""
+def _split_softmax(lz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A softmax over the text kept split, so the pair's own logits can join it exactly: each row's max logit,
+    the exps relative to it and their sum."""
     mz = lz.amax(-1)
     ez = torch.exp(lz - mz[..., None])
-    return mz, ez.sum(-1), torch.einsum(pattern, ez, mem_v.float())
+    return mz, ez, ez.sum(-1)
 
 
 class SpanDecModel(SpanModel):
