@@ -258,8 +258,8 @@ def precision_type(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-PRECISION_HELP = ("how the encoder runs: " + ", ".join(PRECISIONS) + " or auto (on CPU: onnx-int8, or bf16 for pl-marker "
-                  "on CPUs with native bfloat16; fp32 on CUDA); "
+PRECISION_HELP = ("how the encoder runs: " + ", ".join(PRECISIONS) + " or auto (on CPU: onnx-int8 for token and "
+                  "sf-spandec, bf16 for spandec and pl-marker on CPUs with native bfloat16; fp32 on CUDA); "
                   "default: the precision the folder was exported in")
 
 
