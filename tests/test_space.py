@@ -42,7 +42,7 @@ def test_space_file_set(built):
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert {"app.py", "requirements.txt", "README.md", ".gitattributes", "data/examples.txt",
             "comparisons/results/conllpp.json", "spandec/__init__.py", "spandec/gpu.py"} <= files
-    for name in ("token", "pl-marker", "sf-spandec"):
+    for name in ("token", "pl-marker", "spandec", "sf-spandec"):
         assert {f"data/checkpoints/{name}/model.safetensors", f"data/checkpoints/{name}/config.json"} <= files
     assert not any("__pycache__" in f or f.startswith(("tests/", "runs/")) for f in files)
     total = sum((out / f).stat().st_size for f in files)
@@ -58,7 +58,7 @@ def test_space_constraints(built):
     assert "spaces" in pins and "huggingface-hub" in pins
     rules = space.lfs_patterns(out / ".gitattributes")
     big = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.stat().st_size > space.MAX_PLAIN_BYTES]
-    assert len(big) == 3 and all(space.lfs_covered(p, rules) for p in big)
+    assert len(big) == 4 and all(space.lfs_covered(p, rules) for p in big)  # the four checkpoints' weights
     assert space.check_space(out, ROOT / "pyproject.toml", check_imports=False) == []
 
 
