@@ -24,7 +24,7 @@ from pathlib import Path
 
 from spandec import load_model
 from spandec.benchmark import (average_sizes, interleaved, latency, machine_info, measured_gflops, peak_memory_mb,
-                               result_name, sf_sweep)
+                               result_name, round_summary, sf_sweep)
 from spandec.data import data_dir, read_dataset_dir
 from spandec.evaluation import evaluate
 from spandec.flops import model_gflops
@@ -137,7 +137,8 @@ def main(argv=None) -> int:
     tp = measure_throughput(entries, models, test, thresholds, args)
     for name, v in tp["models"].items():
         if name in results["strategies"]:
-            results["strategies"][name]["throughput"] = {"batch8": v, "relative_to_token": v["ratio"]["median"],
+            results["strategies"][name]["throughput"] = {"batch8": {**v, **round_summary(v)},
+                                                         "relative_to_token": v["ratio"]["median"],
                                                          "relative_to_token_iqr": v["ratio"]["iqr"]}
     for row in sweep_eval:
         v = tp["models"][f"sf-spandec@{row['threshold']:g}"]

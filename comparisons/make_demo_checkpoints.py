@@ -38,7 +38,7 @@ def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3
            f"--batch-size {a.get('batch_size', 64)} --per-device-batch-size {a.get('per_device_batch_size', 32)}")
     if t.get("train_sentences") and t["train_sentences"] < full_train:
         cmd += f" --max-train-sentences {t['train_sentences']}"
-    if t.get("dev_sentences") and t["dev_sentences"] < full_dev:
+    if t.get("dev_sentences") and t["dev_sentences"] < full_dev and not t.get("sample_words"):  # samples: a count of samples
         cmd += f" --max-dev-sentences {t['dev_sentences']}"
     if t.get("init_from"):
         cmd += f" --init-from runs/conllpp/{Path(t['init_from']).parent.name}/best"
@@ -59,7 +59,8 @@ def length_lines(strategy: str, length: dict | None) -> list[str]:
     entry = (length or {}).get("models", {}).get(strategy)
     if not entry:
         return []
-    lines = ["", f"## Input length ({length['dataset']} test, `{length.get('command', 'comparisons/length.py')}`)", "",
+    commands = " then ".join(f"`{c}`" for c in length.get("commands", [length.get("command", "comparisons/length.py")]))
+    lines = ["", f"## Input length ({length['dataset']} test)", "", f"Measured by {commands}.", "",
              "| input | F1 |", "|---|---|"]
     lines += [f"| {name} | {v['f1']:.2f} |" for name, v in entry["settings"].items()]
     c = entry.get("chars_check")

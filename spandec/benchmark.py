@@ -32,9 +32,14 @@ def throughput(models: Mapping[str, tuple], sentences: Sequence[Sentence], batch
     n_batches = max(1, -(-len(sentences) // batch_size))
     res = interleaved(models, sentences, batch_size=batch_size, batches_per_round=n_batches, passes=rounds,
                       warmup_batches=max(1, warmup // batch_size), clock=clock)
-    return {name: {"median": r["round_median"], "min": r["round_min"], "max": r["round_max"],
-                   "rounds": r["per_round"], "batch_size": batch_size, "samples": len(sentences)}
+    return {name: {**round_summary(r), "rounds": r["per_round"], "batch_size": batch_size, "samples": len(sentences)}
             for name, r in res["models"].items()}
+
+
+def round_summary(row: Mapping) -> dict[str, float]:
+    """Median, min and max samples/s over the rounds of one :func:`interleaved` row: the keys results files store
+    and readers (the app's trade-off view, model cards) use."""
+    return {"median": row["round_median"], "min": row["round_min"], "max": row["round_max"]}
 
 
 def result_name(strategy: str) -> str:

@@ -115,6 +115,9 @@ def test_compare_names_and_interleaved_ratios(tmp_path, tiny_encoder, one_thread
     assert [row["threshold"] for row in r["sf_sweep"]] == [0.0, 0.5]
     assert all(row["relative_to_token"] > 0 for row in r["sf_sweep"])
     stored = load_stored_results(tmp_path / "out" / "tiny.json")
+    b8 = r["strategies"]["sf-spandec"]["throughput"]["batch8"]  # the keys readers use: the app, model cards
+    assert b8["min"] <= b8["median"] <= b8["max"] and stored.latency_ms("sf-spandec", 8) == 1000.0 / b8["median"]
+    assert f"| {b8['median']} [{b8['min']}-{b8['max']}] |" in (tmp_path / "out" / "tiny.md").read_text()
     assert {s: stored.f1(s) for s in ("token", "sf-spandec", "spandec")} == {
         s: r["strategies"][s]["f1"] for s in ("token", "sf-spandec", "spandec")}
 
