@@ -65,7 +65,7 @@ def test_accepted_work_and_draft_survive_sigkill(sf_model, tmp_path):
                 c.predict("news", "ann", f"{e[2]}:{e[3]}", api_name="/annotate_remove")
             c.predict("news", "ann", SENTENCES[k % 4].split()[0], "PER", api_name="/annotate_add")
             html, table, _, status, _ = c.predict("news", "ann", "corpus order", api_name="/annotate_accept")
-        assert f"Text 4 of 10" in status and "3 accepted" in status
+        assert "Text 4 of 10" in status and "3 accepted" in status
         for e in table["data"]:
             c.predict("news", "ann", f"{e[2]}:{e[3]}", api_name="/annotate_remove")
         c.predict("news", "ann", "Tanaka", "LOC", api_name="/annotate_add")  # a draft, never accepted

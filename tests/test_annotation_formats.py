@@ -4,7 +4,6 @@ Label Studio and doccano files as those tools write them; bad files give one lin
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

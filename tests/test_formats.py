@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from types import SimpleNamespace
 
 import pytest
 import torch
