@@ -27,13 +27,21 @@ from spandec.app.models import DEFAULT_SPECS, parse_specs
 from spandec.benchmark import latency, machine_info, peak_memory_mb, throughput
 from spandec.data import data_dir, read_conll
 from spandec.evaluation import evaluate
-from spandec.models.runtime import PRECISIONS, native_bf16
+from spandec.models.base import read_saved_config
+from spandec.models.runtime import ONNX_UNSUPPORTED, PRECISIONS, native_bf16
 from spandec.spans import Document
 
 REFERENCE = ("Token", "fp32")
-ONNX_LESS = ("PL-Marker",)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 F1_TOLERANCE = 0.3
+
+
+def has_onnx_form(source: str) -> bool:
+    """Whether the saved model at ``source`` has ONNX forms (not PL-Marker); unreadable folders are kept, to be reported."""
+    try:
+        return read_saved_config(source)[1].get("model_type") not in ONNX_UNSUPPORTED
+    except (OSError, ValueError):
+        return True
 
 
 def folder_mib(path: Path) -> float:
@@ -139,7 +147,7 @@ def figure(result: dict):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=[str(s) for s in DEFAULT_SPECS if s.name not in ONNX_LESS],
+    p.add_argument("--models", nargs="+", default=[str(s) for s in DEFAULT_SPECS if has_onnx_form(s.source)],
                    help="NAME=PATH[@THRESHOLD] (the one named Token is the reference; default: the app's default "
                         "models but PL-Marker, which has no ONNX form)")
     p.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)

@@ -102,12 +102,6 @@ def span_grid(n_words: int, max_span_words: int, start: int = 0, end: int | None
     return grid
 
 
-def enumerate_spans(n_words: int, max_span_words: int, starts: range | None = None) -> list[tuple[int, int]]:
-    """:func:`span_grid` as a list of tuples (optionally only spans starting in the range ``starts``)."""
-    lo, hi = (starts.start, starts.stop) if starts is not None else (0, n_words)
-    return [tuple(r) for r in span_grid(n_words, max_span_words, lo, hi).tolist()]
-
-
 def decode_flat(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Greedy flat decoding: highest score first, skipping spans that overlap a kept one; sorted by position."""
     taken: list[Candidate] = []

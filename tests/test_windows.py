@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spandec.data import Sentence, spans_to_tags
-from spandec.spans import enumerate_spans, make_windows
+from spandec.spans import make_windows, span_grid
 
 from model_helpers import MODEL_KW, STRATEGIES, entity_set, make, no_dropout
 
@@ -86,7 +86,7 @@ def test_windows_cover_every_span_once(tiny_encoder, overfit_data) -> None:
             assert w.input_ids == ids
         if strategy == "spandec":
             spans = [(w.offset + s, w.offset + e) for w in windows for s, e in model.window_features(w)["spans"]]
-            assert sorted(spans) == sorted(set(spans)) == enumerate_spans(len(words), 4)
+            assert sorted(spans) == sorted(set(spans)) == [tuple(r) for r in span_grid(len(words), 4).tolist()]
 
 
 def _memorize_long_text(model, sentences, steps: int) -> None:

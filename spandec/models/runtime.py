@@ -159,6 +159,7 @@ class OrtRuntime(TorchRuntime):
         self.session = self.decoder_session = None
         self.onnx_path: Path | None = None
         self.decoder_path: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None  # conversions of models saved nowhere
 
     def prepare(self, model, folder=None) -> None:
         if getattr(model, "strategy", "") in ONNX_UNSUPPORTED:
@@ -189,7 +190,7 @@ class OrtRuntime(TorchRuntime):
             export(tmp)
             os.replace(tmp, cached)  # atomic: concurrent loaders never read half a file
             return cached
-        if not hasattr(self, "_tmp"):
+        if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
         return export(Path(self._tmp.name) / name)
 
@@ -350,8 +351,9 @@ def cache_dir() -> Path:
 
 
 def _cache_path(folder: str | os.PathLike | None, precision: str, name: str = ONNX_NAME) -> Path | None:
-    """The cache file of ``folder``'s encoder converted to ``precision``, keyed by the folder and its weights file
-    (path, size, modification time) and the onnxruntime version; None when there is no folder or no writable cache."""
+    """The cache file ``name`` (encoder or decoder graph) of ``folder`` converted to ``precision``, keyed by the folder's
+    weights file (path, size, modification time), the onnxruntime and torch versions and :data:`EXPORT_VERSION`;
+    None when there is no folder or no writable cache."""
     import hashlib
 
     import onnxruntime

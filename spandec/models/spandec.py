@@ -174,6 +174,11 @@ class DecoderLayer(nn.Module):
         return self.finish(q, (num / den[..., None]).to(q.dtype))
 
 
+def _text_bias(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive attention bias over the text: 0 on tokens, the dtype's minimum on padding."""
+    return (1.0 - attention_mask.to(dtype)) * torch.finfo(dtype).min
+
+
 def _split_softmax(lz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A softmax over the text kept split, so the pair's own logits can join it exactly: each row's max logit,
     the exps relative to it and their sum."""
@@ -355,23 +360,21 @@ class SpanDecModel(SpanModel):
         run_graph = getattr(self.runtime, "run_decoder", None)
         if run_graph is not None and fast and bi.numel() and not torch.is_grad_enabled():  # ONNX Runtime decoder
             logits = run_graph(z, attention_mask, bi, s_flat, e_flat)
-            out = logits.new_zeros(B, N, logits.shape[-1])
-            out[bi, ni] = logits
-            return out
-        bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
-        qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
-        q = None  # (K, 2, H) for the K valid spans
-        for k, layer in enumerate(self.decoder):
-            mem_k, mem_v = layer.memory(z)
-            if k == 0 and fast:
-                q = layer.forward_positions(qpos, bi, s_flat, e_flat, mem_k, mem_v, bias, projected)
-                continue
-            if q is None:
-                q = torch.stack([qpos[s_flat, 0], qpos[e_flat, 1]], dim=1)
-            padded = q.new_zeros(B, N, 2, q.shape[-1])
-            padded[bi, ni] = q
-            q = layer(padded, mem_k, mem_v, bias)[bi, ni]
-        logits = self.classifier(self.dropout(self.final_norm(q).flatten(-2)))
+        else:
+            bias = _text_bias(attention_mask, z.dtype)
+            qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
+            q = None  # (K, 2, H) for the K valid spans
+            for k, layer in enumerate(self.decoder):
+                mem_k, mem_v = layer.memory(z)
+                if k == 0 and fast:
+                    q = layer.forward_positions(qpos, bi, s_flat, e_flat, mem_k, mem_v, bias, projected)
+                    continue
+                if q is None:
+                    q = torch.stack([qpos[s_flat, 0], qpos[e_flat, 1]], dim=1)
+                padded = q.new_zeros(B, N, 2, q.shape[-1])
+                padded[bi, ni] = q
+                q = layer(padded, mem_k, mem_v, bias)[bi, ni]
+            logits = self.classifier(self.dropout(self.final_norm(q).flatten(-2)))
         out = logits.new_zeros(B, N, logits.shape[-1])
         out[bi, ni] = logits
         return out
@@ -467,8 +470,8 @@ class _DecoderGraph(nn.Module):
         m, layer = self.model, self.model.decoder[0]
         qpos = m.position_queries(z.shape[1]).to(z.dtype)
         mem_k, mem_v = layer.memory(z)
-        bias = (1.0 - attention_mask.to(z.dtype)) * torch.finfo(z.dtype).min
-        q = layer.forward_positions(qpos, batch_idx, starts, ends, mem_k, mem_v, bias, all_rows=True)
+        q = layer.forward_positions(qpos, batch_idx, starts, ends, mem_k, mem_v, _text_bias(attention_mask, z.dtype),
+                                    all_rows=True)
         return m.classifier(m.final_norm(q).flatten(-2))
 
 
