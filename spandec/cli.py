@@ -67,13 +67,15 @@ def _init_model(path: str, strategy: str, labels: list[str], encoder_layers: int
                 decoder_layers: int | None = None):
     """A trained model to continue training (fresh optimizer and schedule) and the labels it had.
 
-    Its strategy must match. If the training data has labels the model lacks, the model moves to the
+    Its strategy must match or be one it can become (``as_strategy``: SpanDec -> SF-SpanDec). If the
+    training data has labels the model lacks, the model moves to the
     data's label set: all weights kept, output rows of shared labels copied, the others start fresh.
     SpanDec depths given here change the model's (``SpanDecModel.with_depth``).
     """
     model = load_model(path, device="cpu")
     if model.strategy != strategy:
-        raise ValueError(f"--init-from {path} is a {model.strategy} model, not {strategy}")
+        before_strategy, model = model.strategy, model.as_strategy(strategy)
+        print(f"--init-from {path}: {before_strategy} -> {strategy}", file=sys.stderr)
     if encoder_layers is not None or decoder_layers is not None:
         if not hasattr(model, "with_depth"):
             raise ValueError("--encoder-layers/--decoder-layers apply to spandec and sf-spandec models only")

@@ -388,6 +388,12 @@ class NERModel(nn.Module):
         model.load_state_dict(state)
         return model.to(self.device), sorted(fresh)
 
+    def as_strategy(self, strategy: str) -> "NERModel":
+        """This model trained on as ``strategy`` (a warm start); a class that can become another strategy says so."""
+        if strategy != self.strategy:
+            raise ValueError(f"a {self.strategy} model cannot be trained on as {strategy}")
+        return self
+
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(pretrained encoder parameters, new parameters) for the 10x learning rate of new weights."""
         pretrained = {id(p) for p in self.encoder.parameters()}

@@ -274,6 +274,20 @@ class SpanDecModel(SpanModel):
                 + (f" ({added} new identity layer{'s' if added > 1 else ''})" if added else ""))
         return model.to(self.device), note
 
+    def as_strategy(self, strategy: str) -> "SpanDecModel":
+        """SpanDec <-> SF-SpanDec warm start: every trained weight kept; SF gains a fresh filter head (or loses it)."""
+        if strategy not in ("spandec", "sf-spandec"):
+            return super().as_strategy(strategy)
+        if strategy == self.strategy:
+            return self
+        config = replace(self.config, span_filter=strategy == "sf-spandec")
+        model = type(self)(config, copy.deepcopy(self.encoder), self.tokenizer, removed_layers=[])
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("token_head.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("token_head.") for k in missing):
+            raise RuntimeError(f"as_strategy: unmatched weights {missing + unexpected}")
+        return model.to(self.device)
+
     # ----- features ------------------------------------------------------------------------
     def window_features(self, window, spans=None) -> dict:
         feat = super().window_features(window, spans)
