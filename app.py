@@ -25,7 +25,7 @@ from spandec.app import annotate, batch, highlight, learn, span_filter, span_sel
 from spandec.app.colors import DISAGREE_LABEL, color_map
 from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
-from spandec.app.models import ModelPool
+from spandec.app.pool import ModelPool
 from spandec.models import SpanDecConfig
 from spandec.app.options import make_context, parse_args
 from spandec.store import Store, StoreError, open_store

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from spandec import load_model
-from spandec.models.inspect import cross_attention
+from spandec.models.explain import cross_attention
 from spandec.data import data_dir, read_conll
 
 

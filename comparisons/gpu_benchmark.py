@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from spandec.app.models import DEFAULT_SPECS, LoadedModel, parse_specs
+from spandec.app.pool import DEFAULT_SPECS, LoadedModel, parse_specs
 from spandec.benchmark import machine_info, throughput
 from spandec.data import data_dir, read_conll
 from spandec.gpu import DTYPE_NAMES, autocast_dtype

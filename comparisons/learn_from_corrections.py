@@ -20,7 +20,7 @@ from pathlib import Path
 
 from spandec.app import learn
 from spandec.app.context import AppContext
-from spandec.app.models import ModelPool, ModelSpec
+from spandec.app.pool import ModelPool, ModelSpec
 from spandec.data import data_dir, read_conll
 from spandec.store import open_store
 from spandec.store import projects as P

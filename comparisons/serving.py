@@ -23,7 +23,7 @@ import torch
 
 from spandec import load_model
 from spandec.app.figures import tradeoff_plot
-from spandec.app.models import DEFAULT_SPECS, parse_specs
+from spandec.app.pool import DEFAULT_SPECS, parse_specs
 from spandec.benchmark import latency, machine_info, peak_memory_mb, throughput
 from spandec.data import data_dir, read_conll
 from spandec.evaluation import evaluate

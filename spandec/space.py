@@ -32,7 +32,7 @@ TOP_FILES = ("app.py", "requirements.txt", "README.md")
 def app_data_files(root: Path = ROOT) -> list[Path]:
     """The data the app reads by default: its model folders, example texts and stored results."""
     from .app.context import DEFAULT_EXAMPLES, DEFAULT_RESULTS
-    from .app.models import DEFAULT_SPECS
+    from .app.pool import DEFAULT_SPECS
 
     relative = [spec.source for spec in DEFAULT_SPECS] + [DEFAULT_EXAMPLES, DEFAULT_RESULTS]
     return [root / p for p in dict.fromkeys(relative)]

@@ -11,7 +11,7 @@ import pytest
 
 from spandec.app import annotate
 from spandec.app.context import AppContext, InputError, Limits
-from spandec.app.models import ModelPool, parse_specs
+from spandec.app.pool import ModelPool, parse_specs
 from spandec.app.span_select import render
 from spandec.store import open_store
 from test_app_support import build_tiny_models, model_args

@@ -16,7 +16,7 @@ from spandec.app import cost as app_cost
 from spandec.app import highlight
 from spandec.app import tradeoff as app_tradeoff
 from spandec.app.context import AppContext, Cancelled, FairLock, InputError, Limits
-from spandec.app.models import ModelPool, parse_specs
+from spandec.app.pool import ModelPool, parse_specs
 from spandec.data import read_conll
 from spandec.inputs import read_inputs
 from spandec.spans import Document
@@ -159,7 +159,7 @@ def test_default_work_folder_removed_at_exit(tmp_path):
     import subprocess
     import sys
 
-    code = ("from spandec.app.context import AppContext; from spandec.app.models import ModelPool; "
+    code = ("from spandec.app.context import AppContext; from spandec.app.pool import ModelPool; "
             "c = AppContext(ModelPool()); d = c.new_dir('tagged'); (d / 'x.jsonl').write_text('{}'); print(c.workdir)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})

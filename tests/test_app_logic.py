@@ -15,8 +15,8 @@ from spandec.app import tradeoff as app_tradeoff
 from spandec.app import context, highlight, span_filter
 from spandec.app.colors import LABEL_COLORS, color_map, label_color
 from spandec.app.context import AppContext, EmptyInput, InputError, Limits
-from spandec.app.models import DEFAULT_SPECS, ModelPool, ModelSpec, parse_spec, parse_specs, resolve_specs
-from spandec.models.inspect import score_spans
+from spandec.app.pool import DEFAULT_SPECS, ModelPool, ModelSpec, parse_spec, parse_specs, resolve_specs
+from spandec.models.explain import score_spans
 from spandec.spans import span_min
 from spandec.data import read_conll
 from spandec.evaluation import evaluate

@@ -17,7 +17,7 @@ from safetensors import safe_open
 import spandec
 from spandec.evaluation import evaluate
 from spandec import NERModel, load_model
-from spandec.models.inspect import analyze
+from spandec.models.explain import analyze
 from spandec.spans import Candidate, Document, bio_to_candidates, decode, decode_flat
 from spandec.training import TrainingArgs, train
 

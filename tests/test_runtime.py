@@ -130,7 +130,7 @@ def test_all_windows_matches_windows(fp32_models) -> None:
 
 
 def test_app_pool_serves_precisions(fp32_models) -> None:
-    from spandec.app.models import ModelPool, ModelSpec, parse_spec
+    from spandec.app.pool import ModelPool, ModelSpec, parse_spec
 
     assert parse_spec("SF (int8)=a/b@0.3#onnx-int8") == ModelSpec("SF (int8)", "a/b", 0.3, "onnx-int8")
     assert str(parse_spec("X=folder#bf16")) == "X=folder#bf16"
@@ -184,7 +184,7 @@ def test_onnx_conversion_is_cached_per_weights_file(fp32_models, tmp_path) -> No
 
 def test_app_pool_auto_serves_and_names_the_fast_form(fp32_models) -> None:
     """The app's default (--precision auto) serves onnx-int8 on CPU where the strategy has it and says so."""
-    from spandec.app.models import ModelPool, ModelSpec
+    from spandec.app.pool import ModelPool, ModelSpec
 
     pool = ModelPool.load([ModelSpec("SF", str(fp32_models["sf-spandec"][1])), ModelSpec("PLM", str(fp32_models["pl-marker"][1]))],
                           device="cpu", log=lambda m: None, precision="auto")

@@ -117,7 +117,7 @@ def test_model_card_and_folder(tiny_models, tmp_path, one_thread):
 HUB_LOAD = """
 import sys
 from spandec import load_model
-from spandec.app.models import ModelPool, ModelSpec
+from spandec.app.pool import ModelPool, ModelSpec
 m = load_model("org/tiny-token", device="cpu")
 pool = ModelPool.load([ModelSpec("T", "org/tiny-token")], device="cpu", log=lambda m: None)
 assert pool.get("T").model.strategy == "token"

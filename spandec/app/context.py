@@ -23,10 +23,10 @@ from typing import Any, Sequence
 from .. import spans
 from ..data import Sentence
 from ..models import PredictStats, is_span_decoder
-from ..models.inspect import SpanScores, score_spans
+from ..models.explain import SpanScores, score_spans
 from .cost import Cost, check_budget, estimate
 from .errors import EmptyInput, InputError
-from .models import ModelPool
+from .pool import ModelPool
 
 __all__ = [
     "InputError", "EmptyInput", "Limits", "AppContext", "clean_text", "check_threshold", "get_entry",

@@ -72,7 +72,7 @@ def token_strip(words: Sequence[str], probs: Sequence[float] | None, threshold: 
 def span_grid(scores: Any, threshold: float, max_words: int = 60) -> go.Figure:
     """Start-by-end grid of candidate spans: pruned, kept, entity candidate, predicted (by label), hover scores.
 
-    ``scores`` is a :class:`spandec.models.inspect.SpanScores`.
+    ``scores`` is a :class:`spandec.models.explain.SpanScores`.
     """
     words = scores.words
     n = min(len(words), max_words)

@@ -22,7 +22,7 @@ from ..store import Store
 from ..store import projects as P
 from ..store.formats import write_annotations
 from .context import AppContext, InputError, get_entry
-from .models import ModelPool, ModelSpec
+from .pool import ModelPool, ModelSpec
 
 __all__ = ["Job", "start", "poll", "RESULT_HEADERS"]
 

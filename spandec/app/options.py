@@ -10,7 +10,7 @@ from .. import gpu
 from ..cli import precision_type
 from ..store import default_db
 from .context import DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, Limits, read_examples
-from .models import ModelPool, resolve_specs
+from .pool import ModelPool, resolve_specs
 
 __all__ = ["parse_args", "make_context"]
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from ..models import SpanDecConfig, is_span_decoder
-from ..models.inspect import cross_attention, kept_summary
+from ..models.explain import cross_attention, kept_summary
 from .context import AppContext, InputError, check_threshold, clean_text, get_entry
 from .figures import attention_heatmaps, span_grid, token_strip
 

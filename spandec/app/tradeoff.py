@@ -2,7 +2,7 @@
 
 An uploaded evaluation set is scored once per model. For SpanDec / SF-SpanDec the
 encoder, token head and decoder run once over *all* candidate spans
-(:func:`spandec.models.inspect.score_spans`); any threshold is then re-scored by masking
+(:func:`spandec.models.explain.score_spans`); any threshold is then re-scored by masking
 the kept spans, flat decoding and seqeval, without running the encoder again.
 """
 
@@ -24,7 +24,7 @@ from ..evaluation import predict_tags, score
 from ..flops import model_gflops as architecture_gflops
 from ..flops import num_spans
 from ..models import is_span_decoder
-from ..models.inspect import score_spans
+from ..models.explain import score_spans
 from ..spans import Document
 from .batch import check_lengths, uploaded_file
 from .context import AppContext, EvalSet, InputError, check_request, check_threshold, ready_entries
