@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -20,18 +21,50 @@ NAMES = {"token": "Token classification", "pl-marker": "PL-Marker", "spandec": "
          "sf-spandec": "SF-SpanDec (SpanDec with SF head)"}
 
 
+STAGE_LINE = re.compile(r"^\d+\. (\d+) epoch\(s\) on .*?, (\d+) optimizer steps")
+
+
+def card_stages(folder: Path) -> list[tuple[Path, dict]]:
+    """The stages a shipped checkpoint's card (README.md) records, for a run warm-started from that checkpoint."""
+    text = (folder / "README.md").read_text() if (folder / "README.md").is_file() else ""
+    lines = text.splitlines()
+    stages = []
+    for line in lines:
+        m = STAGE_LINE.match(line)
+        if m:
+            stages.append((folder, {"card_line": line.split(". ", 1)[1], "epochs": int(m.group(1)),
+                                    "steps": int(m.group(2))}))
+    commands = [x for x in lines if x.startswith("spandec train ")]
+    for (_, t), cmd in zip(stages, commands[-len(stages):] if stages else []):
+        t["command"] = cmd
+    return stages
+
+
 def lineage(run: Path) -> list[tuple[Path, dict]]:
-    """The training stages behind ``run`` (oldest first), following each training.json's ``init_from``."""
+    """The training stages behind ``run`` (oldest first), following each training.json's ``init_from``
+    (into a shipped checkpoint's card when a stage started from one)."""
     stages = []
     while run is not None and (run / "training.json").is_file():
         t = json.loads((run / "training.json").read_text())
         stages.insert(0, (run, t))
-        run = Path(t["init_from"]).parent if t.get("init_from") else None
+        init = Path(t["init_from"]) if t.get("init_from") else None
+        run = init.parent if init is not None and (init.parent / "training.json").is_file() else None
+        if run is None and init is not None:
+            stages[:0] = card_stages(init)
     return stages
 
 
+def budget(stages: list[tuple[Path, dict]]) -> tuple[int, int]:
+    """(epochs, optimizer steps) of all stages, counted from the pretrained encoder."""
+    epochs = sum(t.get("epochs", len(t.get("history", []))) if "card_line" in t else len(t.get("history", []))
+                 for _, t in stages)
+    return epochs, sum(int(t.get("steps") or 0) for _, t in stages)
+
+
 def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3250) -> str:
-    """The ``spandec train`` command of one stage, from its recorded arguments."""
+    """The ``spandec train`` command of one stage, from its recorded arguments (or its card)."""
+    if "card_line" in t:
+        return t.get("command", "# (command not recorded)")
     a = t.get("args", {})
     cmd = (f"spandec train --strategy {t['strategy']} --train ../shared/data/conllpp/train.txt "
            f"--dev ../shared/data/conllpp/dev.txt --epochs {a.get('epochs', len(t.get('history', [])))} "
@@ -41,7 +74,9 @@ def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3
     if t.get("dev_sentences") and t["dev_sentences"] < full_dev and not t.get("sample_words"):  # samples: a count of samples
         cmd += f" --max-dev-sentences {t['dev_sentences']}"
     if t.get("init_from"):
-        cmd += f" --init-from runs/conllpp/{Path(t['init_from']).parent.name}/best"
+        init = Path(t["init_from"])
+        cmd += (f" --init-from runs/conllpp/{init.parent.name}/best" if (init.parent / "training.json").is_file()
+                else f" --init-from data/checkpoints/{init.name}  # the checkpoint shipped before this stage")
     if a.get("freeze_word_embeddings", True):
         cmd += " --freeze-word-embeddings"
     if t.get("sample_words"):
@@ -81,6 +116,9 @@ def card(strategy: str, model, run: Path, results: dict | None, length: dict | N
              "word embeddings frozen (so they are not stored here); best epoch on CoNLL++ dev. Stages, each starting",
              "from the previous stage's best weights with a fresh optimizer and schedule, on a 2-core CPU:", ""]
     for k, (r, t) in enumerate(stages, 1):
+        if "card_line" in t:
+            lines.append(f"{k}. {t['card_line']}")
+            continue
         a, hist = t.get("args", {}), t.get("history", [])
         data = (f"{t['train_samples']} document-context samples (consecutive sentences of a document, up to "
                 f"{t['sample_words']} words; {t.get('train_sentences')} sentences)" if t.get("sample_words")
@@ -91,9 +129,15 @@ def card(strategy: str, model, run: Path, results: dict | None, length: dict | N
                      f"{[h['seconds'] for h in hist]}.")
         if t.get("note"):
             lines.append(f"   Note: {t['note']}")
-    lines += ["", f"Best dev F1: {stages[-1][1].get('best_f1') if stages else '?'}"]
-    if strategy == "sf-spandec":
-        lines.append(f"Default span-filter threshold: {model.config.threshold} (0 = SpanDec)")
+    epochs, steps = budget(stages)
+    lines += ["", f"Budget from the pretrained encoder, warm starts included: {epochs} epochs, {steps} optimizer steps.",
+              "", f"Best dev F1: {stages[-1][1].get('best_f1') if stages else '?'}"]
+    if getattr(model, "token_head", None) is not None:
+        sweep = r / "best" / "threshold_sweep.json" if stages else None
+        chosen = (f"; chosen on dev by `comparisons/choose_threshold.py` (best dev F1 at <= "
+                  f"{100 * json.loads(sweep.read_text())['max_decoded']:.0f} % of spans decoded)"
+                  if sweep is not None and sweep.is_file() else "")
+        lines.append(f"Default span-filter threshold: {model.config.threshold} (0 = SpanDec){chosen}")
     if results:
         lines += ["", "## CoNLL++ test (seqeval strict, micro)", ""]
         for name, e in results["strategies"].items():

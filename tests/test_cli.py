@@ -389,4 +389,29 @@ def test_train_init_from_new_labels(capsys, tmp_path, trained_model) -> None:
     assert code == 2 and "cannot keep 3" in error_line(err)
     code, _, err = run(capsys, "train", "--strategy", "token", "--train", other, "--output", tmp_path / "z",
                        "--init-from", trained_model / "best")
-    assert code == 2 and "is a sf-spandec model, not token" in error_line(err)
+    assert code == 2 and "a sf-spandec model cannot be trained on as token" in error_line(err)
+
+
+def test_train_spandec_into_sf_spandec(capsys, tmp_path, trained_model) -> None:
+    """--init-from a SpanDec model as SF-SpanDec: every trained weight kept, a fresh span-filter head added."""
+    from safetensors.torch import load_file
+
+    from spandec.models.auto import load_model
+
+    plain = tmp_path / "plain"
+    load_model(trained_model / "best").as_strategy("spandec").save_pretrained(plain)
+    assert json.loads((plain / "config.json").read_text())["span_filter"] is False
+    out = tmp_path / "sf"
+    code, _, err = run(capsys, "train", "--strategy", "sf-spandec", "--train", OVERFIT, "--output", out,
+                       "--init-from", plain, "--max-steps", "1", "--batch-size", "4",
+                       "--per-device-batch-size", "4", "--lr", "0", "--quiet")
+    assert code == 0, err
+    assert "spandec -> sf-spandec" in err
+    before = load_file(str(plain / "model.safetensors"))
+    after = load_file(str(out / "last" / "model.safetensors"))
+    assert set(after) - set(before) == {"token_head.weight", "token_head.bias"}
+    assert all(torch.equal(before[k].float(), after[k].float()) for k in before)
+    assert json.loads((out / "last" / "config.json").read_text())["span_filter"] is True
+    code, _, err = run(capsys, "train", "--strategy", "pl-marker", "--train", OVERFIT, "--output", tmp_path / "p",
+                       "--init-from", plain)
+    assert code == 2 and "a spandec model cannot be trained on as pl-marker" in error_line(err)

@@ -148,3 +148,43 @@ def test_length_benchmark_appends_models(tmp_path, tiny_encoder, one_thread) -> 
     assert md.count("`python comparisons/length.py") == 2 and "| whole document | 1 |" in md
     with pytest.raises(SystemExit):  # other documents: not the same file's data
         length.main(base + ["--model", f"t2={tmp_path / 'token'}", "--append", "--ks", "1,8"])
+
+
+def test_card_counts_a_shipped_checkpoints_stages(tmp_path, tiny_encoder) -> None:
+    """A run warm-started from a shipped checkpoint: the card lists that checkpoint's recorded stages first and
+    states the whole budget from the pretrained encoder."""
+    mdc = load_script("make_demo_checkpoints")
+    first = write_run(tmp_path / "first", [10.0, 12.5], None, 14041, 64)
+    shipped = tmp_path / "shipped" / "spandec"
+    shipped.mkdir(parents=True)
+    (shipped / "README.md").write_text(mdc.card("sf-spandec", make("sf-spandec", tiny_encoder), first, None))
+    warm = write_run(tmp_path / "warm", [20.0, 31.0, 30.0], str(shipped), 9000, 16)
+    stages = mdc.lineage(warm)
+    assert [t.get("card_line", "run")[:8] for _, t in stages] == ["2 epoch(", "run"]
+    assert mdc.budget(stages) == (5, 14 + 21)
+    text = mdc.card("sf-spandec", make("sf-spandec", tiny_encoder), warm, None)
+    assert "1. 2 epoch(s) on 14041 training sentences, effective batch 64, 14 optimizer steps" in text
+    assert "2. 3 epoch(s) on 9000 training sentences" in text
+    assert "Budget from the pretrained encoder, warm starts included: 5 epochs, 35 optimizer steps." in text
+    assert "--output runs/conllpp/first" in text and "--init-from data/checkpoints/spandec" in text
+
+
+def test_threshold_sweep_matches_predict(tiny_encoder, overfit_data) -> None:
+    """choose_threshold's re-scored sweep equals the model's own evaluation at each threshold; the choice
+    respects the decoded-spans cap."""
+    from spandec.evaluation import evaluate
+
+    ct = load_script("choose_threshold")
+    model = make("sf-spandec", tiny_encoder, seed=3)
+    model.eval()
+    rows = ct.sweep(model, overfit_data[:8], grid=(0.0, 0.3, 0.5, 0.9))
+    for row in rows:
+        ev = evaluate(model, overfit_data[:8], threshold=row["threshold"])
+        assert row["f1"] == ev["f1"]
+        assert row["decoded"] == round(ev["decoded"] / ev["candidates"], 4)
+    assert [r["decoded"] for r in rows] == sorted((r["decoded"] for r in rows), reverse=True)
+    cap = rows[1]["decoded"]
+    chosen = ct.choose(rows, cap)
+    assert chosen["decoded"] <= cap and chosen["f1"] == max(r["f1"] for r in rows if r["decoded"] <= cap)
+    with pytest.raises(SystemExit):
+        ct.choose(rows, -1.0)
