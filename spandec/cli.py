@@ -13,7 +13,7 @@ from pathlib import Path
 from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
 from .inputs import read_inputs
 from .cli_hub import add_commands
-from .formats import check_conll, entity_columns, write_conll
+from .formats import check_conll, entity_columns, json_text, write_conll
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
 from .models.runtime import PRECISIONS, check_precision
 from .samples import PAPER_SAMPLE_WORDS, document_samples
@@ -183,7 +183,7 @@ def _cmd_predict(args) -> int:
     model = load_model(args.model, device=args.device, precision=args.precision)
     ents = model.predict_batch([args.text], batch_size=args.batch_size, flat=not args.all_spans,
                                min_score=args.min_score, **options)[0]
-    line = json.dumps({"id": 0, "text": args.text, "entities": ents}, ensure_ascii=False) + "\n"
+    line = json_text({"id": 0, "text": args.text, "entities": ents}) + "\n"
     if args.output:
         Path(args.output).write_text(line, encoding="utf-8")
     else:

@@ -22,6 +22,7 @@ __all__ = [
     "DataError", "Sentence", "read_conll", "detect_scheme", "to_iob2", "tags_to_spans",
     "spans_to_tags", "entity_types", "dataset_stats", "format_stats", "read_dataset_dir",
     "load_hf_dataset", "to_hf_dataset", "data_dir", "SCHEMES", "iter_conll_words", "iter_lines", "read_text",
+    "split_lines", "line_text",
     "detect_tag_column", "TAG_PATTERN",
 ]
 
@@ -190,6 +191,17 @@ def read_text(path: PathLike, encoding: str = "utf-8") -> str:
         column = e.start - data.rfind(b"\n", 0, e.start)
         raise _decode_error(path, line, data[e.start], e.start, column, encoding) from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines of a file's text by the project's one line rule: split on ``\\n`` only (U+2028, U+2029, U+0085 and
+    ``\\f`` stay inside their line), one trailing ``\\r`` (CRLF files) dropped from each."""
+    return [line_text(line) for line in text.split("\n")]
+
+
+def line_text(line: str) -> str:
+    """One line as read (with or without its ``\\n``) without its line break: ``\\n`` then one ``\\r`` removed."""
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 def _decode_error(path: PathLike, line: int, byte: int, offset: int, column: int, encoding: str) -> DataError:

@@ -1,8 +1,9 @@
 """The files the project writes results to: JSONL records and CoNLL columns, written so that the readers of
 :mod:`spandec.data` read them back exactly (or refused with the record named).
 
-JSONL is one JSON value per ``\\n``-terminated line (``ensure_ascii=False``; U+2028 and friends stay inside a
-line, so lines are split on ``\\n`` only). A CoNLL word must be non-empty, free of whitespace and not
+JSONL is one JSON value per ``\\n``-terminated line (:func:`json_text`: non-ASCII kept, but U+2028, U+2029 and
+U+0085 written as ``\\u`` escapes so that no reader's line splitting can break a record; readers split on ``\\n``
+only and accept those characters raw inside strings). A CoNLL word must be non-empty, free of whitespace and not
 ``-DOCSTART-``; :func:`write_conll` refuses other words with the record named rather than write a file that
 reads back differently.
 """
@@ -11,20 +12,38 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import IO, Any, Sequence
 
 from .data import DataError, PathLike, spans_to_tags
 from .spans import Document
 
 __all__ = [
-    "write_jsonl", "conll_word_problem", "conll_problem", "check_conll", "write_conll", "entity_columns",
+    "json_text", "write_jsonl", "file_stem", "conll_word_problem", "conll_problem", "check_conll", "write_conll", "entity_columns",
 ]
 _SPACE = re.compile(r"\s")
 
 
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+_LINE_BREAK = re.compile("[\u2028\u2029\x85]")
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, **options)`` with U+2028, U+2029 and U+0085 escaped (they can only
+    occur inside JSON strings, so the escapes read back as the same characters)."""
+    return _LINE_BREAK.sub(lambda m: _LINE_BREAKS[m.group()], json.dumps(value, ensure_ascii=False, **options))
+
+
 def write_jsonl(f: IO[str], record: Any) -> None:
-    """One JSON record as one ``\\n``-terminated line (non-ASCII kept; JSON escapes any newline inside)."""
-    f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """One JSON record as one ``\\n``-terminated line (:func:`json_text`)."""
+    f.write(json_text(record) + "\n")
+
+
+def file_stem(name: str, default: str = "project") -> str:
+    """``name`` as a file name inside a folder: letters, digits, ``_ - .`` only, no leading dot, at most 100
+    characters, ``default`` when nothing is left (whatever the name, never ``..`` or a path)."""
+    stem = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFKC", str(name)), flags=re.ASCII).lstrip(".")[:100]
+    return stem if stem.strip("._-") else default
 
 
 def conll_word_problem(word: Any) -> str | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .data import DataError, Sentence, TAG_PATTERN, iter_lines, read_conll
+from .data import DataError, Sentence, TAG_PATTERN, iter_lines, line_text, read_conll
 
 PathLike = str | os.PathLike
 
@@ -61,7 +61,7 @@ def read_inputs(path: PathLike, tag_column: int | None = None) -> InputTexts:
     if kind == "conll":
         gold = read_conll(p, tag_column=tag_column)
         return InputTexts([s.words for s in gold], gold)
-    lines = (line.rstrip("\n").rstrip("\r") for line in iter_lines(p))  # "\n" only: U+2028 stays in its text
+    lines = (line_text(line) for line in iter_lines(p))  # "\n" only: U+2028 stays in its text
     return InputTexts([line for line in lines if line.strip()])
 
 

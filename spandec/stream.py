@@ -22,7 +22,8 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-from .data import DataError, iter_conll_words, iter_lines
+from .data import DataError, iter_conll_words, iter_lines, line_text, split_lines
+from .formats import json_text
 from .inputs import input_kind, iter_jsonl_inputs
 
 __all__ = ["InputRecord", "iter_records", "item_error", "tag_items", "predict_file", "cpu_cores",
@@ -113,7 +114,7 @@ def _raw_records(path: str, split: str | None) -> Iterator[tuple[str, Any, Any]]
     else:
         for n, line in enumerate(iter_lines(p), 1):
             if line.strip():  # blank lines separate texts; they are not records
-                yield f"{path}:{n}", line.rstrip("\r\n"), None
+                yield f"{path}:{n}", line_text(line), None
 
 
 def iter_records(path: str, split: str | None = None, max_chars: int = MAX_CHARS) -> Iterator[InputRecord]:
@@ -164,12 +165,11 @@ def output_schema():
 
 def _result_line(rec: InputRecord, entities: list[dict]) -> str:
     key = "text" if isinstance(rec.item, str) else "tokens"
-    return json.dumps({"id": rec.id, key: rec.item, "entities": entities}, ensure_ascii=False) + "\n"
+    return json_text({"id": rec.id, key: rec.item, "entities": entities}) + "\n"
 
 
 def _error_line(rec: InputRecord) -> str:
-    return json.dumps({"id": rec.id, "index": rec.index, "where": rec.where, "error": rec.error},
-                      ensure_ascii=False) + "\n"
+    return json_text({"id": rec.id, "index": rec.index, "where": rec.where, "error": rec.error}) + "\n"
 
 
 # ----- shards, manifest, output ----------------------------------------------------------------
@@ -240,23 +240,11 @@ class _Parts:
         if missing:
             raise ValueError(f"{self.dir}: shards {missing[:5]} not done; rerun the same command")
         tmp = self.output.with_name(self.output.name + ".tmp")
-        if self.output.suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            schema = output_schema()
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for k in shards:
-                    rows = [json.loads(line) for line in self.path(k).read_text(encoding="utf-8").splitlines()]
-                    for row in rows:
-                        row["id"] = str(row["id"])
-                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-        else:
-            with open(tmp, "wb") as out:
-                for k in shards:
-                    with open(self.path(k), "rb") as f:
-                        shutil.copyfileobj(f, out)
-        os.replace(tmp, self.output)
+        try:
+            self._join(shards, tmp)
+            os.replace(tmp, self.output)
+        finally:  # a failed join or rename leaves the shards (the rerun reuses them), never a stale temp file
+            tmp.unlink(missing_ok=True)
         errors_path = self.output.with_name(self.output.name.rsplit(".", 1)[0] + ".errors.jsonl")
         if sum(n for _, n in self.done.values()):
             with open(errors_path, "wb") as out:
@@ -268,6 +256,25 @@ class _Parts:
             errors_path = None
         shutil.rmtree(self.dir)
         return errors_path
+
+    def _join(self, shards: range, tmp: Path) -> None:
+        """The shards' results, in order, as one file at ``tmp`` (Parquet for a ``.parquet`` output)."""
+        if self.output.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = output_schema()
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for k in shards:
+                    rows = [json.loads(line) for line in split_lines(self.path(k).read_text(encoding="utf-8")) if line]
+                    for row in rows:
+                        row["id"] = str(row["id"])
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+        else:
+            with open(tmp, "wb") as out:
+                for k in shards:
+                    with open(self.path(k), "rb") as f:
+                        shutil.copyfileobj(f, out)
 
 
 # ----- running shards ------------------------------------------------------------------------

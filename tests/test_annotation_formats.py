@@ -95,7 +95,7 @@ def test_label_studio_and_doccano_files_become_preannotations(tmp_path, capsys):
 @pytest.mark.parametrize("content, message", [
     ('{"text": "ok"}\n{"text": "bad", "label": [[0, 99, "PER"]]}\n', "bad.jsonl:2: entity offsets 0:99"),
     ('{"text": "ok"}\nnot json\n', "bad.jsonl:2: not valid JSON"),
-    ('{"text": "a b c", "label": [[0, 3, "PER"], [2, 5, "LOC"]]}\n', "bad.jsonl:1: entities 0:3 and 2:5 overlap"),
+    ('{"text": "a b c", "label": [[0, 3, "PER"], [2, 5, "LOC"]]}\n', "bad.jsonl:1: entities 0:3 “a b” (PER) and 2:5 “b c” (LOC) overlap in “a b c”"),
 ])
 def test_bad_files_name_file_and_line(tmp_path, capsys, content, message):
     (tmp_path / "bad.jsonl").write_text(content)

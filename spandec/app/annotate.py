@@ -20,7 +20,9 @@ from ..store import Store
 from ..store import projects as P
 from ..store import queue as Q
 from ..store.agreement import AGREEMENT_HEADERS, agreement
-from ..store.formats import EXPORT_FORMATS, read_corpus, write_annotations
+from ..formats import file_stem
+from ..store.formats import EXPORT_FORMATS, EXPORT_SUFFIXES, read_corpus, write_annotations
+from .batch import check_texts, uploaded_file
 from .context import AppContext, InputError, check_threshold, run_model
 from .span_select import render
 
@@ -98,7 +100,7 @@ def _preannotate(ctx: AppContext, store: Store, project: P.Project, item: Q.Item
     if (item is None or item.status != "draft" or item.edits or item.model or item.entities or not project.model
             or project.model not in ctx.pool.available):
         return item
-    found, _, _ = run_model(ctx, project.model, item.text, check_threshold(project.threshold or 0.5))
+    found, _, _ = run_model(ctx, project.model, item.text, check_threshold(0.5 if project.threshold is None else project.threshold))
     spans = [{"start": e["char_start_index"], "end": e["char_end_index"], "label": e["label"]} for e in found
              if e["label"] in project.labels]
     return Q.preannotate(store, item.annotation_id, spans, project.model, project.threshold)
@@ -114,14 +116,14 @@ def create_project(ctx: AppContext, store: Store | None, name: str, upload: Any,
                    threshold: float, overlap: float) -> tuple[list[str], str]:
     """A project from an uploaded corpus (.txt, .jsonl, CoNLL, Label Studio .json); returns names and a note."""
     store = _store(store)
-    path = getattr(upload, "name", upload)
-    if not path:
-        raise InputError("Upload a corpus file: .txt (a text per line), .jsonl, CoNLL or a Label Studio .json export.")
-    size = Path(path).stat().st_size
-    if size > 4 * ctx.limits.max_upload_bytes:
-        raise InputError(f"The file has {size:,} bytes; the app takes at most {4 * ctx.limits.max_upload_bytes:,} "
-                         "(use `spandec annotations import` for larger corpora).")
-    docs = read_corpus(path)
+    P.check_project_name(name)  # before reading the upload
+    path = uploaded_file(upload, ctx.limits, "a corpus file: .txt (a text per line), .jsonl, CoNLL or a Label "
+                         "Studio .json export")
+    try:
+        docs = read_corpus(path)
+    except ValueError as exc:
+        raise InputError(f"Could not read {path.name}: {str(exc).replace(str(path), path.name)}") from None
+    check_texts(path.name, [d.text for d in docs], ctx.limits)
     label_list = [x for x in re.split(r"[\s,]+", labels or "") if x]
     label_list = label_list or sorted({e["label"] for d in docs for e in d.entities or []})
     model = None if not model or model == NO_MODEL else model
@@ -221,8 +223,7 @@ def export(ctx: AppContext, store: Store | None, project: Any, fmt: str, annotat
     if not rows:
         raise InputError("Nothing to export with these filters yet.")
     out = ctx.new_dir("annotations")
-    ext = {"conll": ".conll", "jsonl": ".jsonl", "label-studio": ".json", "doccano": ".jsonl", "datasets": ""}[fmt]
-    path = write_annotations(rows, fmt, out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', proj.name)}{ext}")
+    path = write_annotations(rows, fmt, out / f"{file_stem(proj.name)}{EXPORT_SUFFIXES[fmt]}")
     if fmt == "datasets":
         import shutil
 

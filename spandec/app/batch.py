@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 from ..data import DataError, Sentence
 from ..inputs import CONLL_SUFFIXES, INPUT_SUFFIXES, read_inputs
-from ..formats import entity_columns, write_conll, write_jsonl
+from ..formats import entity_columns, file_stem, write_conll, write_jsonl
 from .context import _CONTROL, AppContext, InputError, Limits, check_request, check_threshold, get_entry
 
-__all__ = ["UploadedTexts", "uploaded_file", "read_upload", "check_lengths", "tag_file", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
+__all__ = ["UploadedTexts", "uploaded_file", "read_upload", "check_texts", "check_lengths", "tag_file", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
 
 Progress = Callable[[float, str], None]
 
@@ -63,13 +63,20 @@ def read_upload(path: Any, limits: Limits) -> UploadedTexts:
             raise InputError(f"{name} is not UTF-8 text ({reason}).") from None
         raise InputError(f"Could not read {name}: {reason}") from None
     items, gold = texts.items, texts.gold
+    check_texts(name, items, limits)
+    items = [_CONTROL.sub(" ", x) if isinstance(x, str) else x for x in items]
+    return UploadedTexts(name, items, gold)
+
+
+def check_texts(name: str, items: list[str | list[str]], limits: Limits) -> None:
+    """The caps of every upload the app reads texts from (tagging a file, creating a project): at least one and
+    at most ``limits.max_upload_texts`` texts, each within ``limits.max_chars``; :class:`InputError` otherwise."""
     if not items:
         raise InputError(f"{name} holds no texts.")
     if len(items) > limits.max_upload_texts:
-        raise InputError(f"{name} holds {len(items):,} texts; the app tags at most {limits.max_upload_texts:,} at once.")
+        raise InputError(f"{name} holds {len(items):,} texts; the app takes at most {limits.max_upload_texts:,} "
+                         "texts from one upload (use the command line, `spandec`, for more).")
     check_lengths(name, items, limits)
-    items = [_CONTROL.sub(" ", x) if isinstance(x, str) else x for x in items]
-    return UploadedTexts(name, items, gold)
 
 
 def check_lengths(name: str, items: list[str | list[str]], limits: Limits, what: str = "text") -> None:
@@ -102,7 +109,7 @@ def tag_file(ctx: AppContext, path: Any, model_name: str, threshold: float, prog
     if progress is not None:
         progress(1.0, "writing files")
     out = ctx.new_dir("tagged")
-    stem = Path(upload.name).stem or "texts"
+    stem = file_stem(Path(upload.name).stem, "texts")
     jsonl, conll = out / f"{stem}.entities.jsonl", out / f"{stem}.entities.conll"
     gold = {id(s.words): s for s in upload.gold} if upload.gold else {}
     with open(jsonl, "w", encoding="utf-8", newline="\n") as fj:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import spans
-from ..data import Sentence
+from ..data import Sentence, split_lines
 from ..models import PredictStats, is_span_decoder
 from ..models.explain import SpanScores, score_spans
 from .cost import Cost, check_budget, estimate
@@ -259,7 +259,7 @@ def read_examples(path: str | Path) -> list[str]:
     p = Path(path)
     if not p.is_file():
         return []
-    return [line.strip() for line in p.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in split_lines(p.read_text(encoding="utf-8"))
             if line.strip() and not line.lstrip().startswith("#")]
 
 

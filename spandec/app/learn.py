@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..evaluation import evaluate
+from ..formats import file_stem
 from ..store import Store
 from ..store import projects as P
 from ..store.formats import write_annotations
@@ -70,7 +71,7 @@ def start(ctx: AppContext, store: Store, project: str, epochs: int = 2, held_out
         raise InputError("The held-out share must be between 0 and 1.")
     random.Random(0).shuffle(rows)
     n_dev = max(1, round(held_out * len(rows)))
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", proj.name)
+    safe = file_stem(proj.name)
     root = _versions_dir(ctx, store)
     k = 1 + max([int(m.group(1)) for p in root.glob(f"{safe}-v*") if (m := re.search(r"-v(\d+)$", p.name))],
                 default=0)

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 __all__ = ["Store", "StoreError", "open_store", "default_db", "resolve_url", "now", "MIGRATIONS"]
 
@@ -41,10 +41,11 @@ def default_db() -> str:
 
 
 def resolve_url(db: str | os.PathLike | None) -> str:
-    """A SQLAlchemy URL for a path or URL (``postgresql://`` uses psycopg 3)."""
+    """A SQLAlchemy URL for a path or URL (``postgresql://`` uses psycopg 3); a path is that very file, even with
+    ``?``, ``#`` or ``%`` in its name (quoted in the URL)."""
     db = str(db or default_db())
     if "://" not in db:
-        return "sqlite:///" + str(Path(db).expanduser().resolve())
+        return URL.create("sqlite", database=str(Path(db).expanduser().resolve())).render_as_string()
     url = make_url(db)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")

@@ -73,7 +73,9 @@ def normalize(text: str, entities: Iterable[Any], where: str = "") -> list[dict]
     out.sort(key=lambda t: (t["start"], t["end"]))
     for a, b in zip(out, out[1:]):
         if b["start"] < a["end"]:
-            raise ValueError(f"{where}entities {a['start']}:{a['end']} and {b['start']}:{b['end']} overlap.")
+            raise ValueError(f"{where}entities {a['start']}:{a['end']} “{text[a['start']:a['end']][:60]}” ({a['label']}) and "
+                             f"{b['start']}:{b['end']} “{text[b['start']:b['end']][:60]}” ({b['label']}) overlap in "
+                             f"“{text[:80]}”; this store keeps flat (non-overlapping) entities only.")
     return out
 
 

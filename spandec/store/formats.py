@@ -5,6 +5,12 @@ CoNLL (``word ... tag``), a ``datasets`` folder (``save_to_disk``) or a Label St
 there become pre-annotations. Export writes ``conll``, ``jsonl``, ``label-studio``, ``doccano`` or ``datasets``;
 exporting, importing that file and exporting again gives the same entities. Problems raise ``DataError``
 (a ``ValueError``) naming the file and, where there is one, the line or task.
+
+Lines follow the project's one rule (:func:`spandec.data.split_lines`: ``\\n`` only, a CRLF's ``\\r`` dropped);
+JSON is written by :func:`spandec.formats.json_text` (U+2028, U+2029, U+0085 escaped). The word formats
+(``conll``, ``datasets``) hold whole words only: an entity that starts or ends inside a word (``New York`` in
+``New York-based``), or covers no word, stops the whole export with a ``DataError`` naming the text and the
+entity, before anything is written (no silent widening; export such projects as jsonl, doccano or label-studio).
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..data import DataError, Sentence, load_hf_dataset, read_conll, read_text, spans_to_tags, to_hf_dataset
+from ..data import DataError, Sentence, load_hf_dataset, read_conll, read_text, spans_to_tags, split_lines, to_hf_dataset
+from ..formats import json_text, write_conll
 from ..inputs import CONLL_SUFFIXES, looks_like_conll
 from ..text import split_words
 from .entities import normalize
 from .projects import Doc
 
-__all__ = ["read_corpus", "write_annotations", "EXPORT_FORMATS", "IMPORT_KINDS", "sentence_doc", "doc_sentence"]
+__all__ = ["read_corpus", "write_annotations", "EXPORT_FORMATS", "EXPORT_SUFFIXES", "IMPORT_KINDS", "sentence_doc", "doc_sentence"]
 
 EXPORT_FORMATS = ("conll", "jsonl", "label-studio", "doccano", "datasets")
+EXPORT_SUFFIXES = {  # the file suffix of each export format (datasets: a folder)
+    "conll": ".conll", "jsonl": ".jsonl", "label-studio": ".json", "doccano": ".jsonl", "datasets": ""}
 IMPORT_KINDS = ("auto", "text", "jsonl", "conll", "datasets", "label-studio", "doccano")
 
 
@@ -37,14 +46,20 @@ def sentence_doc(sentence: Sentence, source_id: str | None = None) -> Doc:
     return Doc(text, source_id or sentence.source, spans or None)
 
 
-def doc_sentence(text: str, entities: Iterable[dict], doc_id: str | None = None) -> Sentence:
-    """A text with character-span entities as words (:func:`spandec.text.split_words`) and IOB2 tags."""
+def doc_sentence(text: str, entities: Iterable[dict], doc_id: str | None = None, where: str = "") -> Sentence:
+    """A text with character-span entities as words (:func:`spandec.text.split_words`) and IOB2 tags;
+    ``DataError`` (``where`` first) naming an entity that is not whole words, which words cannot hold."""
     triples = split_words(text)
     spans = []
     for t in entities:
         ws = [k for k, (_, s, e) in enumerate(triples) if s < t["end"] and e > t["start"]]
-        if ws:
-            spans.append((ws[0], ws[-1] + 1, t["label"]))
+        if not ws or triples[ws[0]][1] != t["start"] or triples[ws[-1]][2] != t["end"]:
+            words = " ".join(triples[k][0] for k in ws)
+            why = f"is part of the word(s) “{words[:80]}”" if ws else "covers no word"
+            raise DataError(f"{where}entity “{text[t['start']:t['end']][:80]}” ({t['start']}-{t['end']}, "
+                            f"{t['label']}) {why}; a word format holds whole words only, so export this project "
+                            "as jsonl, doccano or label-studio (or fix the entity)")
+        spans.append((ws[0], ws[-1] + 1, t["label"]))
     return Sentence([w for w, _, _ in triples], spans_to_tags(len(triples), spans), doc_id)
 
 
@@ -64,7 +79,7 @@ def _jsonl_entities(row: dict, where: str) -> list | None:
 
 def _read_jsonl(path: Path) -> list[Doc]:
     docs = []
-    for n, line in enumerate(read_text(path, "utf-8").splitlines(), 1):
+    for n, line in enumerate(split_lines(read_text(path, "utf-8")), 1):
         if not line.strip():
             continue
         where = f"{path}:{n}"
@@ -155,7 +170,7 @@ def read_corpus(path: str | Path, kind: str = "auto") -> list[Doc]:
     elif kind == "datasets":
         docs = [sentence_doc(s, f"{p.name}:{k}") for k, s in enumerate(load_hf_dataset(str(p)))]
     else:
-        docs = [Doc(line, f"{p.name}:{n}") for n, line in enumerate(read_text(p, "utf-8").splitlines(), 1)
+        docs = [Doc(line, f"{p.name}:{n}") for n, line in enumerate(split_lines(read_text(p, "utf-8")), 1)
                 if line.strip()]
     docs = [d for d in docs if d.text.strip()]
     if not docs:
@@ -190,22 +205,25 @@ def write_annotations(rows: list[dict], fmt: str, out: str | Path) -> Path:
     out = Path(out)
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}.")
+    if fmt != "datasets" and out.is_dir():
+        raise DataError(f"{out} is a folder; give the path of the {fmt} file to write (e.g. {out / ('annotations' + EXPORT_SUFFIXES[fmt])})")
+    if fmt == "datasets" and out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise DataError(f"{out} exists already; give a new (or empty) folder for the datasets export")
     if out.parent != Path(""):
         out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("conll", "datasets"):
-        sentences = [doc_sentence(r["text"], r["entities"], r["source_id"]) for r in rows]
+        names = [f"text {r['position'] + 1}" + (f" ({r['source_id']})" if r.get("source_id") else "") for r in rows]
+        sentences = [doc_sentence(r["text"], r["entities"], r["source_id"], f"{out}: {name}: ")
+                     for r, name in zip(rows, names)]
         if fmt == "datasets":
             to_hf_dataset(sentences).save_to_disk(str(out))
-            return out
-        with open(out, "w", encoding="utf-8") as f:
-            for s in sentences:
-                f.writelines(f"{w} {t}\n" for w, t in zip(s.words, s.tags))
-                f.write("\n")
+        else:
+            write_conll(out, [(s.words, s.tags) for s in sentences], names)
         return out
     if fmt == "label-studio":
-        out.write_text(json.dumps(_label_studio(rows), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        out.write_text(json_text(_label_studio(rows), indent=1) + "\n", encoding="utf-8")
         return out
-    with open(out, "w", encoding="utf-8") as f:
+    with open(out, "w", encoding="utf-8", newline="\n") as f:
         for r in rows:
             if fmt == "doccano":
                 rec = {"text": r["text"], "label": [[e["start"], e["end"], e["label"]] for e in r["entities"]],
@@ -214,5 +232,5 @@ def write_annotations(rows: list[dict], fmt: str, out: str | Path) -> Path:
                 rec = {"text": r["text"], "entities": _entities_out(r["text"], r["entities"]),
                        "source_id": r["source_id"], "annotator": r["annotator"], "status": r["status"],
                        "model": r["model"], "threshold": r["threshold"], "accepted_at": _stamp(r["accepted_at"])}
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.write(json_text(rec) + "\n")
     return out

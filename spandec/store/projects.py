@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -12,7 +13,7 @@ from . import entities as ents
 from .db import Store, now
 from .schema import STATUSES, annotations, projects, texts
 
-__all__ = ["Project", "Doc", "create_project", "get_project", "list_projects", "add_texts", "progress",
+__all__ = ["Project", "Doc", "check_project_name", "create_project", "get_project", "list_projects", "add_texts", "progress",
            "project_annotations", "set_uncertainty", "unscored_texts", "set_model"]
 
 
@@ -41,12 +42,35 @@ def _project(row: Any) -> Project:
     return Project(row.id, row.name, list(row.labels or []), row.model, row.threshold, row.overlap)
 
 
+MAX_NAME = 100
+_NAME_BANNED = "/\\:*?\"<>|"
+
+
+def check_project_name(name: Any) -> str:
+    """A project name (stripped) that is safe as a display name and can never become a path: 1 to 100
+    characters, no control or invisible format characters, none of ``/ \\ : * ? " < > |``, not starting with a
+    dot; ``ValueError`` saying what is wrong otherwise."""
+    name = str(name if name is not None else "").strip()
+    if not name:
+        raise ValueError("Give the project a name.")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"A project name may have at most {MAX_NAME} characters (this one has {len(name)}).")
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")]
+    if bad:
+        raise ValueError(f"A project name may not hold control or invisible characters (found {bad[0]!r}).")
+    bad = [c for c in name if c in _NAME_BANNED]
+    if bad:
+        raise ValueError(f"A project name may not hold {bad[0]!r} (nor any of {' '.join(_NAME_BANNED)}).")
+    if name.startswith("."):
+        raise ValueError("A project name may not start with a dot.")
+    return name
+
+
 def create_project(store: Store, name: str, labels: Sequence[str], model: str | None = None,
                    threshold: float | None = None, overlap: int = 1) -> Project:
-    """A new, empty project; ValueError if the name is taken or a label is invalid."""
-    name = str(name or "").strip()
-    if not name or len(name) > 200:
-        raise ValueError("Give the project a name (at most 200 characters).")
+    """A new, empty project; ValueError if the name (:func:`check_project_name`) is bad or taken, or a label is
+    invalid."""
+    name = check_project_name(name)
     labels = list(dict.fromkeys(ents.check_label(label) for label in labels))
     if not labels:
         raise ValueError("Give the project at least one entity label.")
