@@ -1,4 +1,5 @@
-"""Texts to tag, read from files: plain text (a text per line), JSON lines (``text`` or ``tokens``) or CoNLL;
+"""Texts to tag, read from files: plain text (a text per line), JSON lines (``text`` or ``tokens``), a JSON array
+(``.json``: one element per text, strings or the same objects as JSON lines) or CoNLL;
 the one rule for telling them apart (:func:`input_kind`), eager and lazy readers."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .data import DataError, Sentence, TAG_PATTERN, iter_lines, line_text, read_conll
+from .data import DataError, Sentence, TAG_PATTERN, iter_lines, line_text, read_conll, read_text
 
 PathLike = str | os.PathLike
 
@@ -29,7 +30,7 @@ def looks_like_conll(path: str | Path, probe_lines: int = 50) -> bool:
 
 
 CONLL_SUFFIXES = (".conll", ".tsv", ".iob", ".bio", ".conllu")
-INPUT_SUFFIXES = (".txt", ".jsonl") + CONLL_SUFFIXES  # the file types offered for upload in the app
+INPUT_SUFFIXES = (".txt", ".jsonl", ".json") + CONLL_SUFFIXES  # the file types offered for upload in the app
 
 
 @dataclass
@@ -41,10 +42,11 @@ class InputTexts:
 
 
 def input_kind(path: PathLike) -> str:
-    """How a file of texts to tag is read: "jsonl", "conll" (by suffix, or a .txt that looks like CoNLL) or "text"."""
+    """How a file of texts to tag is read: "jsonl", "json" (an array), "conll" (by suffix, or a .txt that looks like
+    CoNLL) or "text"."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".jsonl":
-        return "jsonl"
+    if suffix in (".jsonl", ".json"):
+        return suffix[1:]
     return "conll" if suffix in CONLL_SUFFIXES or (suffix == ".txt" and looks_like_conll(path)) else "text"
 
 
@@ -56,7 +58,7 @@ def read_inputs(path: PathLike, tag_column: int | None = None) -> InputTexts:
     if not p.is_file():
         raise DataError(f"{path}: no such file")
     kind = input_kind(p)
-    if kind == "jsonl":
+    if kind in ("jsonl", "json"):
         return InputTexts(read_jsonl_inputs(p))
     if kind == "conll":
         gold = read_conll(p, tag_column=tag_column)
@@ -65,9 +67,25 @@ def read_inputs(path: PathLike, tag_column: int | None = None) -> InputTexts:
     return InputTexts([line for line in lines if line.strip()])
 
 
-def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int, str | list[str] | DataError, Any]]:
-    """Lazily, per non-blank JSON line: (line number, text or words or the line's DataError, its ``id`` or None)."""
+def _row_item(row: Any, where: str) -> tuple[str | list[str] | DataError, Any]:
+    """The text or words of one JSON record (or a DataError starting with ``where``), and its ``id`` or None."""
+    key = row.get("id") if isinstance(row, dict) else None
+    if isinstance(row, dict) and isinstance(row.get("tokens"), list):
+        problem = _tokens_problem(row["tokens"])
+        return (DataError(f"{where}: {problem}") if problem else list(row["tokens"])), key
+    if isinstance(row, dict) and isinstance(row.get("text"), str):
+        return row["text"], key
+    if isinstance(row, str):
+        return row, None
+    return DataError(f"{where}: expected an object with a 'text' string or a 'tokens' list of strings"), key
 
+
+def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int | str, str | list[str] | DataError, Any]]:
+    """Lazily, per non-blank JSON line: (line number, text or words or the line's DataError, its ``id`` or None).
+    A ``.json`` file is one JSON array instead: per element, (``element N``, ...), N from 1."""
+    if input_kind(path) == "json":
+        yield from _json_array_inputs(path)
+        return
     for n, line in enumerate(iter_lines(path), 1):
         if not line.strip():
             continue
@@ -76,16 +94,19 @@ def iter_jsonl_inputs(path: PathLike) -> Iterator[tuple[int, str | list[str] | D
         except json.JSONDecodeError as exc:
             yield n, DataError(f"{path}:{n}: not valid JSON ({exc.msg})"), None
             continue
-        key = row.get("id") if isinstance(row, dict) else None
-        if isinstance(row, dict) and isinstance(row.get("tokens"), list):
-            problem = _tokens_problem(row["tokens"])
-            yield n, DataError(f"{path}:{n}: {problem}") if problem else list(row["tokens"]), key
-        elif isinstance(row, dict) and isinstance(row.get("text"), str):
-            yield n, row["text"], key
-        elif isinstance(row, str):
-            yield n, row, None
-        else:
-            yield n, DataError(f"{path}:{n}: expected an object with a 'text' string or a 'tokens' list of strings"), key
+        yield (n, *_row_item(row, f"{path}:{n}"))
+
+
+def _json_array_inputs(path: PathLike) -> Iterator[tuple[str, str | list[str] | DataError, Any]]:
+    try:
+        rows = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(rows, list):
+        raise DataError(f"{path}: a .json file of texts must be one JSON array (of strings or objects with 'text' "
+                        f"or 'tokens'), not a {type(rows).__name__}; use .jsonl for a record per line")
+    for n, row in enumerate(rows, 1):
+        yield f"element {n}", *_row_item(row, f"{path}: element {n}")
 
 
 def _tokens_problem(tokens: list) -> str | None:

@@ -105,9 +105,9 @@ def _raw_records(path: str, split: str | None) -> Iterator[tuple[str, Any, Any]]
         f = pq.ParquetFile(p)
         columns = [c for c in _COLUMNS if c in f.schema_arrow.names]
         yield from _table_rows(f.iter_batches(batch_size=1024, columns=columns or None), path)
-    elif input_kind(p) == "jsonl":
+    elif input_kind(p) in ("jsonl", "json"):
         for n, item, key in iter_jsonl_inputs(p):
-            yield f"{path}:{n}", item, key
+            yield f"{path}:{n}" if isinstance(n, int) else f"{path}: {n}", item, key
     elif input_kind(p) == "conll":
         for first, words in iter_conll_words(p):
             yield f"{path}:{first}", words, None

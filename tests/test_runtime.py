@@ -191,3 +191,67 @@ def test_app_pool_auto_serves_and_names_the_fast_form(fp32_models) -> None:
     rows = {r[0]: r for r in pool.status_rows()}
     assert rows["SF"][4] == "onnx-int8" and rows["PLM"][4] == auto_precision("cpu", "pl-marker")
     assert pool.get("SF").label == "SF (onnx-int8)"
+
+
+@pytest.fixture
+def read_only_cache(tmp_path, monkeypatch):
+    """``$SPANDEC_CACHE`` pointing at a folder (with its ``onnx`` subfolder) that cannot be written: a read-only
+    bind mount as root (root ignores file modes), folder modes otherwise."""
+    import os
+    import subprocess
+
+    src = tmp_path / "cache"
+    (src / "onnx").mkdir(parents=True)
+    if os.geteuid() != 0:
+        (src / "onnx").chmod(0o555)
+        monkeypatch.setenv("SPANDEC_CACHE", str(src))
+        yield src
+        (src / "onnx").chmod(0o755)
+        return
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot make a read-only bind mount here (needs mount rights as root)")
+    monkeypatch.setenv("SPANDEC_CACHE", str(mnt))
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_read_only_cache_converts_in_a_temporary_folder(fp32_models, read_only_cache, capsys) -> None:
+    """An unwritable ONNX cache is named on stderr and the model still loads (converted into a temporary folder)."""
+    model, folder = fp32_models["token"]
+    loaded = spandec.load_model(folder, device="cpu", precision="onnx")
+    assert "is not writable" in capsys.readouterr().err
+    assert not loaded.runtime.onnx_path.is_relative_to(read_only_cache) and loaded.runtime.onnx_path.is_file()
+    want, got = triples(model.predict(TEXTS, flat=False)), triples(loaded.predict(TEXTS, flat=False))
+    assert want.keys() == got.keys() and max(abs(want[k] - got[k]) for k in want) <= 1e-4
+
+
+def test_two_threads_converting_one_model_share_one_file(fp32_models, tmp_path, monkeypatch) -> None:
+    """Two threads loading the same folder as ONNX at once: both load, one conversion, no temporary file left."""
+    import threading
+
+    monkeypatch.setenv("SPANDEC_CACHE", str(tmp_path / "cache"))
+    folder = fp32_models["sf-spandec"][1]
+    results, errors = [], []
+    start = threading.Barrier(2)
+
+    def load() -> None:
+        try:
+            start.wait()
+            results.append(spandec.load_model(folder, device="cpu", precision="onnx"))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 2
+    assert results[0].runtime.onnx_path == results[1].runtime.onnx_path
+    files = sorted(p.name for p in (tmp_path / "cache" / "onnx").iterdir())
+    assert len(files) == 2 and not any(".tmp" in f for f in files)  # encoder and decoder graph, nothing else
+    assert triples(results[0].predict(TEXTS[:2])) == triples(results[1].predict(TEXTS[:2]))

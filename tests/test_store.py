@@ -262,3 +262,14 @@ def test_newer_schema_is_refused_and_unchanged(filled_db, capsys):
     proc = _cli(capsys, "projects", "--db", str(filled_db))
     _one_line_error(proc, "schema version 9999_future", "upgrade spandec")
     assert _sha(filled_db) == before
+
+
+@pytest.mark.parametrize("name", ["a?mode=ro.db", "b%41.db", "c#frag.db", "d%3F?x=%2541.db"])
+def test_db_paths_with_url_characters_open_that_very_file(tmp_path, name):
+    """``--db`` paths holding ``?``, ``%41`` or ``#`` are file names, not URL parts: exactly that file is created."""
+    store = open_store(tmp_path / name)
+    p = P.create_project(store, "news", ["PER"])
+    P.add_texts(store, p, [P.Doc("Maria Rossi .")])
+    store.close()
+    assert sorted(f.name for f in tmp_path.iterdir() if not f.name.endswith(("-wal", "-shm"))) == [name]
+    assert sqlite3.connect(tmp_path / name).execute("select name from projects").fetchall() == [("news",)]

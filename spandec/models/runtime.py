@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +185,25 @@ class OrtRuntime(TorchRuntime):
         if name == ONNX_NAME and not _has_encoder_weights(model):
             raise ValueError(f"{folder}: holds an ONNX encoder of another precision and no torch encoder weights")
         cached = _cache_path(folder, self.precision, name)
-        if cached is not None and cached.is_file():
-            return cached
         if cached is not None:
-            tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.onnx")
-            export(tmp)
-            os.replace(tmp, cached)  # atomic: concurrent loaders never read half a file
-            return cached
+            with _conversion_lock(cached):  # threads converting one model: the first converts, the others reuse it
+                if cached.is_file():
+                    return cached
+                try:  # a file of its own per conversion: other processes converting at once never collide
+                    fd, tmp_name = tempfile.mkstemp(prefix=f"{cached.stem}.", suffix=".tmp.onnx", dir=cached.parent)
+                    os.close(fd)
+                except OSError as exc:
+                    print(f"spandec: the ONNX cache {cached.parent} is not writable ({exc.strerror}); converting into a "
+                          "temporary folder instead (set $SPANDEC_CACHE to a writable folder to keep conversions)",
+                          file=sys.stderr)
+                else:
+                    tmp = Path(tmp_name)
+                    try:
+                        export(tmp)
+                        os.replace(tmp, cached)  # atomic: concurrent loaders never read half a file
+                    finally:
+                        tmp.unlink(missing_ok=True)
+                    return cached
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="spandec-onnx-")
         return export(Path(self._tmp.name) / name)
@@ -337,6 +351,16 @@ def _is_linear(model: nn.Module, key: str) -> bool:
         return isinstance(model.get_submodule(key.removesuffix(".weight")), nn.Linear)
     except AttributeError:
         return False
+
+
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _conversion_lock(path: Path) -> threading.Lock:
+    """The lock of one cache file (one conversion at a time per file in this process)."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path, threading.Lock())
 
 
 def _has_encoder_weights(model: nn.Module) -> bool:
