@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from .stream import Item, cpu_cores, entity_type, item_error, tag_items
 
-__all__ = ["Predictor", "predict_dataset", "ray_runner", "ray_engine"]
+__all__ = ["Predictor", "ShardTagger", "predict_dataset", "ray_runner", "ray_engine"]
 
 
 def _ray():
@@ -88,44 +88,62 @@ def _connect(address: str, workers: int) -> bool:
     return True
 
 
-def ray_runner(model: str, address: str, workers: int, loading: dict, settings: dict):
-    """A ``predict_file`` runner: pending shards put in Ray's object store, tagged by ``workers`` actors, in order.
+class ShardTagger:
+    """A Ray actor of :func:`ray_runner`: loads the model once, tags one shard (texts or word lists) per call."""
 
-    The driver reads the input (so ids, checks and resumption are those of the local path); Ray spills the
-    object store to disk when it fills. To read from storage on the cluster itself, use :func:`predict_dataset`.
+    def __init__(self, model: str, threads: int, loading: dict):
+        import torch
+
+        from . import load_model
+
+        torch.set_num_threads(max(1, int(threads)))
+        self.model = load_model(model, **loading)
+
+    def tag(self, items: list[Item], settings: dict) -> list[list[dict]]:
+        return tag_items(self.model, items, **settings)
+
+
+def ray_runner(model: str, address: str, workers: int, loading: dict, settings: dict, per_worker: int = 2):
+    """A ``predict_file`` runner: shards tagged by ``workers`` Ray actors, at most ``per_worker`` shards in flight
+    per actor (so at most ``workers * per_worker`` shards are out of the input at once: the driver reads the next
+    shard only when one comes back, and the object store never holds more than those).
+
+    The driver reads the input (so ids, checks and resumption are those of the local path); shards come back in
+    the order they finish. To read from storage on the cluster itself, use :func:`predict_dataset`.
     """
-    import pyarrow as pa
+    if per_worker < 1:
+        raise ValueError("per_worker must be at least 1")
 
     def run(shards: Iterator[tuple[int, list[Item]]], report) -> Iterator[tuple[int, list[list[dict]]]]:
         ray = _ray()
         started = _connect(address, workers)
         try:
-            schema = pa.schema([("shard", pa.int64()), ("text", pa.string()), ("tokens", pa.list_(pa.string()))])
-            refs, sizes = [], {}
-            for k, items in shards:
-                if not items:
-                    yield k, []
-                    continue
-                refs.append(ray.put(pa.table({
-                    "shard": [k] * len(items), "text": [x if isinstance(x, str) else None for x in items],
-                    "tokens": [None if isinstance(x, str) else list(x) for x in items]}, schema=schema)))
-                sizes[k] = len(items)
-            if not refs:
-                return
-            context = ray.data.DataContext.get_current()
-            context.execution_options.preserve_order = True
-            context.enable_progress_bars = False
             cpus = max(1, int(ray.cluster_resources().get("CPU", workers)) // workers)
-            tagged = predict_dataset(ray.data.from_arrow_refs(refs), model, batch_size=32 * settings["batch_size"],
-                                     concurrency=workers, num_cpus=cpus, model_batch_size=settings["batch_size"],
-                                     **loading, **{k: v for k, v in settings.items() if k != "batch_size"})
-            buffers: dict[int, list] = {}
-            for batch in tagged.iter_batches(batch_format="pyarrow", batch_size=None):
-                report(batch.num_rows)
-                for k, ents in zip(batch.column("shard").to_pylist(), batch.column("entities").to_pylist()):
-                    buffers.setdefault(k, []).append(ents)
-                    if len(buffers[k]) == sizes[k]:
-                        yield k, buffers.pop(k)
+            actor = ray.remote(num_cpus=cpus)(ShardTagger)
+            actors = [actor.remote(model, cpus, loading) for _ in range(workers)]
+            load = {k: 0 for k in range(workers)}  # shards in flight per actor
+            running: dict[Any, tuple[int, int]] = {}  # result ref -> (shard, actor)
+            source, exhausted = iter(shards), False
+            while running or not exhausted:
+                while not exhausted and min(load.values()) < per_worker:
+                    nxt = next(source, None)
+                    if nxt is None:
+                        exhausted = True
+                    elif not nxt[1]:
+                        yield nxt[0], []
+                    else:
+                        a = min(load, key=load.get)
+                        running[actors[a].tag.remote(list(nxt[1]), settings)] = (nxt[0], a)
+                        load[a] += 1
+                if not running:
+                    continue
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    k, a = running.pop(ref)
+                    load[a] -= 1
+                    result = ray.get(ref)
+                    report(len(result))
+                    yield k, result
         finally:
             if started:
                 ray.shutdown()

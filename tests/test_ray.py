@@ -70,3 +70,28 @@ def test_predict_dataset_and_cli(cluster, model_dir, tmp_path, capsys) -> None:
     assert [r["id"] for r in b] == [f"r{i}" for i in range(20)] and [r["tokens"] for r in b] == words
     assert [keys(r["entities"]) for r in a] == [keys(r["entities"]) for r in b]
     assert not (tmp_path / "ray.jsonl.parts").exists()
+
+
+def test_ray_runner_keeps_a_bounded_number_of_shards_in_flight(cluster, model_dir) -> None:
+    """``--ray`` reads the next shard only when one comes back: never more than workers x per_worker shards are out
+    of the input (in the driver and the object store) at once, and every shard comes back tagged as locally."""
+    from spandec.distributed import ray_runner
+
+    words = [s.words for s in spandec.read_conll(OVERFIT)]
+    shards = [(k, [" ".join(w) for w in words[k % 20: k % 20 + 2]]) for k in range(16)]
+    pulled, out, peak = [], {}, 0
+
+    def source():
+        for shard in shards:
+            pulled.append(shard[0])
+            yield shard
+
+    settings = {"batch_size": 8, "flat": False, "min_score": 0.3}
+    run = ray_runner(str(model_dir), "local", 2, {"device": "cpu"}, settings, per_worker=2)
+    for k, entities in run(source(), lambda n: None):
+        peak = max(peak, len(pulled) - len(out))  # shards taken from the input and not yet back
+        out[k] = entities
+    assert sorted(out) == list(range(16)) and peak <= 4
+    local = spandec.load_model(str(model_dir), device="cpu")
+    for k, items in shards[:3]:
+        assert [keys(e) for e in out[k]] == [keys(e) for e in local.predict_batch(items, **settings)]
