@@ -23,6 +23,10 @@ The rule, applied left to right by one regular expression:
   stay whole.
 
 Empty or whitespace-only text gives ``[]``. Matching is linear in the text length.
+
+The models see each word NFKC-normalised (:func:`model_word`: full-width, ligature and math-styled letters become
+the letters the tokenizer knows) while offsets keep pointing into the original text; a word of only invisible
+characters (:func:`is_blank_word`: zero-width spaces and joiners, bidi marks) is never part of an entity's edge.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import sys
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["split_words"]
+__all__ = ["split_words", "model_word", "is_blank_word"]
 
 
 def _char_class(predicate) -> str:  # type: ignore[no-untyped-def]
@@ -62,6 +66,17 @@ def _pattern() -> re.Pattern[str]:
     flag = "[\U0001F1E6-\U0001F1FF]{2}"
     emoji = rf"{symbol}{mod}*(?:\u200d{symbol}{mod}*)*"
     return re.compile(rf"{abbreviation}|{joined}|{flag}|{emoji}|\S")
+
+
+def model_word(word: str) -> str:
+    """``word`` as the models' tokenizer gets it: NFKC-normalised (``Ｐａｒｉｓ`` -> ``Paris``, ``ﬁ`` -> ``fi``)."""
+    return word if unicodedata.is_normalized("NFKC", word) else unicodedata.normalize("NFKC", word)
+
+
+def is_blank_word(word: str) -> bool:
+    """Whether ``word`` holds nothing visible once normalised: only control and format characters (zero-width
+    space, joiners, bidi marks, BOM) or whitespace."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in model_word(word))
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:

@@ -351,3 +351,30 @@ def test_unlearnable_gold_entities_are_counted(tiny_encoder) -> None:
     token_report: dict[str, int] = {}
     make("token", tiny_encoder).training_features(words, entities, token_report)
     assert token_report == {}  # token classification can learn long entities
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_words_reach_the_tokenizer_nfkc_normalised(tiny_encoder, strategy) -> None:
+    """Every strategy scores a full-width (or ligature) text exactly as its NFKC form, offsets into the original;
+    spans that start or end on a word of only zero-width characters never become entities."""
+    model = make(strategy, tiny_encoder, **MODEL_KW).eval()
+    text = "Angela Merkel met Emmanuel Macron in Paris for the final ."
+    wide = _full_width(text).replace("ｆｉ", "ﬁ")  # full-width letters and a ligature
+    assert "ﬁ" in wide
+    options = {"flat": False, "min_score": 0.0, **({"threshold": 0.0} if strategy == "sf-spandec" else {})}
+    key = lambda ents: [(e["word_start_index"], e["word_end_index"], e["label"], round(e["score"], 5)) for e in ents]
+    got = model.predict(wide, **options)
+    assert key(got) == key(model.predict(text, **options))
+    assert all(e["span"] == wide[e["char_start_index"]:e["char_end_index"]] for e in got)
+    blank = "Kofi \u200b\u200b lives \u2060 in \ufeff Accra"
+    words = spandec.spans.Document.from_input(blank)
+    invisible = {k for k, w in enumerate(words.words) if not w.strip("\u200b\u2060\ufeff")}
+    assert invisible == {1, 3, 5}
+    found = model.predict(blank, **options)
+    assert found and all(e["word_start_index"] not in invisible and e["word_end_index"] - 1 not in invisible
+                         for e in found)
+    assert model.predict("\u200b\u200b \u200b", **options) == []

@@ -48,3 +48,22 @@ def test_paragraph_matches_sentence_by_sentence(folder, one_thread) -> None:
     agreement = 2 * len(whole & split) / (len(whole) + len(split))
     assert agreement >= MIN_AGREEMENT, (f"{folder.name}: {len(whole)} entities on the paragraph, {len(split)} "
                                         f"sentence by sentence, agreement {agreement:.3f}")
+
+
+FULL_WIDTH = "Ｍｉｃｒｏｓｏｆｔ ＣＥＯ Ｓａｔｙａ Ｎａｄｅｌｌａ visited Ｐａｒｉｓ."
+
+
+@pytest.mark.parametrize("folder", shipped(), ids=lambda p: p.name)
+def test_full_width_text_finds_what_its_nfkc_form_finds(folder, one_thread) -> None:
+    """Full-width letters reach the tokenizer NFKC-normalised (not as [UNK]); offsets point into the original."""
+    import unicodedata
+
+    model = load_model(folder, device="cpu")
+    plain = unicodedata.normalize("NFKC", FULL_WIDTH)
+    got, want = model.predict(FULL_WIDTH), model.predict(plain)
+    assert [(e["char_start_index"], e["char_end_index"], e["label"]) for e in got] == [
+        (e["char_start_index"], e["char_end_index"], e["label"]) for e in want]
+    assert [e["span"] for e in got] == [FULL_WIDTH[e["char_start_index"]:e["char_end_index"]] for e in got]
+    if folder.name == "sf-spandec":
+        assert [(e["span"], e["label"]) for e in got] == [("Ｍｉｃｒｏｓｏｆｔ", "ORG"), ("Ｓａｔｙａ Ｎａｄｅｌｌａ", "PER"),
+                                                        ("Ｐａｒｉｓ", "LOC")]

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..gpu import autocast_dtype, select_device
 from ..spans import Candidate, Document, decode, entity_dicts, make_windows
+from ..text import is_blank_word, model_word
 from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
 from .outputs import Prediction, PredictStats
 from .runtime import TorchRuntime, check_precision, loadable_state, set_precision
@@ -191,7 +192,8 @@ class NERModel(nn.Module):
     def encode_window(self, words: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
         """Subword ids (with special tokens) of ``words`` and each word's first/last subword index."""
         tok = self.tokenizer
-        enc = tok(list(words), is_split_into_words=True, add_special_tokens=True, truncation=False)
+        words = tokenizer_words(words)
+        enc = tok(words, is_split_into_words=True, add_special_tokens=True, truncation=False)
         ids = enc["input_ids"]
         first, last = _word_bounds(enc.word_ids(), len(words))
         if min(first, default=0) < 0:  # words the tokenizer drops (e.g. zero-width characters) become [UNK]
@@ -203,7 +205,7 @@ class NERModel(nn.Module):
         """Number of subwords of each word (at least 1)."""
         if not words:
             return []
-        enc = self.tokenizer(list(words), is_split_into_words=True, add_special_tokens=False)
+        enc = self.tokenizer(tokenizer_words(words), is_split_into_words=True, add_special_tokens=False)
         counts = [0] * len(words)
         for w in enc.word_ids():
             if w is not None:
@@ -228,7 +230,7 @@ class NERModel(nn.Module):
         todo = [d for d, doc in enumerate(docs) if doc.words]
         if not todo:
             return []
-        enc = self.tokenizer([list(docs[d].words) for d in todo], is_split_into_words=True, add_special_tokens=True,
+        enc = self.tokenizer([tokenizer_words(docs[d].words) for d in todo], is_split_into_words=True, add_special_tokens=True,
                              truncation=False)
         out = []
         for k, d in enumerate(todo):
@@ -347,6 +349,7 @@ class NERModel(nn.Module):
         (``pause``: see :meth:`run_windows`)."""
         docs = [Document.from_input(x) for x in items]
         cands, stats = self.predict_candidates(docs, batch_size=batch_size, pause=pause, **options)
+        cands = [visible_candidates(doc, c) for doc, c in zip(docs, cands)]
         return Prediction([entity_dicts(doc, decode(c, flat=flat, min_score=min_score)) for doc, c in zip(docs, cands)],
                           stats)
 
@@ -412,6 +415,20 @@ def unchanged_encoder_keys(model: NERModel) -> list[str]:
         f"encoder.{k}" for k, v in model.encoder.state_dict().items()
         if k in ref and type(v) is torch.Tensor and ref[k].shape == v.shape and torch.equal(ref[k], v.detach().to("cpu", ref[k].dtype))
     ]
+
+
+def tokenizer_words(words: Sequence[str]) -> list[str]:
+    """The words as every strategy's tokenizer gets them (:func:`spandec.text.model_word`: NFKC); offsets stay the
+    original words'."""
+    return [model_word(w) for w in words]
+
+
+def visible_candidates(doc: Document, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """``candidates`` without those that start or end on a word with nothing visible (:func:`spandec.text.is_blank_word`)."""
+    blank = [is_blank_word(w) for w in doc.words]
+    if not any(blank):
+        return list(candidates)
+    return [c for c in candidates if not (blank[c.start] or blank[c.end - 1])]
 
 
 def pad(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
