@@ -18,6 +18,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from .data import split_lines
+
 __all__ = ["space_files", "build", "check_space", "import_check", "front_matter", "lfs_patterns", "lfs_covered",
            "pinned_requirements", "deploy", "LFS_PATTERNS", "MAX_PLAIN_BYTES"]
 
@@ -72,14 +74,14 @@ def front_matter(readme: Path) -> dict[str, str]:
     from .hub import split_front_matter
 
     head, _ = split_front_matter(readme.read_text(encoding="utf-8"))
-    items = (line.split(":", 1) for line in head.splitlines() if ":" in line and not line.startswith((" ", "#")))
+    items = (line.split(":", 1) for line in split_lines(head) if ":" in line and not line.startswith((" ", "#")))
     return {k.strip(): v.strip().strip("\"'") for k, v in items}
 
 
 def lfs_patterns(gitattributes: Path) -> list[tuple[str, bool]]:
     """(pattern, sends-to-LFS) of each rule in a ``.gitattributes``, in file order (later rules win)."""
     rules = []
-    for line in gitattributes.read_text(encoding="utf-8").splitlines():
+    for line in split_lines(gitattributes.read_text(encoding="utf-8")):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
@@ -115,7 +117,7 @@ def pinned_requirements(requirements: Path) -> dict[str, str]:
     from packaging.utils import canonicalize_name
 
     pins = {}
-    for n, line in enumerate(requirements.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(split_lines(requirements.read_text(encoding="utf-8")), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
