@@ -235,6 +235,10 @@ def test_word_formats_name_the_entity_they_cannot_hold(tmp_path, fmt):
                                         r"“New York-based”"):
         write_annotations(rows, fmt, out)
     assert not out.exists(), "the whole export stops before anything is written"
+    store = open_store(db)
+    with pytest.raises(InputError, match=r"^text 2 \(t1\): entity “New York” \(2-10, LOC\) is part of"):
+        annotate.export(AppContext(None, workdir=tmp_path / "work"), store, "src", fmt, "", ["accepted"])
+    store.close()
     write_annotations(rows, "jsonl", tmp_path / "ok.jsonl")  # formats that hold it keep it
     assert "New York" in (tmp_path / "ok.jsonl").read_text(encoding="utf-8")
 

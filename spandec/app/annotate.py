@@ -223,7 +223,11 @@ def export(ctx: AppContext, store: Store | None, project: Any, fmt: str, annotat
     if not rows:
         raise InputError("Nothing to export with these filters yet.")
     out = ctx.new_dir("annotations")
-    path = write_annotations(rows, fmt, out / f"{file_stem(proj.name)}{EXPORT_SUFFIXES[fmt]}")
+    target = out / f"{file_stem(proj.name)}{EXPORT_SUFFIXES[fmt]}"
+    try:
+        path = write_annotations(rows, fmt, target)
+    except ValueError as exc:  # an entity the format cannot hold: named, without the server's folders
+        raise InputError(str(exc).replace(f"{target}: ", "")) from None
     if fmt == "datasets":
         import shutil
 
