@@ -3,8 +3,11 @@ bf16 autocast (after), measured through the real training loop (``spandec.traini
 
 Usage:
     python comparisons/train_speed.py [--strategies token,spandec,sf-spandec] [--steps 30] [--rounds 2]
+    python comparisons/train_speed.py --plm-paths [--steps 10] [--rounds 3] [--name plm-text-once]
 Writes comparisons/results/<--name, default train-speed>.{json,md}. Samples/s counts training inputs (a sentence, or a
 paper-style sample of ~60 words); words/s makes the two comparable. Configurations alternate within a round.
+``--plm-paths`` instead times PL-Marker on the samples (bf16 autocast where the CPU has it) with its packed rows
+against its text-once path: same model, same batches, alternating within each round, and reports the ratio.
 """
 
 from __future__ import annotations
@@ -27,18 +30,58 @@ from spandec.training import TrainingArgs, cpu_supports_bf16, train
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def measure(strategy: str, data, labels, steps: int, batch: int, bf16: bool, window: int | None) -> float:
-    """Seconds per optimizer step over ``steps`` steps on ``data``, after a one-step warm-up of the same model."""
+def measure(strategy: str, data, labels, steps: int, batch: int, bf16: bool, window: int | None,
+            text_once: bool | None = None, losses: list | None = None) -> float:
+    """Seconds per optimizer step over ``steps`` steps on ``data``, after a one-step warm-up of the same model
+    (``text_once``: PL-Marker's path; ``losses`` collects the measured run's mean training loss)."""
     torch.manual_seed(0)
     model = new_model(strategy, labels, window_subwords=window)
+    if text_once is not None:
+        model.text_once = text_once
     seconds = []
     for n in (1, steps):  # warm-up (allocator, kernels), then the measured run
         with tempfile.TemporaryDirectory() as tmp:
             args = TrainingArgs(output_dir=tmp, epochs=1, batch_size=batch, per_device_batch_size=batch, max_steps=n,
                                 progress=False, group_by_length=False, resume=False, cpu_bf16=bf16,
                                 freeze_word_embeddings=True)
-            seconds.append(train(model, data, None, args)["history"][-1]["seconds"])
+            record = train(model, data, None, args)["history"][-1]
+            seconds.append(record["seconds"])
+    if losses is not None:
+        losses.append(record["train_loss"])
     return seconds[-1] / steps
+
+
+def compare_plm_paths(args, samples, labels) -> int:
+    """PL-Marker packed rows vs text once on the same samples and batches, alternating; writes the ratio."""
+    bf16 = cpu_supports_bf16()
+    paths = {"packed": False, "text-once": True}
+    times: dict[str, list[float]] = {p: [] for p in paths}
+    losses: dict[str, list[float]] = {p: [] for p in paths}
+    for r in range(args.rounds):
+        for path, text_once in paths.items():
+            t = measure("pl-marker", samples, labels, args.steps, args.batch, bf16, args.window_subwords,
+                        text_once=text_once, losses=losses[path])
+            times[path].append(t)
+            print(f"round {r + 1} pl-marker {path}: {t:.2f} s/step, loss {losses[path][-1]:.4f}", file=sys.stderr, flush=True)
+    ratios = [p / f for p, f in zip(times["packed"], times["text-once"])]
+    results = {"command": "python comparisons/train_speed.py " + " ".join(args.argv), "machine": machine_info(),
+               "bf16_autocast": bf16, "batch": args.batch, "steps": args.steps, "rounds": args.rounds,
+               "samples": len(samples), "seconds_per_step": {p: [round(x, 3) for x in v] for p, v in times.items()},
+               "train_loss": {p: [round(x, 5) for x in v] for p, v in losses.items()},
+               "speedup_per_round": [round(x, 2) for x in ratios], "speedup_median": round(statistics.median(ratios), 2)}
+    lines = ["# PL-Marker training: packed rows vs text once (CPU)", "", f"`{results['command']}`", "",
+             f"{args.steps} steps of {args.batch} CoNLL++ 60-word samples, window {args.window_subwords} subwords, "
+             f"{'bf16 autocast' if bf16 else 'fp32'}, same batches, paths alternating in each of {args.rounds} rounds.", "",
+             "| path | s/step per round | mean train loss per round |", "|---|---|---|"]
+    for p in paths:
+        lines.append(f"| {p} | {', '.join(f'{x:.2f}' for x in times[p])} | {', '.join(f'{x:.4f}' for x in losses[p])} |")
+    lines += ["", f"Text once is {results['speedup_median']}x faster per step (median; per round "
+              f"{', '.join(f'{x:.2f}x' for x in ratios)})."]
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
 
 
 def main(argv=None) -> int:
@@ -50,12 +93,18 @@ def main(argv=None) -> int:
     p.add_argument("--sentences", type=int, default=3000, help="first N CoNLL++ training sentences (default 3000)")
     p.add_argument("--window-subwords", type=int, default=128, help="window for the sample runs (default 128)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--name", default="train-speed", help="results file name under comparisons/results (default %(default)s)")
+    p.add_argument("--name", default=None, help="results file name under comparisons/results "
+                   "(default train-speed, with --plm-paths plm-text-once)")
+    p.add_argument("--plm-paths", action="store_true", help="PL-Marker packed rows vs text once on the samples")
     args = p.parse_args(argv)
+    args.argv = argv if argv is not None else sys.argv[1:]
+    args.name = args.name or ("plm-text-once" if args.plm_paths else "train-speed")
     train_file = Path(args.data_dir or data_dir()) / "conllpp" / "train.txt"
     sentences = read_conll(train_file)[: args.sentences]
     samples = document_samples(sentences, PAPER_SAMPLE_WORDS)
     labels = sorted({t for s in sentences for _, _, t in s.entities})
+    if args.plm_paths:
+        return compare_plm_paths(args, samples, labels)
     configs = {"sentences fp32": (sentences, False, None), "samples fp32": (samples, False, args.window_subwords)}
     if cpu_supports_bf16():
         configs["samples bf16"] = (samples, True, args.window_subwords)

@@ -117,6 +117,82 @@ def test_pl_marker_packing_does_not_matter(tiny_encoder) -> None:
         assert torch.allclose(plm_span_logits(model, [f])[0], want, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_encoders(tmp_path_factory, tiny_encoder) -> dict:
+    """Folders of tiny BERT, RoBERTa and ELECTRA (embedding size != hidden: an embeddings projection) encoders
+    with the default tokenizer, and a DistilBERT one (layers text once cannot run)."""
+    from transformers import AutoModel, DistilBertConfig, ElectraConfig, RobertaConfig
+
+    from spandec.models.encoder import load_tokenizer
+
+    common = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=130)
+    configs = {"roberta": RobertaConfig(pad_token_id=1, **common), "electra": ElectraConfig(embedding_size=16, **common),
+               "distilbert": DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64)}
+    folders = {"bert": tiny_encoder}
+    for name, config in configs.items():
+        folders[name] = str(tmp_path_factory.mktemp(f"tiny-{name}"))
+        torch.manual_seed(0)
+        AutoModel.from_config(config).save_pretrained(folders[name])
+        load_tokenizer("default").save_pretrained(folders[name])
+    return folders
+
+
+def plm_text_once_batch(model):
+    """Texts of different lengths, each with its spans in several packed groups, with labels."""
+    sentences = PLM_SENTENCES + ["Paris".split(), "The Rhine flows past Basel and Strasbourg to Rotterdam".split()]
+    feats = [model.window_features(w) for words in sentences for w in model.windows(words)]
+    for f in feats:
+        f["span_labels"] = [(3 * i) % len(model.id2label) for i in range(len(f["spans"]))]
+    return model.collate(feats)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "electra"])
+def test_pl_marker_text_once_equals_packed(tiny_encoders, family) -> None:
+    """Text once computes what the packed rows compute: logits of every real span, loss and every gradient."""
+    model = make("pl-marker", tiny_encoders[family], marker_max_length=6).eval()
+    assert model.uses_text_once()
+    batch = plm_text_once_batch(model)
+    rows_per_text = torch.bincount(batch["row_feature"])
+    assert rows_per_text.max() > 2 and len(set(batch["text_mask"].sum(1).tolist())) > 2  # groups, padded texts
+    results = []
+    for text_once in (True, False):
+        model.text_once = text_once
+        model.zero_grad()
+        out = model(**batch)
+        out["loss"].backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((out["logits"].detach()[batch["span_mask"]], out["loss"].item(), grads))
+    (fast, fast_loss, fast_grads), (packed, packed_loss, packed_grads) = results
+    assert torch.allclose(fast, packed, atol=1e-5)
+    assert fast_loss == pytest.approx(packed_loss, abs=1e-5)
+    assert fast_grads.keys() == packed_grads.keys() and "marker_start" in fast_grads
+    for name, grad in packed_grads.items():
+        assert torch.allclose(fast_grads[name], grad, atol=1e-5), name
+
+
+def test_pl_marker_text_once_dedupes_texts(tiny_encoder) -> None:
+    """Rows of one feature share one text pass; without row_feature every row is its own text, same logits."""
+    model = make("pl-marker", tiny_encoder, marker_max_length=4).eval()
+    batch = plm_text_once_batch(model)
+    with torch.no_grad():
+        shared = model(**batch)["logits"]
+        alone = model(**{k: v for k, v in batch.items() if k != "row_feature"})["logits"]
+    assert torch.allclose(shared[batch["span_mask"]], alone[batch["span_mask"]], atol=1e-6)
+    assert shared[~batch["span_mask"]].eq(model.classifier.bias).all()  # padded slots: zero states
+
+
+def test_pl_marker_packed_fallback(tiny_encoders) -> None:
+    """An encoder whose layers text once cannot run (DistilBERT) trains and predicts through packed rows."""
+    model = make("pl-marker", tiny_encoders["distilbert"], marker_max_length=6).eval()
+    assert not model.uses_text_once()
+    batch = plm_text_once_batch(model)
+    out = model(**batch)
+    out["loss"].backward()
+    assert model.marker_start.grad.abs().sum() > 0
+    assert len(model.predict([PLM_SENTENCES[0]])) == 1
+
+
 # =============================================================================================
 # SpanDec decoder against a naive per-span implementation
 # =============================================================================================
@@ -201,13 +277,18 @@ def test_spandec_decoder_matches_naive_reference(tiny_encoder, monkeypatch) -> N
 # Bounded passes: PL-Marker marker groups and SpanDec spans per forward, with pauses in between
 # =============================================================================================
 
-@pytest.mark.parametrize("strategy,attribute", [("pl-marker", "max_rows_per_forward"),
+@pytest.mark.parametrize("strategy,attribute", [("pl-marker", "max_spans_per_forward"),
+                                                ("pl-marker packed", "max_rows_per_forward"),
                                                 ("sf-spandec", "max_spans_per_forward")])
 def test_bounded_passes_give_the_same_scores(tiny_encoder, monkeypatch, strategy, attribute) -> None:
     """Splitting a long text's work into small forward passes changes nothing but the pauses between them."""
     words = " ".join(" ".join(s) for s in PLM_SENTENCES * 3).split()
+    packed = strategy.endswith("packed")
+    strategy = strategy.split()[0]
     model = make(strategy, tiny_encoder, marker_max_length=4) if strategy == "pl-marker" else make(strategy, tiny_encoder)
     model.eval()
+    if strategy == "pl-marker":
+        model.text_once = not packed
     options = {"threshold": 0.0} if strategy == "sf-spandec" else {}
     whole = model.predict([words], flat=False, **options)
     pauses = []

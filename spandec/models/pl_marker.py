@@ -7,6 +7,15 @@ text, itself and its partner marker. A span is represented by the concatenation 
 its two marker states, scored by a linear layer over the types plus O. Spans are
 packed in groups of at most ``marker_max_length`` markers, the text re-encoded for
 each group; rows are padded only to the longest row in the batch.
+
+Text once (the default where the encoder allows, see :func:`text_once_supported`): since the text never
+sees markers, its states are the same in every group, and each marker pair's states depend only on that
+layer's text states and the pair itself. So each layer runs every distinct text once (self-attention over
+its own tokens) and every real marker of the batch once, attending over [its text's keys and values, its
+own start and end marker] with the same weights, then the same output, intermediate and LayerNorm
+sublayers. The result is the packed rows' result (equal to float rounding; padded span slots get zero
+states) without re-encoding the text per group or dense (text + markers)^2 attention. The packed path
+stays for encoders whose layers this cannot run (and answers ``text_once = False``).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .encoder import text_position_ids
+from .encoder import layer_list, text_position_ids
 from .base import NERConfig, length_mask, pad
 from .outputs import PredictStats
 from .span_model import SpanModel
@@ -42,8 +51,9 @@ class PLMarkerModel(SpanModel):
             raise ValueError("marker_max_length must be an even number >= 2")
         hidden = encoder.config.hidden_size
         word_emb = encoder.get_input_embeddings().weight.detach()
-        self.marker_start = nn.Parameter(word_emb.mean(0).clone() + torch.randn(hidden) * 0.02)
-        self.marker_end = nn.Parameter(word_emb.mean(0).clone() + torch.randn(hidden) * 0.02)
+        # markers live in the word-embedding space (ELECTRA-small-like encoders project it up to hidden)
+        self.marker_start = nn.Parameter(word_emb.mean(0).clone() + torch.randn(word_emb.shape[1]) * 0.02)
+        self.marker_end = nn.Parameter(word_emb.mean(0).clone() + torch.randn(word_emb.shape[1]) * 0.02)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(2 * hidden, len(self.id2label))
 
@@ -103,10 +113,54 @@ class PLMarkerModel(SpanModel):
         embeds, positions, bias = self.build_inputs(input_ids, text_mask, span_start, span_end, span_mask)
         return self.run_encoder(inputs_embeds=embeds, position_ids=positions, attention_mask=bias)
 
-    def forward(self, input_ids, text_mask, span_start, span_end, span_mask, span_labels=None, **_):
-        h = self.hidden_states(input_ids, text_mask, span_start, span_end, span_mask)
-        L, K = input_ids.shape[1], span_start.shape[1]
-        rep = torch.cat([h[:, L : L + K], h[:, L + K :]], dim=-1)
+    #: use the text-once path wherever :meth:`uses_text_once` allows (False: always the packed rows)
+    text_once = True
+
+    def uses_text_once(self) -> bool:
+        """Whether forward runs text once: asked, the encoder's layers supported, and its runtime runs torch modules."""
+        return self.text_once and self.runtime.runs_modules and text_once_supported(self.encoder)
+
+    def marker_states(self, input_ids, text_mask, span_start, span_end, span_mask, row_feature=None) -> torch.Tensor:
+        """Text-once path: the [start, end] marker states of every span slot, (rows, K, 2H), zero on padded slots.
+        ``row_feature``: the feature (text) of each row, rows of one feature holding the same text (default: one per row)."""
+        rows, L = input_ids.shape
+        K, device = span_start.shape[1], input_ids.device
+        if row_feature is None:
+            row_feature = torch.arange(rows, device=device)
+        feats, text_of_row = torch.unique(row_feature, return_inverse=True)
+        B = feats.numel()
+        first_row = torch.full((B,), rows, device=device).scatter_reduce(0, text_of_row, torch.arange(rows, device=device), "amin")
+        r, k = span_mask.nonzero(as_tuple=True)  # real spans, row-major
+        text = text_of_row[r]
+        order = torch.sort(text, stable=True).indices  # spans grouped by text, in row order within each
+        counts = torch.bincount(text, minlength=B)
+        slot = torch.empty_like(text)
+        slot[order] = torch.arange(text.numel(), device=device) - (counts.cumsum(0) - counts)[text[order]]
+        embeddings = self.encoder.embeddings
+        dtype = embeddings.word_embeddings.weight.dtype
+        text_pos = text_position_ids(self.encoder, L, device)
+        x = embeddings(input_ids=input_ids[first_row], position_ids=text_pos.expand(B, -1))
+        pos = torch.stack([text_pos[span_start[r, k]], text_pos[span_end[r, k]]], dim=1)  # (N, 2)
+        marks = torch.stack([self.marker_start, self.marker_end]).to(dtype).expand(pos.shape[0], -1, -1)
+        m = embeddings(inputs_embeds=marks.reshape(1, -1, marks.shape[-1]), position_ids=pos.reshape(1, -1))
+        project = getattr(self.encoder, "embeddings_project", None)
+        if project is not None:  # ELECTRA with embedding_size != hidden_size
+            x, m = project(x), project(m)
+        m = m.view(pos.shape[0], 2, -1)
+        where = (text, slot, int(counts.max()) if text.numel() else 0)
+        for layer in layer_list(self.encoder):
+            x, m = text_once_layer(layer, x, m, text_mask[first_row], where)
+        out = m.new_zeros(rows, K, 2 * m.shape[-1])
+        out[r, k] = m.flatten(1)
+        return out.float() if out.dtype != torch.float32 else out
+
+    def forward(self, input_ids, text_mask, span_start, span_end, span_mask, span_labels=None, row_feature=None, **_):
+        if self.uses_text_once():
+            rep = self.marker_states(input_ids, text_mask, span_start, span_end, span_mask, row_feature)
+        else:
+            h = self.hidden_states(input_ids, text_mask, span_start, span_end, span_mask)
+            L, K = input_ids.shape[1], span_start.shape[1]
+            rep = torch.cat([h[:, L : L + K], h[:, L + K :]], dim=-1)
         logits = self.classifier(self.dropout(rep))
         out = {"logits": logits}
         if span_labels is not None:
@@ -115,10 +169,13 @@ class PLMarkerModel(SpanModel):
 
     #: packed rows (marker groups) per encoder forward at inference: bounds memory whatever the text length
     max_rows_per_forward = 4
+    #: text-once path: spans per forward at inference (its memory grows with spans x text length, not (text + markers)^2)
+    max_spans_per_forward = 2048
 
     def score_windows(self, features: Sequence[dict], pause=None, **options) -> tuple[list, PredictStats]:
         batch = {k: v.to(self.device) for k, v in self.collate(features).items()}
-        rows, step, parts = batch["input_ids"].shape[0], self.max_rows_per_forward, []
+        rows, K, parts = batch["input_ids"].shape[0], batch["span_start"].shape[1], []
+        step = max(1, self.max_spans_per_forward // max(K, 1)) if self.uses_text_once() else self.max_rows_per_forward
         for r in range(0, rows, step):
             if r and pause is not None:
                 pause()
@@ -132,3 +189,67 @@ class PLMarkerModel(SpanModel):
             self.candidates_from_probs(f["spans"], torch.cat(p) if p else torch.zeros(0, len(self.id2label)))
             for f, p in zip(features, per_feature)
         ], PredictStats(sum(n), sum(n))
+
+
+#: encoder families whose layers are post-LN BERT layers (attention.self.query/key/value, attention.output,
+#: intermediate, output) with absolute positions, which :func:`text_once_layer` runs exactly
+TEXT_ONCE_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+
+
+def text_once_supported(encoder: nn.Module) -> bool:
+    """Whether :func:`text_once_layer` can run ``encoder``'s layers (else PL-Marker uses packed rows)."""
+    config = encoder.config
+    if config.model_type not in TEXT_ONCE_TYPES or getattr(config, "is_decoder", False) \
+            or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return False
+    if not isinstance(getattr(getattr(encoder, "embeddings", None), "word_embeddings", None), nn.Embedding):
+        return False
+    try:
+        layers = layer_list(encoder)
+    except ValueError:
+        return False
+    parts = {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output",
+             "intermediate", "output"}
+    return all(parts <= {name for name, _ in layer.named_modules()} for layer in layers) and \
+        all(hasattr(layer.attention.self, "attention_head_size") for layer in layers)
+
+
+def text_once_layer(layer: nn.Module, x: torch.Tensor, m: torch.Tensor, text_mask: torch.Tensor, where) -> tuple:
+    """One BERT layer, text once. x: (B, L, H) text states; m: (N, 2, H) start/end marker states of N spans;
+    text_mask: (B, L); where: (text of each span (N,), its slot among its text's spans (N,), most spans per text)."""
+    att = layer.attention.self
+    h, d = att.num_attention_heads, att.attention_head_size
+    B, L, _ = x.shape
+    N = m.shape[0]
+    flat = torch.cat([x.flatten(0, 1), m.flatten(0, 1)])  # one pass of every linear over text and markers
+    q, k, v = (proj(flat).view(-1, h, d) for proj in (att.query, att.key, att.value))
+    p = att.dropout.p if att.training else 0.0
+    kt, vt = (t[: B * L].view(B, L, h, d).transpose(1, 2) for t in (k, v))  # (B, h, L, d)
+    qt = q[: B * L].view(B, L, h, d).transpose(1, 2)
+    ctx_t = nn.functional.scaled_dot_product_attention(qt, kt, vt, attn_mask=text_mask[:, None, None, :].bool(),
+                                                       dropout_p=p, scale=d ** -0.5)
+    qm, km, vm = (t[B * L :].view(N, 2, h, d) for t in (q, k, v))
+    ctx_m = _marker_attention(qm, km, vm, kt, vt, text_mask, where, p)
+    ctx = torch.cat([ctx_t.transpose(1, 2).flatten(0, 1).flatten(1), ctx_m.flatten(0, 1).flatten(1)])
+    out = layer.attention.output(ctx, flat)
+    out = layer.output(layer.intermediate(out), out)
+    return out[: B * L].view(B, L, -1), out[B * L :].view(N, 2, -1)
+
+
+def _marker_attention(qm, km, vm, kt, vt, text_mask, where, p: float) -> torch.Tensor:
+    """Each marker over [its text, its start marker, its end marker]: one softmax over L + 2 logits.
+    qm/km/vm: (N, 2, h, d); kt/vt: (B, h, L, d). Texts' spans are laid out padded, (B, S, 2), for batched matmuls."""
+    text, slot, S = where
+    B, h, L, d = kt.shape
+    scale = d ** -0.5
+    padded_q = qm.new_zeros(B, S, 2, h, d).index_put((text, slot), qm)
+    lt = (padded_q.view(B, 2 * S, h, d).transpose(1, 2) @ kt.transpose(-1, -2)).float() * scale  # (B, h, 2S, L)
+    lt = lt.masked_fill(~text_mask.bool()[:, None, None, :], torch.finfo(torch.float32).min)
+    lp = torch.einsum("nrhd,nshd->nrhs", qm, km).float() * scale  # (N, 2, h, 2): each marker over its pair
+    padded_p = lp.new_zeros(B, S, 2, h, 2).index_put((text, slot), lp).permute(0, 3, 1, 2, 4).reshape(B, h, 2 * S, 2)
+    weights = torch.cat([lt, padded_p], dim=-1).softmax(-1)
+    weights = nn.functional.dropout(weights, p, training=p > 0).to(vt.dtype)
+    ctx = (weights[..., :L] @ vt).view(B, h, S, 2, d).permute(0, 2, 3, 1, 4)[text, slot]  # (N, 2, h, d)
+    wp = weights[..., L:].view(B, h, S, 2, 2).permute(0, 2, 3, 1, 4)[text, slot]  # (N, 2, h, 2)
+    return ctx + torch.einsum("nrhs,nshd->nrhd", wp, vm)
+

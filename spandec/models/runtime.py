@@ -89,6 +89,8 @@ class TorchRuntime:
     """fp32: the encoder module as it is."""
 
     precision = "fp32"
+    #: the encoder runs as its torch modules (so a model may call its layers itself); False for exported graphs
+    runs_modules = True
 
     def prepare(self, model: nn.Module, folder: str | os.PathLike | None = None) -> None:
         """Convert ``model.encoder`` in place for this backend (``folder``: where it was loaded from)."""
@@ -155,6 +157,8 @@ class Int8Runtime(TorchRuntime):
 class OrtRuntime(TorchRuntime):
     """onnx / onnx-int8: the encoder, and SpanDec's one-layer span decoder, run in ONNX Runtime sessions (CPU);
     the span filter's word head and the span bookkeeping stay torch (float32)."""
+
+    runs_modules = False
 
     def __init__(self, precision: str):
         self.precision = precision
