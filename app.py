@@ -22,7 +22,6 @@ import pandas as pd  # noqa: E402
 
 from spandec import gpu
 from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
-from spandec.app.colors import DISAGREE_LABEL, color_map
 from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.pool import ModelPool
@@ -32,11 +31,14 @@ from spandec.store import Store, StoreError, open_store
 
 ROOT = Path(__file__).resolve().parent  # relative model folders, examples and stored results are found from here
 
-INTRO = ("**SpanDec NER demo.** Token classification, PL-Marker, SpanDec and SF-SpanDec side by side. "
-         "Type a text (or pick an example), choose a model and a span-filter threshold.")
+INTRO = ("**SpanDec NER demo**: four named-entity models side by side: **Token** (token classification, a BIO tag "
+         "per word), **PL-Marker**, **SpanDec** and **SF-SpanDec** (SpanDec with a span filter).  \n"
+         "**Start here:** type or paste a text in **Highlight** (or pick an example) and press **Tag**. The text and the "
+         "SF-SpanDec threshold follow you to **Span filter**, **Cross-attention** and **Compare**; **Trade-off** plots "
+         "speed against F1; **Tag a file** takes files and long texts; **Annotate** builds a labelled corpus.")
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 MODEL_HEADERS = ["model", "source", "strategy", "device", "precision", "status"]
-CSS = ".compact textarea {font-size: 15px} footer {display: none !important}"
+CSS = ".compact textarea {font-size: 15px} footer {display: none !important}" + highlight.CSS
 
 
 def guard(fn, n_outputs: int, quiet: bool = False):
@@ -79,27 +81,54 @@ def df(rows, headers) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
+class Shared:
+    """The text and threshold carried between the tabs that use them: a tab's inputs write them, opening a tab
+    copies them into its own inputs."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.text = gr.State(ctx.examples[0] if ctx.examples else "")
+        self.threshold = gr.State(SpanDecConfig.threshold)
+
+    def inputs(self, tab: gr.Tab, key: str, text: bool = True, button: str | None = None):
+        """This tab's own text box (with the examples) and threshold slider, carried: ``(text, threshold, button)``."""
+        box = btn = None
+        with gr.Row(equal_height=False):
+            if text:
+                with gr.Column(scale=3):
+                    box = gr.Textbox(value=self.text.value, label="Text", lines=4, max_lines=12, elem_id=f"{key}-text",
+                                     elem_classes="compact", placeholder="Type or paste a text (up to "
+                                     f"{self.ctx.limits.max_chars:,} characters; longer: “Tag a file”)")
+                    if self.ctx.examples:
+                        gr.Examples([[t] for t in self.ctx.examples], inputs=[box], label="Examples", examples_per_page=4)
+            with gr.Column(scale=1, min_width=280):
+                thr = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold",
+                                elem_id=f"{key}-threshold", info="Spans with a word below it are pruned (0 = plain SpanDec)")
+                if button:
+                    btn = gr.Button(button, variant="primary", elem_id=key)
+        private = dict(queue=False, show_progress="hidden", api_visibility="private")
+        thr.change(lambda v: v, thr, self.threshold, **private)
+        if box is None:
+            return None, thr, btn, tab.select(lambda v: v, self.threshold, thr, **private)
+        box.change(lambda v: v, box, self.text, **private)
+        opened = tab.select(lambda t, v: (t, v), [self.text, self.threshold], [box, thr], **private)
+        return box, thr, btn, opened
+
+
 def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
-    """The Blocks app for a loaded context and annotation store: the shared text and threshold, one function per tab."""
+    """The Blocks app for a loaded context and annotation store: one function per tab, each with its own inputs."""
     pool = ctx.pool
     with gr.Blocks(title="SpanDec NER", delete_cache=(3600, 6 * 3600)) as demo:  # uploads older than 6 h removed
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO, elem_id="intro")
         models_table = models_panel(pool, ctx.runtime or gpu.describe(gpu.select_device()))
-        with gr.Row():
-            text = gr.Textbox(label="Text", lines=3, scale=3, elem_id="text", elem_classes="compact",
-                              placeholder="Type or paste a text, then press Tag")
-            with gr.Column(scale=1, min_width=280):
-                threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold",
-                                      elem_id="threshold",
-                                      info="Spans with a word below it are pruned (0 = plain SpanDec)")
-        if ctx.examples:
-            gr.Examples([[t] for t in ctx.examples], inputs=[text], label="Examples", examples_per_page=4)
+        shared = Shared(ctx)
         with gr.Tabs():
-            tagged = highlight_tab(ctx, text, threshold)
-            span_filter_tab(ctx, text, threshold, tagged)
-            attention_tab(ctx, text, threshold)
-            compare_tab(ctx, text, threshold)
-            tradeoff_tab(ctx, threshold, demo)
+            highlight_tab(ctx, shared, demo)
+            span_filter_tab(ctx, shared)
+            attention_tab(ctx, shared)
+            compare_tab(ctx, shared)
+            tradeoff_tab(ctx, shared, demo)
+            file_tab(ctx)
             annotate_tab(ctx, store, demo)
 
         def _models():
@@ -142,87 +171,108 @@ def models_panel(pool: ModelPool, runtime: str) -> gr.Dataframe:
         return table
 
 
-def highlight_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider):
-    """Highlight: one model's entities, and tagging an uploaded file. Returns the Tag button's event."""
-    with gr.Tab("Highlight", id="highlight"):
-        with gr.Row():
-            model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="model", scale=2)
-            offer_new_models(model, lambda: ctx.pool.names)
-            tag_btn = gr.Button("Tag", variant="primary", elem_id="tag", scale=1)
-        highlighted = gr.HighlightedText(label="Entities", color_map=color_map(ctx.pool.labels()), show_legend=True,
-                                         elem_id="highlighted", combine_adjacent=False)
+def highlight_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
+    """Highlight: one model's entities in the text (tagged once on page load, so the first view shows a result)."""
+    with gr.Tab("Highlight", id="highlight") as tab:
+        text, threshold, tag_btn, _ = shared.inputs(tab, "tag", button="Tag")
+        model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="model")
+        offer_new_models(model, lambda: ctx.pool.names)
         latency = gr.Markdown(elem_id="latency")
+        highlighted = gr.HTML(elem_id="highlighted")
         table = gr.Dataframe(df([], ENTITY_HEADERS), label="Entity table", interactive=False, wrap=True)
-        with gr.Accordion("Tag a file (.txt: a text per line, .jsonl, CoNLL)", open=False):
-            with gr.Row():
-                upload = gr.File(label="File to tag", file_types=list(batch.INPUT_SUFFIXES))
-                downloads = gr.File(label="Results (JSONL, CoNLL)", file_count="multiple", interactive=False, height=140)
-            with gr.Row():
-                file_btn = gr.Button("Tag file", elem_id="tag-file")
-                file_cancel = gr.Button("Cancel", variant="stop", elem_id="tag-file-cancel")
-            file_info = gr.Markdown(elem_id="file-info")
-            file_preview = gr.Dataframe(df([], ["#", "text", "entities", "first entities"]), interactive=False,
-                                        wrap=True, max_height=300)
 
     @gpu.on_gpu  # ZeroGPU: a GPU per call (every callback that runs a model)
     def _highlight(text, model, threshold):
-        segs, rows, info = highlight.highlight(ctx, text, model, threshold)
-        return segs, df(rows, ENTITY_HEADERS), info
-
-    @gpu.on_gpu
-    def _tag_file(file, model, threshold, request: gr.Request, progress=gr.Progress()):
-        files, info, rows = batch.tag_file(ctx, file, model, threshold, progress=lambda p, d: progress(p, desc=d),
-                                           session=_session(request))
-        return files, info, df(rows, ["#", "text", "entities", "first entities"])
+        page, rows, info = highlight.highlight(ctx, text, model, threshold)
+        return page, df(rows, ENTITY_HEADERS), info
 
     hl_io = dict(inputs=[text, model, threshold], outputs=[highlighted, table, latency])
-    tagged = tag_btn.click(guard(_highlight, 3), api_name="highlight", **hl_io)
+    quiet = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden", **hl_io)
+    tag_btn.click(guard(_highlight, 3), api_name="highlight", **hl_io)
     text.submit(guard(_highlight, 3), api_visibility="private", **hl_io)
-    threshold.change(guard(_highlight, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
-                     show_progress="hidden", **hl_io)
-    file_evt = file_btn.click(guard(_tag_file, 3), [upload, model, threshold], [downloads, file_info, file_preview],
-                              api_name="tag_file", **HEAVY)
-    file_cancel.click(canceller(ctx), None, [file_info], cancels=[file_evt], api_name="cancel_tag_file",
-                      queue=False)
-    return tagged
+    threshold.input(guard(_highlight, 3, quiet=True), **quiet)
+    model.input(guard(_highlight, 3, quiet=True), **quiet)
+    demo.load(guard(_highlight, 3, quiet=True), **quiet)
 
 
-def span_filter_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider, tagged) -> None:
-    """Span filter: word entity probabilities and every candidate span, kept or pruned (refreshed after Tag)."""
-    with gr.Tab("Span filter", id="spans"):
+def file_tab(ctx: AppContext) -> None:
+    """Tag a file: a .txt / .jsonl / CoNLL file, or one long text, tagged window by window with progress."""
+    limits = ctx.limits
+    with gr.Tab("Tag a file", id="file"):
+        gr.Markdown(f"Tag many texts, or one long text (up to **{limits.max_file_chars:,}** characters per text; the "
+                    f"other views take {limits.max_chars:,}): long texts are tagged window by window with a progress "
+                    "bar. Downloads: JSONL (character offsets) and CoNLL.")
         with gr.Row():
-            span_model = span_model_choice(ctx.pool)
-            span_btn = gr.Button("Analyse", scale=1, elem_id="analyse")
-        kept = gr.Markdown(elem_id="kept")
-        strip = gr.Plot(show_label=False)
-        grid = gr.Plot(show_label=False)
+            upload = gr.File(label="File to tag (.txt, .jsonl, CoNLL)", file_types=list(batch.INPUT_SUFFIXES))
+            with gr.Column():
+                whole = gr.Radio(["one text per line", "the whole file is one text"], value="one text per line",
+                                 label="A .txt file holds", elem_id="file-whole")
+                model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="file-model")
+                offer_new_models(model, lambda: ctx.pool.names)
+                threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold")
+        with gr.Row():
+            file_btn = gr.Button("Tag file", variant="primary", elem_id="tag-file")
+            file_cancel = gr.Button("Cancel", variant="stop", elem_id="tag-file-cancel")
+        file_info = gr.Markdown(elem_id="file-info")
+        downloads = gr.File(label="Results (JSONL, CoNLL)", file_count="multiple", interactive=False, height=120)
+        file_view = gr.HTML(elem_id="file-view", max_height=500)
+        file_preview = gr.Dataframe(df([], batch.PREVIEW_HEADERS), interactive=False, wrap=True, max_height=300,
+                                    column_widths=["6%", "44%", "12%", "38%"], elem_id="file-preview")
 
     @gpu.on_gpu
-    def _spans(text, model, threshold):
+    def _tag_file(file, model, threshold, whole, request: gr.Request, progress=gr.Progress()):
+        files, info, rows, shown = batch.tag_file(ctx, file, model, threshold, session=_session(request),
+                                                  progress=lambda p, d: progress(p, desc=d),
+                                                  whole_file=whole == "the whole file is one text")
+        return files, info, df(rows, batch.PREVIEW_HEADERS), shown or ""
+
+    file_evt = file_btn.click(guard(_tag_file, 4), [upload, model, threshold, whole],
+                              [downloads, file_info, file_preview, file_view], api_name="tag_file", **HEAVY)
+    file_cancel.click(canceller(ctx), None, [file_info], cancels=[file_evt], api_name="cancel_tag_file",
+                      queue=False)
+
+
+def span_filter_tab(ctx: AppContext, shared: Shared) -> None:
+    """Span filter: word entity probabilities and every candidate span, kept or pruned, in a movable word window."""
+    with gr.Tab("Span filter", id="spans") as tab:
+        text, threshold, span_btn, opened = shared.inputs(tab, "analyse", button="Analyse")
+        with gr.Row():
+            span_model = span_model_choice(ctx.pool)
+            start = gr.Slider(1, 1000, value=1, step=1, label=f"First word shown (windows of {ctx.limits.max_grid_words})",
+                              elem_id="start-word", scale=2)
+        kept = gr.Markdown(elem_id="kept")
+        strip = gr.Plot(show_label=False, elem_id="strip")
+        grid = gr.Plot(show_label=False, elem_id="grid")
+
+    @gpu.on_gpu
+    def _spans(text, model, threshold, start_word):
         if not model:
             raise InputError("No SpanDec or SF-SpanDec model is loaded.")
-        return span_filter.span_filter(ctx, text, model, threshold)
+        return span_filter.span_filter(ctx, text, model, threshold, start_word)
 
-    sp_io = dict(inputs=[text, span_model, threshold], outputs=[strip, grid, kept])
-    tagged.then(guard(_spans, 3, quiet=True), api_visibility="private", **sp_io)
-    threshold.change(guard(_spans, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
-                     show_progress="hidden", **sp_io)
+    sp_io = dict(inputs=[text, span_model, threshold, start], outputs=[strip, grid, kept])
+    quiet = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden", **sp_io)
+    opened.then(guard(_spans, 3, quiet=True), **quiet)
+    threshold.input(guard(_spans, 3, quiet=True), **quiet)
+    start.release(guard(_spans, 3, quiet=True), **quiet)
     span_btn.click(guard(_spans, 3), api_name="span_filter", **sp_io)
-    span_model.change(guard(_spans, 3, quiet=True), api_visibility="private", **sp_io)
+    span_model.input(guard(_spans, 3, quiet=True), **quiet)
 
 
-def attention_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None:
+def attention_tab(ctx: AppContext, shared: Shared) -> None:
     """Cross-attention: the decoder's attention of one candidate span's start and end queries."""
-    with gr.Tab("Cross-attention", id="attention"):
+    with gr.Tab("Cross-attention", id="attention") as tab:
+        text, threshold, list_btn, _ = shared.inputs(tab, "list-spans", button="List candidate spans")
         with gr.Row():
             att_model = span_model_choice(ctx.pool)
-            list_btn = gr.Button("List candidate spans", scale=1, elem_id="list-spans")
-        with gr.Row():
             span_pick = gr.Dropdown([], label="Candidate span (or type START:END word indices)",
                                     allow_custom_value=True, scale=3)
+        with gr.Row():
+            start = gr.Number(0, label="First token shown (0: centred on the span)", precision=0, minimum=0,
+                              elem_id="start-token", scale=2)
             att_btn = gr.Button("Show attention", variant="primary", scale=1, elem_id="show-attention")
         att_caption = gr.Markdown(elem_id="attention-caption")
-        att_plot = gr.Plot(show_label=False)
+        att_plot = gr.Plot(show_label=False, elem_id="attention-plot")
 
     @gpu.on_gpu
     def _choices(text, model, threshold):
@@ -230,28 +280,24 @@ def attention_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> No
         return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
     @gpu.on_gpu
-    def _attention(text, model, span, threshold):
-        return span_filter.attention(ctx, text, model, span, threshold)
+    def _attention(text, model, span, threshold, start_token):
+        return span_filter.attention(ctx, text, model, span, threshold, start_token)
 
+    att_io = dict(inputs=[text, att_model, span_pick, threshold, start], outputs=[att_plot, att_caption])
     list_btn.click(guard(_choices, 1), [text, att_model, threshold], [span_pick], api_name="span_choices")
-    att_btn.click(guard(_attention, 2), [text, att_model, span_pick, threshold], [att_plot, att_caption],
-                  api_name="attention")
+    att_btn.click(guard(_attention, 2), api_name="attention", **att_io)
+    start.submit(guard(_attention, 2, quiet=True), api_visibility="private", **att_io)
 
 
-def compare_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None:
-    """Compare: every served model on the same text, and where they disagree."""
+def compare_tab(ctx: AppContext, shared: Shared) -> None:
+    """Compare: every served model on the same text, stacked full width, and where they disagree."""
     pool, loaded = ctx.pool, ctx.pool.available
-    colors = color_map(pool.labels())
-    with gr.Tab("Compare", id="compare"):
-        cmp_btn = gr.Button("Compare all models", variant="primary", elem_id="compare")
+    with gr.Tab("Compare", id="compare") as tab:
+        text, threshold, cmp_btn, _ = shared.inputs(tab, "compare", button="Compare all models")
         cmp_summary = gr.Dataframe(df([], SUMMARY_HEADERS), label="Per model", interactive=False, wrap=True,
                                    elem_id="compare-summary")
-        cmp_boxes = []
-        with gr.Row():
-            for name in loaded:
-                cmp_boxes.append(gr.HighlightedText(label=name, color_map=colors, show_legend=False, min_width=260))
-        cmp_dis = gr.HighlightedText(label="Where the models disagree", color_map=color_map([DISAGREE_LABEL]),
-                                     show_legend=False, elem_id="disagree")
+        cmp_boxes = [gr.HTML(elem_classes="compare-model") for _ in loaded]
+        cmp_dis = gr.HTML(elem_id="disagree")
         cmp_rows = gr.Dataframe(df([], ["text", "start", "end"] + loaded), label="Disagreements",
                                 interactive=False, wrap=True)
 
@@ -265,13 +311,15 @@ def compare_tab(ctx: AppContext, text: gr.Textbox, threshold: gr.Slider) -> None
                   cmp_boxes + [cmp_summary, cmp_rows, cmp_dis], api_name="compare")
 
 
-def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None:
+def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
     """Trade-off: F1 against latency measured here, from stored results or an uploaded CoNLL file."""
-    with gr.Tab("Trade-off", id="tradeoff"):
+    with gr.Tab("Trade-off", id="tradeoff") as tab:
         eval_key = gr.State("")
         with gr.Row():
-            batch_size = gr.Radio(list(tradeoff.BATCH_SIZES), value=8, label="Batch size", scale=1)
+            batch_size = gr.Radio(list(tradeoff.BATCH_SIZES), value=8, label="Batch size", scale=1, elem_id="batch-size")
             measure_btn = gr.Button("Measure latency on this machine", scale=1, elem_id="measure")
+            with gr.Column(scale=1):
+                _, threshold, _, opened = shared.inputs(tab, "tradeoff", text=False)
         with gr.Accordion("Evaluate on your own CoNLL file", open=False):
             with gr.Row():
                 eval_file = gr.File(label="CoNLL file (word ... tag)", file_types=[".txt", *batch.CONLL_SUFFIXES])
@@ -282,8 +330,8 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
                 eval_cancel = gr.Button("Cancel", variant="stop", elem_id="evaluate-cancel")
             eval_info = gr.Markdown(elem_id="eval-info")
         trade_caption = gr.Markdown(elem_id="tradeoff-caption")
-        trade_plot = gr.Plot(show_label=False)
-        trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True)
+        trade_plot = gr.Plot(show_label=False, elem_id="tradeoff-plot")
+        trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True, elem_id="tradeoff-table")
         api_btn = gr.Button(visible=False)  # inside the tab: a gr.Tabs child that is not a tab shows as a stray tab
 
     def _tradeoff(threshold, batch_size, evaluation):
@@ -301,8 +349,9 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
 
     tr_io = dict(inputs=[threshold, batch_size, eval_key], outputs=[trade_plot, trade_table, trade_caption])
     trade_evt = dict(api_visibility="private", **tr_io)
-    threshold.release(guard(_tradeoff, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
-                      show_progress="hidden", **tr_io)
+    threshold.input(guard(_tradeoff, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
+                    show_progress="hidden", **tr_io)
+    opened.then(guard(_tradeoff, 3, quiet=True), **trade_evt)
     measure_btn.click(guard(_measure, 1), [batch_size, eval_key], [trade_caption], api_name="measure_latency",
                       **HEAVY).success(guard(_tradeoff, 3), **trade_evt)
     eval_evt = eval_btn.click(guard(_evaluate, 2), [eval_file, max_sent], [eval_key, eval_info],

@@ -80,7 +80,8 @@ def run(args) -> dict:
     named = {f"{n} ({p})": (m, o) for (n, p), (m, o, _) in forms.items()}
     for key, (model, options) in named.items():
         start = time.perf_counter()
-        rows[key]["f1"] = evaluate(model, f1_set, batch_size=32, **options)["f1"]
+        scores = evaluate(model, f1_set, batch_size=32, **options)
+        rows[key].update(f1=scores["f1"], entity_precision=scores["precision"], entity_recall=scores["recall"])
         print(f"{key}: F1 {rows[key]['f1']} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     for bs in args.batch_sizes:
         clock = CLOCKS[args.clock]

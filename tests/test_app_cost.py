@@ -105,7 +105,7 @@ def test_job_budget_and_upload_sentence_length(ctx, tmp_path):
         app_batch.tag_file(tight, str(texts), "SF-SpanDec", 0.5)
     long = tmp_path / "long.conll"
     long.write_text("\n".join(f"w{i} O" for i in range(5000)) + "\n", encoding="utf-8")  # one 5,000-word sentence
-    small = AppContext(ctx.pool, limits=Limits(max_chars=2000), workdir=ctx.workdir)
+    small = AppContext(ctx.pool, limits=Limits(max_chars=2000, max_file_chars=2000), workdir=ctx.workdir)
     for call in (lambda: app_batch.tag_file(small, str(long), "Token", 0.5),
                  lambda: app_tradeoff.evaluate_upload(small, str(long), 10)):
         with pytest.raises(InputError, match=r"long.conll: (text|sentence) 1 has 28,890 characters; each .* at most 2,000"):
@@ -127,14 +127,14 @@ def test_tag_file_downloads_read_back(ctx, tmp_path):
     src = tmp_path / "in.jsonl"
     rows = [{"text": "Rome\u2028is nice ."}, {"tokens": ["Kofi", "Mensah", "lives", "in", "Accra"]}]
     src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    files, summary, _ = app_batch.tag_file(ctx, str(src), "Token", 0.5)
+    files, summary, *_ = app_batch.tag_file(ctx, str(src), "Token", 0.5)
     assert read_inputs(files[0]).items == read_inputs(src).items and len(files) == 2
     src.write_text(json.dumps({"tokens": ["New York", "is", "big"]}) + "\n", encoding="utf-8")
-    files, summary, _ = app_batch.tag_file(ctx, str(src), "Token", 0.5)
+    files, summary, *_ = app_batch.tag_file(ctx, str(src), "Token", 0.5)
     assert len(files) == 1 and read_inputs(files[0]).items == [["New York", "is", "big"]]
     assert "No CoNLL download:" in summary and "text 1, word 1: 'New York' holds whitespace" in summary
     gold = write_gold(tmp_path / "gold.conll")
-    files, summary, _ = app_batch.tag_file(ctx, str(gold), "SF-SpanDec", 0.5)
+    files, summary, *_ = app_batch.tag_file(ctx, str(gold), "SF-SpanDec", 0.5)
     back, original = read_conll(files[1], note=None), read_conll(gold)
     assert [(s.words, s.tags) for s in back] == [(s.words, s.tags) for s in original]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import math
+from html.parser import HTMLParser
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,7 +14,7 @@ import pytest
 from spandec.app import batch as app_batch
 from spandec.app import tradeoff as app_tradeoff
 from spandec.app import context, highlight, span_filter
-from spandec.app.colors import LABEL_COLORS, color_map, label_color
+from spandec.app.colors import CANDIDATE_COLOR, KEPT_COLOR, PALETTE, PRUNED_COLOR, color_map, delta_e, label_color
 from spandec.app.context import AppContext, EmptyInput, InputError, Limits
 from spandec.app.pool import DEFAULT_SPECS, ModelPool, ModelSpec, parse_spec, parse_specs, resolve_specs
 from spandec.models.explain import score_spans
@@ -33,7 +34,7 @@ def paths(tiny_encoder, tmp_path_factory):
 @pytest.fixture(scope="module")
 def ctx(paths, tmp_path_factory):
     pool = ModelPool.load(parse_specs(model_args(paths, broken="/nonexistent/model")), log=lambda m: None)
-    c = AppContext(pool, limits=Limits(max_chars=2000, max_upload_bytes=20_000, max_upload_texts=50),
+    c = AppContext(pool, limits=Limits(max_chars=2000, max_file_chars=3000, max_upload_bytes=20_000, max_upload_texts=50),
                    examples=[TEXT, "Kofi Mensah lives in Accra."], workdir=tmp_path_factory.mktemp("work"))
     c.results_path = tmp_path_factory.mktemp("res") / "missing.json"
     c.latency_sample = 4
@@ -82,14 +83,53 @@ def test_pool_reports_failures_and_serves_the_rest(ctx, paths):
 
 
 # ----- highlight and bad input ------------------------------------------------------------------
+class _Shown(HTMLParser):
+    """What a rendered entity view shows: its text (label chips left out) and the (entity text, label) marks."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=True)
+        self.text, self.marks, self._in, self._chip, self._legend = "", [], None, False, 0
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self._legend += "ents-legend" in (a.get("class") or "")
+        if tag == "mark":
+            self._in = [a["data-label"], ""]
+        self._chip = self._chip or "ent-label" in (a.get("class") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "mark":
+            self.marks.append((self._in[1], self._in[0]))
+            self._in = None
+        elif tag == "span" and self._chip:
+            self._chip = False
+        elif tag == "div" and self._legend:
+            self._legend = 0
+
+    def handle_data(self, data):
+        if self._chip or self._legend:
+            return
+        self.text += data
+        if self._in is not None:
+            self._in[1] += data
+
+
+def shown(page: str) -> "_Shown":
+    """The text and marks of a rendered entity view (the body after the legend)."""
+    return _Shown(page[page.index('<div class="ents">'):])
+
+
 def test_highlight(ctx):
-    pieces, rows, info = highlight.highlight(ctx, TEXT, "SF-SpanDec", 0.0)
-    assert "".join(p for p, _ in pieces) == TEXT
+    page, rows, info = highlight.highlight(ctx, TEXT, "SF-SpanDec", 0.0)
+    view = shown(page)
+    assert view.text == TEXT
     assert rows and all(TEXT[r[3]:r[4]] == r[0] for r in rows)
-    assert {label for _, label in pieces if label} <= {"LOC", "PER"}
+    assert view.marks == [(r[0], r[1]) for r in rows]  # every entity carries its label
+    assert {label for _, label in view.marks} <= {"LOC", "PER"} and 'class="ents-legend"' in page
     assert "ms" in info and "candidate spans decoded" in info
     _, rows_token, info_token = highlight.highlight(ctx, TEXT, "Token", 0.5)
-    assert "token classifier" in info_token
+    assert "no span enumeration" in info_token
     _, rows_high, _ = highlight.highlight(ctx, TEXT, "SF-SpanDec", 1.0)
     assert rows_high == []  # every span pruned
 
@@ -113,8 +153,8 @@ def test_odd_texts(ctx):
         highlight.highlight(ctx, 42, "Token", 0.5)
     for text in ["Paris 👍🏽 🇫🇷 👨‍👩‍👧 rocks", "مرحبا بكم في القاهرة ודוד בירושלים", "<script>alert('x')</script> <b>Bob</b> &amp;",
                  "a\x00b\x1bc\u202eevil\u2066"]:
-        pieces, rows, info = highlight.highlight(ctx, text, "SF-SpanDec", 0.0)
-        joined = "".join(p for p, _ in pieces)
+        page, rows, info = highlight.highlight(ctx, text, "SF-SpanDec", 0.0)
+        joined = shown(page).text
         assert len(joined) == len(text)
         if "\x00" in text:
             assert "\x00" not in joined and "\u202e" not in joined and "shown as spaces" in info
@@ -198,8 +238,20 @@ def test_compare(ctx):
     assert by["Token"][4] == "-"
     for r in rows:
         assert TEXT[r[1]:r[2]] == r[0] and len(set(r[3:])) > 1
-    assert "".join(p for p, _ in disputed) == TEXT
-    assert bool(rows) == any(label for _, label in disputed)
+    assert shown(disputed).text == TEXT and all(shown(b).text == TEXT for b in boxes[:-1])
+    assert bool(rows) == bool(shown(disputed).marks)
+
+
+def test_render_keeps_breaks_and_escapes():
+    text = "Ada  Lovelace met <b>Bob</b>.\n\nParis, London"
+    ents = [{"char_start_index": 0, "char_end_index": 13, "label": "PER", "score": 0.987},
+            {"char_start_index": 31, "char_end_index": 36, "label": "LOC"}]
+    page = highlight.render(text, ents)
+    view = shown(page)
+    assert view.text == text and view.marks == [("Ada  Lovelace", "PER"), ("Paris", "LOC")]
+    assert "&lt;b&gt;" in page and "<b>" not in page and "score 0.987" in page
+    assert "</mark>.\n\n<mark" not in page and ".\n\n" in page  # breaks kept, no space added around chips
+    assert "white-space: pre-wrap" in highlight.CSS and "word-break: normal" in highlight.CSS
 
 
 # ----- file tagging -------------------------------------------------------------------------------
@@ -207,7 +259,7 @@ def test_tag_files(ctx, tmp_path):
     calls = []
     txt = tmp_path / "texts.txt"
     txt.write_text(TEXT + "\n\nKofi Mensah lives in Accra.\n<b>bold</b>\n", encoding="utf-8")
-    files, summary, preview = app_batch.tag_file(ctx, str(txt), "PL-Marker", 0.5, progress=lambda p, d: calls.append(p))
+    files, summary, preview, _ = app_batch.tag_file(ctx, str(txt), "PL-Marker", 0.5, progress=lambda p, d: calls.append(p))
     assert calls and calls[-1] == 1.0 and "3** texts" in summary
     rows = [json.loads(line) for line in open(files[0], encoding="utf-8")]
     assert [r["text"] for r in rows] == [TEXT, "Kofi Mensah lives in Accra.", "<b>bold</b>"]
@@ -215,13 +267,39 @@ def test_tag_files(ctx, tmp_path):
     assert len(conll) == 3 and all(len(line.split()) == 2 for line in conll[0].splitlines())
     jl = tmp_path / "in.jsonl"
     jl.write_text('{"text": "Maria Rossi flew."}\n{"tokens": ["Kofi", "Mensah"]}\n"plain"\n', encoding="utf-8")
-    files, _, _ = app_batch.tag_file(ctx, str(jl), "SF-SpanDec", 0.0)
+    files, *_ = app_batch.tag_file(ctx, str(jl), "SF-SpanDec", 0.0)
     assert [list(json.loads(x))[0] for x in open(files[0])] == ["text", "tokens", "text"]
     gold = write_gold(tmp_path / "gold.txt")  # CoNLL in a .txt file: recognised, gold column kept
-    files, summary, _ = app_batch.tag_file(ctx, str(gold), "Token", 0.5)
+    files, summary, *_ = app_batch.tag_file(ctx, str(gold), "Token", 0.5)
     assert "word gold pred" in summary
     first = open(files[1]).readline().split()
     assert first[:2] == ["Maria", "B-PER"] and len(first) == 3
+
+
+def test_tag_one_long_text_with_progress(ctx, tmp_path):
+    """A .txt read as one text (paragraphs kept) longer than the interactive limit: windowed, progress per window."""
+    paragraph = TEXT + " " + " ".join(["Kofi Mensah lives in Accra and works in Geneva ."] * 3)
+    long_text = "\n\n".join([paragraph] * 9)
+    assert ctx.limits.max_chars < len(long_text) <= ctx.limits.max_file_chars
+    with pytest.raises(InputError, match="“Tag a file” tab"):
+        highlight.highlight(ctx, long_text, "Token", 0.5)
+    src = tmp_path / "long.txt"
+    src.write_text(long_text + "\n", encoding="utf-8")
+    calls = []
+    files, summary, _, page = app_batch.tag_file(ctx, str(src), "SF-SpanDec", 0.0, batch_size=2, whole_file=True,
+                                                 progress=lambda p, d: calls.append((p, d)))
+    rows = [json.loads(line) for line in open(files[0], encoding="utf-8")]
+    assert len(rows) == 1 and rows[0]["text"] == long_text and "1** text" in summary
+    alone = ctx.pool.get("SF-SpanDec").model.predict(long_text, threshold=0.0)
+    key = lambda es: [(e["char_start_index"], e["char_end_index"], e["label"]) for e in es]  # noqa: E731
+    assert key(rows[0]["entities"]) == key(alone) and len(alone) > 20
+    assert [e["score"] for e in rows[0]["entities"]] == pytest.approx([e["score"] for e in alone], abs=1e-4)
+    windows = [d for _, d in calls if "window" in d]
+    assert len(windows) >= 3 and [p for p, _ in calls] == sorted(p for p, _ in calls) and calls[-1][0] == 1.0
+    assert shown(page).text == long_text
+    with pytest.raises(InputError, match="at most 3,000"):
+        src.write_text(long_text * 2, encoding="utf-8")
+        app_batch.tag_file(ctx, str(src), "Token", 0.5, whole_file=True)
 
 
 @pytest.mark.parametrize("name,content,message", [
@@ -233,7 +311,7 @@ def test_tag_files(ctx, tmp_path):
     ("table.csv", "a,b\n", "unsupported file type"),
     ("big.txt", "word " * 5000, "MB"),
     ("many.txt", "a\n" * 60, "at most 50"),
-    ("long.txt", "x" * 2500, "at most 2,000"),
+    ("long.txt", "x" * 3500, "at most 3,000"),
 ])
 def test_bad_uploads(ctx, tmp_path, name, content, message):
     path = tmp_path / name
@@ -316,11 +394,18 @@ def test_gflops(ctx):
 
 
 # ----- colours --------------------------------------------------------------------------------
-def test_colors_fixed_and_stable():
-    assert label_color("PER") == LABEL_COLORS["PER"]
+def test_colors_fixed_distinct_and_stable():
+    assert label_color("PER") == color_map(["LOC", "PER"])["PER"] == PALETTE[0]
     assert label_color("SomethingNew") == label_color("SomethingNew")
     assert label_color("SomethingNew").startswith("#") and len(label_color("SomethingNew")) == 7
     assert list(color_map(["LOC", "PER", "LOC"])) == ["LOC", "PER"]
+    for labels in (["PER", "ORG", "LOC", "MISC"], [f"type{i}" for i in range(12)],
+                   ["PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "DATE", "x"]):
+        colors = list(color_map(labels).values())
+        assert min(delta_e(a, b) for i, a in enumerate(colors) for b in colors[i + 1:]) >= 20, labels
+    states = [PRUNED_COLOR, KEPT_COLOR, CANDIDATE_COLOR]  # span-filter states never look like a label
+    assert min(delta_e(a, b) for a in states for b in [*PALETTE, *states] if a != b) >= 20
+    assert delta_e("#000000", "#ffffff") == pytest.approx(100, abs=0.1)
 
 
 def test_examples_file():

@@ -89,7 +89,8 @@ class FairLock:
 class Limits:
     """Size limits that keep one request from stalling the app."""
 
-    max_chars: int = 10_000  # per text in the interactive views and in uploads
+    max_chars: int = 10_000  # per text in the interactive views
+    max_file_chars: int = 200_000  # per text in file tagging (tagged window by window, with progress)
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_upload_texts: int = 5_000
     max_grid_words: int = 60  # words drawn in the span grid and the heat strip
@@ -263,11 +264,12 @@ def read_examples(path: str | Path) -> list[str]:
             if line.strip() and not line.lstrip().startswith("#")]
 
 
-def clean_text(text: Any, max_chars: int) -> tuple[str, list[str]]:
+def clean_text(text: Any, max_chars: int, file_chars: int | None = None) -> tuple[str, list[str]]:
     """Check a text box value; control and bidi-override characters become spaces (offsets kept).
 
     Returns the text to tag and notes for the user; raises :class:`InputError` when there is nothing to tag,
-    the value is not text, or it is longer than ``max_chars``.
+    the value is not text, or it is longer than ``max_chars`` (the message names the path for longer texts,
+    file tagging, which takes ``file_chars``).
     """
     if text is None:
         text = ""
@@ -276,8 +278,10 @@ def clean_text(text: Any, max_chars: int) -> tuple[str, list[str]]:
     if not text.strip():
         raise EmptyInput("Nothing to tag: the text is empty or only whitespace. Type a sentence or pick an example.")
     if len(text) > max_chars:
-        raise InputError(f"The text has {len(text):,} characters; this view takes at most {max_chars:,}. "
-                         "Shorten it, or save it as a .txt file (one text per line) and use “Tag a file”.")
+        up_to = f" up to {file_chars:,} characters" if file_chars else ""
+        raise InputError(f"The text has {len(text):,} characters; this view takes at most {max_chars:,}. Longer texts"
+                         f"{up_to} are tagged in the “Tag a file” tab: save the text as a .txt file, choose “the whole "
+                         "file is one text” and it is tagged window by window with a progress bar.")
     notes = []
     cleaned, n = _CONTROL.subn(" ", text)
     if n:

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", default=None, help="stored results JSON (default comparisons/results/conllpp.json)")
     p.add_argument("--examples", default=None, help="example texts, one per line (default data/examples.txt)")
     p.add_argument("--max-chars", type=int, default=10_000, help="longest text the interactive views accept")
+    p.add_argument("--max-file-chars", type=int, default=200_000,
+                   help="longest text of a tagged file (tagged window by window, with progress)")
     p.add_argument("--latency-sample", type=int, default=32, help="sentences timed per model in the trade-off view")
     p.add_argument("--concurrency", type=int, default=8,
                    help="light requests processed at once (default 8; long jobs run one at a time besides)")
@@ -54,7 +56,8 @@ def make_context(args: argparse.Namespace, root: str | Path = ".") -> AppContext
     device = gpu.select_device(args.device)
     pool = ModelPool.load(specs, device=device, log=lambda m: print(m, file=sys.stderr, flush=True),
                           background=True, base=root, precision=args.precision)
-    limits = Limits(max_chars=args.max_chars, request_seconds=args.request_seconds, job_seconds=args.job_seconds,
+    limits = Limits(max_chars=args.max_chars, max_file_chars=max(args.max_chars, args.max_file_chars),
+                    request_seconds=args.request_seconds, job_seconds=args.job_seconds,
                     cpu_speed=args.cpu_speed)
     ctx = AppContext(pool, limits=limits,
                      examples=read_examples(args.examples or root / DEFAULT_EXAMPLES),

@@ -8,14 +8,26 @@ from typing import Any
 from ..models import SpanDecConfig, is_span_decoder
 from ..models.explain import cross_attention, kept_summary
 from .context import AppContext, InputError, check_threshold, clean_text, get_entry
-from .figures import attention_heatmaps, span_grid, token_strip
+from .figures import attention_heatmaps, attention_window, span_grid, token_strip, window_title, word_window
 
 __all__ = ["span_filter", "span_choices", "attention"]
 
 
-def span_filter(ctx: AppContext, text: str, model_name: str, threshold: float) -> tuple[Any, Any, str]:
-    """Span-filter view: heat strip of word entity probabilities, the span grid, and the kept-span summary."""
-    text, notes = clean_text(text, ctx.limits.max_chars)
+def _first(value: Any, what: str) -> int | None:
+    """A 1-based "first word/token shown" as a 0-based index (None when not given)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return max(0, int(float(value)) - 1)
+    except (TypeError, ValueError):
+        raise InputError(f"The first {what} shown must be a whole number, got {value!r}.") from None
+
+
+def span_filter(ctx: AppContext, text: str, model_name: str, threshold: float,
+                start_word: Any = 1) -> tuple[Any, Any, str]:
+    """Span-filter view: heat strip of word entity probabilities and the span grid over a window of
+    ``ctx.limits.max_grid_words`` words from ``start_word`` (1-based), and the kept-span summary."""
+    text, notes = clean_text(text, ctx.limits.max_chars, ctx.limits.max_file_chars)
     thr = check_threshold(threshold)
     scores = ctx.span_scores(model_name, text)
     entry = ctx.pool.get(model_name)
@@ -26,17 +38,19 @@ def span_filter(ctx: AppContext, text: str, model_name: str, threshold: float) -
         summary += f" (threshold pinned to {entry.spec.threshold:g} for this model)"
     n_ent = len(scores.decoded(used))
     summary += f"; {n_ent} entit{'y' if n_ent == 1 else 'ies'} predicted."
+    start, n = word_window(len(scores.words), _first(start_word, "word") or 0, limit)
     if len(scores.words) > limit:
-        summary += f"  \nThe figures show the first {limit} of {len(scores.words)} words; the counts cover all of them."
+        summary += (f"  \nThe figures show **{window_title(start, n, len(scores.words))}** (move “First word shown” "
+                    "to see the others); the counts cover all of them.")
     if notes:
         summary += "  \n" + " ".join(notes)
-    strip = token_strip(scores.words, None if scores.token_probs is None else scores.token_probs.tolist(), used, limit)
-    return strip, span_grid(scores, used, limit), summary
+    probs = None if scores.token_probs is None else scores.token_probs.tolist()
+    return token_strip(scores.words, probs, used, limit, start), span_grid(scores, used, limit, start), summary
 
 
 def span_choices(ctx: AppContext, text: str, model_name: str, threshold: float, limit: int = 2000) -> list[tuple[str, str]]:
     """``(label, "start:end")`` choices of candidate spans: predicted entities first, then kept, then pruned."""
-    text, _ = clean_text(text, ctx.limits.max_chars)
+    text, _ = clean_text(text, ctx.limits.max_chars, ctx.limits.max_file_chars)
     scores = ctx.span_scores(model_name, text)
     used = ctx.pool.get(model_name).threshold(check_threshold(threshold))
     kept = scores.kept(used)
@@ -61,10 +75,12 @@ def _parse_span(value: Any) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def attention(ctx: AppContext, text: str, model_name: str, span: Any, threshold: Any = None) -> tuple[Any, str]:
-    """Cross-attention view: heat-maps of the span's start/end queries per head and averaged, and a caption.
+def attention(ctx: AppContext, text: str, model_name: str, span: Any, threshold: Any = None,
+              start_token: Any = None) -> tuple[Any, str]:
+    """Cross-attention view: heat-maps of the span's start/end queries per head and averaged over a window of
+    tokens from ``start_token`` (1-based; empty or 0: centred on the span), and a caption naming the window.
     Without a span: the first entity predicted at ``threshold``, else the first candidate span."""
-    text, _ = clean_text(text, ctx.limits.max_chars)
+    text, _ = clean_text(text, ctx.limits.max_chars, ctx.limits.max_file_chars)
     entry = get_entry(ctx, model_name)
     if not is_span_decoder(entry.base_strategy):
         raise InputError(f"{model_name} is a {entry.strategy} model; cross-attention needs a SpanDec or SF-SpanDec model.")
@@ -80,6 +96,10 @@ def attention(ctx: AppContext, text: str, model_name: str, span: Any, threshold:
     except ValueError as exc:
         raise InputError(f"Span {s}:{e} is not a candidate span of this text ({exc}).") from None
     words = " ".join(att["words"])
+    first = _first(start_token, "token") if start_token not in (0, "0") else None
+    start, n = attention_window(att, first)
     caption = (f"Span [{s}:{e}] “{words[:80]}”: {att['weights'].shape[0]} decoder layer(s), "
-               f"{att['weights'].shape[2]} heads, {len(att['keys']) - 2} text tokens plus the two marker keys.")
-    return attention_heatmaps(att), caption
+               f"{att['weights'].shape[2]} heads; showing the two marker keys and **"
+               f"{window_title(start, n, len(att['keys']) - 2, 'tokens')}** of the span's encoder window "
+               "(move “First token shown”; 0 centres the window on the span).")
+    return attention_heatmaps(att, start), caption

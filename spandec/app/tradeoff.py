@@ -12,7 +12,7 @@ import hashlib
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,7 +23,7 @@ from ..data import DataError, read_conll, spans_to_tags
 from ..evaluation import predict_tags, score
 from ..flops import model_gflops as architecture_gflops
 from ..flops import num_spans
-from ..models import is_span_decoder
+from ..models import SpanDecConfig, is_span_decoder
 from ..models.explain import score_spans
 from ..spans import Document
 from .batch import check_lengths, uploaded_file
@@ -37,7 +37,9 @@ __all__ = [
 
 SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)  # thresholds of the SF-SpanDec curve
 BATCH_SIZES = (1, 8, 32)
-TABLE_HEADERS = ["model", "strategy", "F1", "precision", "recall", "ms / sentence", "timing", "GFLOPs", "spans kept %"]
+SERVING_FILE = "serving.json"  # comparisons/serving.py's results (F1 and speed per served form), beside the results
+TABLE_HEADERS = ["model", "strategy", "F1", "precision", "recall", "ms / sentence", "timing", "GFLOPs", "spans kept %",
+                 "scores of"]
 Progress = Callable[[float, str], None]
 
 
@@ -62,13 +64,37 @@ class StoredResults:
     split: str
     strategies: dict[str, dict]
     sweep: list[dict]
+    sweep_batch: int = 8  # batch size of the sweep's throughput (compare.py times it at 8)
+    forms: dict[tuple[str, str], dict] = field(default_factory=dict)  # (strategy, precision) -> serving.json row
 
     def f1(self, strategy: str) -> float | None:
         """Stored F1 of ``strategy``."""
         return _num(_get(self.strategies, strategy, "f1"))
 
-    def latency_ms(self, strategy: str, batch_size: int) -> float | None:
-        """Stored ms per sentence at ``batch_size``: batch-1 p50 latency, else 1000 / throughput."""
+    def scores(self, strategy: str, precision: str) -> tuple[float | None, float | None, float | None, str]:
+        """F1, precision, recall of ``strategy`` served at ``precision`` and the form they were measured on: the
+        serving benchmark's row of that form, else the comparison's (fp32) scores, said so."""
+        form = self.forms.get((strategy, precision))
+        row = self.strategies.get(strategy) or {}
+        if form is not None and _num(form.get("f1")) is not None:
+            p, r = _num(form.get("entity_precision")), _num(form.get("entity_recall"))
+            if p is None and precision == "fp32" and _num(row.get("f1")) == _num(form.get("f1")):
+                p, r = _num(row.get("precision")), _num(row.get("recall"))  # the same fp32 evaluation
+            return _num(form.get("f1")), p, r, precision
+        served = "fp32" if precision in ("fp32", "-", "") else f"fp32 (no stored {precision} F1)"
+        return _num(row.get("f1")), _num(row.get("precision")), _num(row.get("recall")), served
+
+    def latency_ms(self, strategy: str, batch_size: int, precision: str = "fp32") -> float | None:
+        """Stored ms per sentence at ``batch_size`` of ``strategy`` served at ``precision`` (the serving benchmark's
+        row of that form, else the fp32 comparison): batch-1 p50 latency, else 1000 / throughput."""
+        form = self.forms.get((strategy, precision))
+        if form is not None:
+            tput = _num(form.get(f"samples_per_s_b{batch_size}"))
+            p50 = _num(form.get("p50_ms")) if batch_size == 1 else None
+            if p50 is not None or tput:
+                return p50 if p50 is not None else 1000.0 / tput
+        if precision not in ("fp32", "-", ""):
+            return None  # another form's speed would not be this one's
         if batch_size == 1:
             p50 = _num(_get(self.strategies, strategy, "latency_ms", "batch1", "p50"))
             if p50 is not None:
@@ -119,7 +145,19 @@ def load_stored_results(path: str | Path) -> StoredResults | None:
     for k, v in strategies.items():  # keys as compare.py writes them (older files: "spandec (sf-spandec@0)")
         if isinstance(v, dict):
             by_strategy.setdefault(strategy_of(k), v)
-    return StoredResults(str(data.get("dataset", p.stem)), str(data.get("split", "test")), by_strategy, sweep)
+    sweep_batch = _num(_get(data, "throughput_run", "batch_size")) or 8
+    return StoredResults(str(data.get("dataset", p.stem)), str(data.get("split", "test")), by_strategy, sweep,
+                         int(sweep_batch), _served_forms(p.with_name(SERVING_FILE)))
+
+
+def _served_forms(path: Path) -> dict[tuple[str, str], dict]:
+    """``(strategy, precision) -> row`` of the serving benchmark's results next to the stored results, if any."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8")).get("results", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {(r["strategy"], r["precision"]): r for r in (rows.values() if isinstance(rows, dict) else rows)
+            if isinstance(r, dict) and isinstance(r.get("strategy"), str) and isinstance(r.get("precision"), str)}
 
 
 # ----- uploaded evaluation set ----------------------------------------------------------------
@@ -273,8 +311,101 @@ def _sig(x: float | None) -> float | None:
 
 
 # ----- the view ---------------------------------------------------------------------------------
+@dataclass
+class _View:
+    """What one trade-off view draws: inputs and the rows, points, curve and star it collects."""
+
+    ctx: AppContext
+    thr: float
+    bs: int
+    ev: EvalSet | None
+    stored: StoredResults | None
+    sample_key: str
+    texts: list
+    rows: list = field(default_factory=list)
+    points: list = field(default_factory=list)
+    sweep: list = field(default_factory=list)
+    current: dict | None = None
+    notes: list = field(default_factory=list)
+
+
+def _scores(v: _View, entry, used: float, is_sf: bool) -> tuple:
+    """F1, precision, recall, spans kept and the form they belong to, for ``entry`` at threshold ``used``."""
+    if v.ev is not None:
+        res = rescore(v.ev, entry.name, used)
+        return res["f1"], res["precision"], res["recall"], res["kept_fraction"], f"{entry.precision} (evaluated here)"
+    f1, p, r, form = v.stored.scores(entry.strategy, entry.precision)
+    kept = _interp(v.stored.sweep, used, "kept_fraction") if is_sf else None
+    if is_sf and v.stored.sweep and abs(used - SpanDecConfig.threshold) > 1e-9:  # stored scores: default threshold
+        f1, p, r, form = v.stored.sweep_f1(used), None, None, f"fp32 threshold sweep (at {used:.2f})"
+    return f1, p, r, kept, form
+
+
+def _sf_curve(v: _View, entry, used: float) -> float | None:
+    """Set the SF-SpanDec threshold curve of ``entry`` (measured here, or stored for its form at this batch size);
+    returns its latency at ``used`` (None when the curve has no latencies at this batch size)."""
+    curve = [(t, v.ctx.latencies.get((entry.name, v.bs, t, v.sample_key))) for t in SWEEP]
+    if all(ms is not None for _, ms in curve):
+        for t, ms in curve:
+            if v.ev is not None:
+                rt = rescore(v.ev, entry.name, t)
+                v.sweep.append({"threshold": t, "f1": rt["f1"], "latency_ms": ms, "kept_fraction": rt["kept_fraction"]})
+            else:
+                v.sweep.append({"threshold": t, "f1": v.stored.sweep_f1(t), "latency_ms": ms,
+                                "kept_fraction": _interp(v.stored.sweep, t, "kept_fraction")})
+        return _interp(v.sweep, used, "latency_ms")
+    if v.stored is not None and v.stored.sweep and entry.precision in ("fp32", "-") and v.bs == v.stored.sweep_batch:
+        v.sweep = [dict(x) for x in v.stored.sweep]
+        return None
+    if v.stored is not None and v.stored.sweep:
+        v.notes.append(f"SF-SpanDec's threshold curve is stored for fp32 at batch size {v.stored.sweep_batch} only; "
+                       f"press “Measure latency” to draw it for {entry.label} at batch size {v.bs}")
+    return None
+
+
+def _entry(v: _View, entry, sf_curve: bool) -> None:
+    """Add the row, the point (or the star) of one served model."""
+    used = entry.threshold(v.thr)
+    f1, p, r, kept, form = _scores(v, entry, used, sf_curve)
+    live = v.ctx.latencies.get((entry.name, v.bs, None, v.sample_key))
+    if sf_curve:
+        live = _sf_curve(v, entry, used)
+    stored_ms = None
+    if live is None and v.stored is not None:
+        on_curve = _interp(v.sweep, used, "latency_ms") if sf_curve and v.sweep else None
+        at_default = abs(used - SpanDecConfig.threshold) < 1e-9 or not entry.has_filter
+        stored_ms = on_curve if on_curve is not None else (
+            v.stored.latency_ms(entry.strategy, v.bs, entry.precision) if at_default else None)
+    ms = live if live is not None else stored_ms
+    timing = "live" if live is not None else ("stored" if ms is not None else "press “Measure latency”")
+    gflops = model_gflops(entry.model, v.texts, kept if kept is not None else 1.0)
+    if gflops is None and v.stored is not None:
+        gflops = v.stored.gflops(entry.strategy)
+    v.rows.append([entry.label, entry.strategy, _round(f1), _round(p), _round(r), _round(ms), timing, _sig(gflops),
+                   _round(kept, 1, 100), form])
+    if sf_curve and v.sweep:
+        v.current = {"threshold": used, "f1": f1, "latency_ms": ms}
+    else:
+        v.points.append({"name": entry.label + (f" (threshold {used:.2f})" if sf_curve else ""), "f1": f1,
+                         "latency_ms": ms, "gflops": gflops, "note": f"{entry.strategy}, {timing} timing; scores of {form}"})
+
+
+def _stored_only(v: _View, covered: set[str]) -> None:
+    """Points of strategies in the stored results that no served model covers (fp32, as stored)."""
+    for strategy in v.stored.strategies:
+        if strategy in covered:
+            continue
+        f1, p, r, _ = v.stored.scores(strategy, "fp32")
+        ms, gflops = v.stored.latency_ms(strategy, v.bs), v.stored.gflops(strategy)
+        v.points.append({"name": f"{strategy} (stored)", "f1": f1, "latency_ms": ms, "gflops": gflops,
+                         "note": "stored result; model not loaded"})
+        v.rows.append([f"{strategy} (stored)", strategy, _round(f1), _round(p), _round(r), _round(ms), "stored",
+                       _sig(gflops), None, "fp32"])
+
+
 def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str | None = None) -> tuple[Any, list[list], str]:
-    """Latency-vs-F1 figure, table rows and a caption for the current threshold and batch size."""
+    """Latency-vs-F1 figure, table rows and a caption for the current threshold and batch size: every latency
+    measured here or stored at that batch size for the form served, the F1 of that form (column "scores of")."""
     thr = check_threshold(threshold)
     bs = int(batch_size) if batch_size else 8
     ev: EvalSet | None = ctx.evaluations.get(eval_key or "")
@@ -283,68 +414,20 @@ def tradeoff(ctx: AppContext, threshold: float, batch_size: int, eval_key: str |
         msg = "No stored results; upload a CoNLL file to evaluate the models here."
         return empty_figure(msg, height=420), [], msg
     sample_key, texts = _sample(ctx, eval_key, max(32, bs))
-    lat = ctx.latencies
-    points, rows, sweep, current = [], [], [], None
+    v = _View(ctx, thr, bs, ev, stored, sample_key, texts)
     covered, sf_curve = set(), None
     for entry in ready_entries(ctx):
-        name, strategy = entry.name, entry.strategy
-        covered.add(strategy)
-        is_sf = entry.has_filter and entry.spec.threshold is None and sf_curve in (None, name)
-        sf_curve = name if is_sf else sf_curve  # one threshold curve; other SF entries (precisions) are points
-        used = entry.threshold(thr)
-        if ev is not None:
-            res = rescore(ev, name, used)
-            f1, p, r, kept = res["f1"], res["precision"], res["recall"], res["kept_fraction"]
-        else:
-            f1 = stored.sweep_f1(used) if is_sf and stored.sweep else stored.f1(strategy)
-            p = r = None
-            kept = _interp(stored.sweep, used, "kept_fraction") if is_sf else None
-        live = lat.get((name, bs, None, sample_key))
-        if is_sf:
-            curve = [(t, lat.get((name, bs, t, sample_key))) for t in SWEEP]
-            if all(ms is not None for _, ms in curve):
-                sweep = []
-                for t, ms in curve:
-                    if ev is not None:
-                        rt = rescore(ev, name, t)
-                        sweep.append({"threshold": t, "f1": rt["f1"], "latency_ms": ms, "kept_fraction": rt["kept_fraction"]})
-                    else:
-                        sweep.append({"threshold": t, "f1": stored.sweep_f1(t), "latency_ms": ms,
-                                      "kept_fraction": _interp(stored.sweep, t, "kept_fraction")})
-                live = _interp(sweep, used, "latency_ms")
-            elif stored is not None and stored.sweep:
-                sweep = [dict(s) for s in stored.sweep]
-        timing = "live" if live is not None else "stored"
-        ms = live if live is not None else (stored.latency_ms(strategy, bs) if stored else None)
-        if is_sf and live is None and sweep and _interp(sweep, used, "latency_ms") is not None:
-            ms = _interp(sweep, used, "latency_ms")  # the threshold's star sits on its own curve
-        gflops = model_gflops(entry.model, texts, kept if kept is not None else 1.0)
-        if gflops is None and stored is not None:
-            gflops = stored.gflops(strategy)
-        rows.append([entry.label, strategy, _round(f1), _round(p), _round(r), _round(ms),
-                     timing if ms is not None else "press “Measure latency”", _sig(gflops), _round(kept, 1, 100)])
-        point = {"name": entry.label, "f1": f1, "latency_ms": ms, "gflops": gflops, "note": f"{strategy}, {timing} timing"}
-        if is_sf:
-            current = {"threshold": used, "f1": f1, "latency_ms": ms}
-        else:
-            points.append(point)
-    if stored is not None:  # strategies in the stored results with no loaded model
-        for strategy in stored.strategies:
-            if strategy in covered or (strategy == "sf-spandec" and stored.sweep):
-                continue
-            f1, ms = stored.f1(strategy), stored.latency_ms(strategy, bs)
-            points.append({"name": f"{strategy} (stored)", "f1": f1, "latency_ms": ms, "gflops": stored.gflops(strategy),
-                           "note": "stored result; model not loaded"})
-            rows.append([f"{strategy} (stored)", strategy, _round(f1), None, None, _round(ms), "stored",
-                         _sig(stored.gflops(strategy)), None])
-        if "sf-spandec" not in covered and stored.sweep and not sweep:
-            sweep = [dict(s) for s in stored.sweep]
-            if stored.latency_ms("sf-spandec", bs) is not None:
-                current = {"threshold": thr, "f1": stored.sweep_f1(thr), "latency_ms": _interp(sweep, thr, "latency_ms")}
+        covered.add(entry.strategy)
+        is_sf = entry.has_filter and entry.spec.threshold is None and sf_curve in (None, entry.name)
+        sf_curve = entry.name if is_sf else sf_curve  # one threshold curve; other SF entries (precisions) are points
+        _entry(v, entry, is_sf)
+    if stored is not None:
+        _stored_only(v, covered)
     source = f"{ev.name} ({len(ev.sentences)} sentences, evaluated here)" if ev else \
         f"stored results for {stored.dataset} {stored.split}"
-    x_title = f"ms per sentence at batch size {bs}"
     caption = f"F1 from {source}; latency at batch size {bs}" + (
-        "." if any(r[6] == "live" for r in rows) else "; press “Measure latency” to time the models on this machine.")
-    fig = tradeoff_plot(points, sweep, current, x_title=x_title, title=f"Latency vs F1 ({source})")
-    return fig, rows, caption
+        "." if any(r[6] == "live" for r in v.rows) else "; press “Measure latency” to time the models on this machine.")
+    caption += "".join(f"  \n{n}." for n in dict.fromkeys(v.notes))
+    fig = tradeoff_plot(v.points, v.sweep, v.current, x_title=f"ms per sentence at batch size {bs}",
+                        title=f"Latency vs F1 ({source})")
+    return fig, v.rows, caption

@@ -155,7 +155,8 @@ def analyze(model: SpanDecModel, text: str | Sequence[str], threshold: float | N
 def cross_attention(model: SpanDecModel, text: str | Sequence[str], span: tuple[int, int]) -> dict:
     """Decoder cross-attention of one span's start and end queries, per layer and head.
 
-    Returns ``{"keys": ["[start]", "[end]", subword tokens...], "weights": array (layers, 2, heads, 2 + L)}``.
+    Returns ``{"keys": ["[start]", "[end]", subword tokens...], "weights": array (layers, 2, heads, 2 + L),
+    "span_tokens": (first, last) token index of the span in its encoder window, ...}``.
     """
     check_span_model(model)
     model.eval()
@@ -178,5 +179,6 @@ def cross_attention(model: SpanDecModel, text: str | Sequence[str], span: tuple[
             q, w = layer(q, mem_k, mem_v, bias, return_weights=True)
             weights.append(w[0, 0].float().cpu())  # (2, heads, 2 + L)
     keys = ["[start]", "[end]"] + model.tokenizer.convert_ids_to_tokens(win.input_ids)
-    return {"keys": keys, "weights": torch.stack(weights).numpy(), "span": (s, e), "words": doc.words[s:e]}
+    return {"keys": keys, "weights": torch.stack(weights).numpy(), "span": (s, e), "words": doc.words[s:e],
+            "span_tokens": (int(win.word_first[ls]), int(win.word_last[le - 1]))}
 
