@@ -90,8 +90,9 @@ class Shared:
         self.text = gr.State(ctx.examples[0] if ctx.examples else "")
         self.threshold = gr.State(SpanDecConfig.threshold)
 
-    def inputs(self, tab: gr.Tab, key: str, text: bool = True, button: str | None = None):
-        """This tab's own text box (with the examples) and threshold slider, carried: ``(text, threshold, button)``."""
+    def inputs(self, tab: gr.Tab, key: str, text: bool = True, button: str | None = None, side=None):
+        """This tab's own text box (with the examples) and threshold slider, carried, ``side()``'s components and a
+        button beside them: ``(text, threshold, button, the tab-opened event, what side() returned)``."""
         box = btn = None
         with gr.Row(equal_height=False):
             if text:
@@ -104,15 +105,16 @@ class Shared:
             with gr.Column(scale=1, min_width=280):
                 thr = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold",
                                 elem_id=f"{key}-threshold", info="Spans with a word below it are pruned (0 = plain SpanDec)")
+                extra = side() if side else None
                 if button:
                     btn = gr.Button(button, variant="primary", elem_id=key)
         private = dict(queue=False, show_progress="hidden", api_visibility="private")
         thr.change(lambda v: v, thr, self.threshold, **private)
         if box is None:
-            return None, thr, btn, tab.select(lambda v: v, self.threshold, thr, **private)
+            return None, thr, btn, tab.select(lambda v: v, self.threshold, thr, **private), extra
         box.change(lambda v: v, box, self.text, **private)
         opened = tab.select(lambda t, v: (t, v), [self.text, self.threshold], [box, thr], **private)
-        return box, thr, btn, opened
+        return box, thr, btn, opened, extra
 
 
 def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
@@ -174,8 +176,8 @@ def models_panel(pool: ModelPool, runtime: str) -> gr.Dataframe:
 def highlight_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
     """Highlight: one model's entities in the text (tagged once on page load, so the first view shows a result)."""
     with gr.Tab("Highlight", id="highlight") as tab:
-        text, threshold, tag_btn, _ = shared.inputs(tab, "tag", button="Tag")
-        model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="model")
+        text, threshold, tag_btn, _, model = shared.inputs(tab, "tag", button="Tag", side=lambda: gr.Dropdown(
+            ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="model"))
         offer_new_models(model, lambda: ctx.pool.names)
         latency = gr.Markdown(elem_id="latency")
         highlighted = gr.HTML(elem_id="highlighted")
@@ -203,7 +205,8 @@ def file_tab(ctx: AppContext) -> None:
                     f"other views take {limits.max_chars:,}): long texts are tagged window by window with a progress "
                     "bar. Downloads: JSONL (character offsets) and CoNLL.")
         with gr.Row():
-            upload = gr.File(label="File to tag (.txt, .jsonl, CoNLL)", file_types=list(batch.INPUT_SUFFIXES))
+            upload = gr.File(label="File to tag (.txt, .jsonl, CoNLL)", file_types=list(batch.INPUT_SUFFIXES),
+                             elem_id="file-upload")
             with gr.Column():
                 whole = gr.Radio(["one text per line", "the whole file is one text"], value="one text per line",
                                  label="A .txt file holds", elem_id="file-whole")
@@ -235,11 +238,10 @@ def file_tab(ctx: AppContext) -> None:
 def span_filter_tab(ctx: AppContext, shared: Shared) -> None:
     """Span filter: word entity probabilities and every candidate span, kept or pruned, in a movable word window."""
     with gr.Tab("Span filter", id="spans") as tab:
-        text, threshold, span_btn, opened = shared.inputs(tab, "analyse", button="Analyse")
-        with gr.Row():
-            span_model = span_model_choice(ctx.pool)
-            start = gr.Slider(1, 1000, value=1, step=1, label=f"First word shown (windows of {ctx.limits.max_grid_words})",
-                              elem_id="start-word", scale=2)
+        text, threshold, span_btn, opened, span_model = shared.inputs(tab, "analyse", button="Analyse",
+                                                                      side=lambda: span_model_choice(ctx.pool))
+        start = gr.Slider(1, 1000, value=1, step=1, label=f"First word shown (windows of {ctx.limits.max_grid_words})",
+                          elem_id="start-word")
         kept = gr.Markdown(elem_id="kept")
         strip = gr.Plot(show_label=False, elem_id="strip")
         grid = gr.Plot(show_label=False, elem_id="grid")
@@ -248,23 +250,24 @@ def span_filter_tab(ctx: AppContext, shared: Shared) -> None:
     def _spans(text, model, threshold, start_word):
         if not model:
             raise InputError("No SpanDec or SF-SpanDec model is loaded.")
-        return span_filter.span_filter(ctx, text, model, threshold, start_word)
+        strip, grid, summary, words = span_filter.span_filter(ctx, text, model, threshold, start_word)
+        return strip, grid, summary, gr.Slider(maximum=max(2, words - ctx.limits.max_grid_words + 1))
 
-    sp_io = dict(inputs=[text, span_model, threshold, start], outputs=[strip, grid, kept])
+    sp_io = dict(inputs=[text, span_model, threshold, start], outputs=[strip, grid, kept, start])
     quiet = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden", **sp_io)
-    opened.then(guard(_spans, 3, quiet=True), **quiet)
-    threshold.input(guard(_spans, 3, quiet=True), **quiet)
-    start.release(guard(_spans, 3, quiet=True), **quiet)
-    span_btn.click(guard(_spans, 3), api_name="span_filter", **sp_io)
-    span_model.input(guard(_spans, 3, quiet=True), **quiet)
+    opened.then(guard(_spans, 4, quiet=True), **quiet)
+    threshold.input(guard(_spans, 4, quiet=True), **quiet)
+    start.input(guard(_spans, 4, quiet=True), **quiet)
+    span_btn.click(guard(_spans, 4), api_name="span_filter", **sp_io)
+    span_model.input(guard(_spans, 4, quiet=True), **quiet)
 
 
 def attention_tab(ctx: AppContext, shared: Shared) -> None:
     """Cross-attention: the decoder's attention of one candidate span's start and end queries."""
     with gr.Tab("Cross-attention", id="attention") as tab:
-        text, threshold, list_btn, _ = shared.inputs(tab, "list-spans", button="List candidate spans")
+        text, threshold, list_btn, _, att_model = shared.inputs(tab, "list-spans", button="List candidate spans",
+                                                                side=lambda: span_model_choice(ctx.pool))
         with gr.Row():
-            att_model = span_model_choice(ctx.pool)
             span_pick = gr.Dropdown([], label="Candidate span (or type START:END word indices)",
                                     allow_custom_value=True, scale=3)
         with gr.Row():
@@ -293,7 +296,7 @@ def compare_tab(ctx: AppContext, shared: Shared) -> None:
     """Compare: every served model on the same text, stacked full width, and where they disagree."""
     pool, loaded = ctx.pool, ctx.pool.available
     with gr.Tab("Compare", id="compare") as tab:
-        text, threshold, cmp_btn, _ = shared.inputs(tab, "compare", button="Compare all models")
+        text, threshold, cmp_btn, *_ = shared.inputs(tab, "compare", button="Compare all models")
         cmp_summary = gr.Dataframe(df([], SUMMARY_HEADERS), label="Per model", interactive=False, wrap=True,
                                    elem_id="compare-summary")
         cmp_boxes = [gr.HTML(elem_classes="compare-model") for _ in loaded]
@@ -319,7 +322,7 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
             batch_size = gr.Radio(list(tradeoff.BATCH_SIZES), value=8, label="Batch size", scale=1, elem_id="batch-size")
             measure_btn = gr.Button("Measure latency on this machine", scale=1, elem_id="measure")
             with gr.Column(scale=1):
-                _, threshold, _, opened = shared.inputs(tab, "tradeoff", text=False)
+                _, threshold, _, opened, _ = shared.inputs(tab, "tradeoff", text=False)
         with gr.Accordion("Evaluate on your own CoNLL file", open=False):
             with gr.Row():
                 eval_file = gr.File(label="CoNLL file (word ... tag)", file_types=[".txt", *batch.CONLL_SUFFIXES])

@@ -185,12 +185,13 @@ def test_span_scores_reproduce_predict(ctx):
 
 
 def test_span_filter_updates_with_threshold(ctx):
-    strip, grid, low = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.0)
+    strip, grid, low, words = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.0)
+    assert words == len(TEXT.split()) + 1  # the final full stop is a word
     assert isinstance(strip, go.Figure) and isinstance(grid, go.Figure)
     assert "kept 116 of 116 candidate spans (100.0 %)" in low
-    _, _, high = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.45)
+    _, _, high, _ = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.45)
     assert high != low and "kept" in high
-    _, _, pinned = span_filter.span_filter(ctx, TEXT, "SpanDec", 0.9)
+    _, _, pinned, _ = span_filter.span_filter(ctx, TEXT, "SpanDec", 0.9)
     assert "(100.0 %)" in pinned and "pinned" in pinned
     with pytest.raises(InputError, match="SpanDec or SF-SpanDec"):
         span_filter.span_filter(ctx, TEXT, "Token", 0.5)

@@ -28,6 +28,7 @@ CSS = """
 .ents-legend {display: flex; flex-wrap: wrap; gap: 6px; margin: 2px 0 4px; font-size: 13px}
 .ents-legend .ent {padding: 0.1em 0.5em; border-radius: 0.35em; font-weight: 700}
 .ents-empty {color: #666; font-style: italic}
+.ents-model {font-weight: 700; font-size: 15px; margin: 10px 0 2px}
 """
 
 
@@ -112,7 +113,8 @@ def compare(ctx: AppContext, text: str, threshold: float) -> tuple[list, list[li
             continue
         entities, ms, stats = run_model(ctx, name, text, thr, check=False)
         by_model[name] = {(e["char_start_index"], e["char_end_index"]): e["label"] for e in entities}
-        highlighted.append(legend(entry.labels, colors) + render(text, entities, colors, empty="(no entities)"))
+        head = f'<div class="ents-model">{html.escape(entry.label)}: {len(entities)} entities</div>'
+        highlighted.append(head + legend(entry.labels, colors) + render(text, entities, colors, empty="(no entities)"))
         summary.append([name, entry.strategy, len(entities), round(ms, 1), stats.decoded if stats.candidates else "-",
                         stats.candidates or "-", "ok" + (f" (threshold {entry.threshold(thr):.2f})"
                                                          if entry.has_filter else "")])
@@ -131,4 +133,5 @@ def compare(ctx: AppContext, text: str, threshold: float) -> tuple[list, list[li
         else:
             merged.append({"char_start_index": s, "char_end_index": e, "label": DISAGREE_LABEL})
     headers = ["text", "start", "end"] + names
-    return highlighted, summary, rows, render(text, merged, empty="(the models agree)"), headers
+    head = '<div class="ents-model">Where the models disagree (the table below says who found what)</div>'
+    return highlighted, summary, rows, head + render(text, merged, empty="(the models agree)"), headers

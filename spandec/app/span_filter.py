@@ -24,9 +24,9 @@ def _first(value: Any, what: str) -> int | None:
 
 
 def span_filter(ctx: AppContext, text: str, model_name: str, threshold: float,
-                start_word: Any = 1) -> tuple[Any, Any, str]:
+                start_word: Any = 1) -> tuple[Any, Any, str, int]:
     """Span-filter view: heat strip of word entity probabilities and the span grid over a window of
-    ``ctx.limits.max_grid_words`` words from ``start_word`` (1-based), and the kept-span summary."""
+    ``ctx.limits.max_grid_words`` words from ``start_word`` (1-based), the kept-span summary and the word count."""
     text, notes = clean_text(text, ctx.limits.max_chars, ctx.limits.max_file_chars)
     thr = check_threshold(threshold)
     scores = ctx.span_scores(model_name, text)
@@ -45,7 +45,8 @@ def span_filter(ctx: AppContext, text: str, model_name: str, threshold: float,
     if notes:
         summary += "  \n" + " ".join(notes)
     probs = None if scores.token_probs is None else scores.token_probs.tolist()
-    return token_strip(scores.words, probs, used, limit, start), span_grid(scores, used, limit, start), summary
+    return (token_strip(scores.words, probs, used, limit, start), span_grid(scores, used, limit, start), summary,
+            len(scores.words))
 
 
 def span_choices(ctx: AppContext, text: str, model_name: str, threshold: float, limit: int = 2000) -> list[tuple[str, str]]:
