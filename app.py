@@ -25,20 +25,18 @@ from spandec.app import annotate, batch, highlight, learn, span_filter, span_sel
 from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.pool import ModelPool
+from spandec.app.tab_inputs import INTRO, Shared
 from spandec.models import SpanDecConfig
 from spandec.app.options import make_context, parse_args
 from spandec.store import Store, StoreError, open_store
 
 ROOT = Path(__file__).resolve().parent  # relative model folders, examples and stored results are found from here
 
-INTRO = ("**SpanDec NER demo**: four named-entity models side by side: **Token** (token classification, a BIO tag "
-         "per word), **PL-Marker**, **SpanDec** and **SF-SpanDec** (SpanDec with a span filter).  \n"
-         "**Start here:** type or paste a text in **Highlight** (or pick an example) and press **Tag**. The text and the "
-         "SF-SpanDec threshold follow you to **Span filter**, **Cross-attention** and **Compare**; **Trade-off** plots "
-         "speed against F1; **Tag a file** takes files and long texts; **Annotate** builds a labelled corpus.")
 THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 MODEL_HEADERS = ["model", "source", "strategy", "device", "precision", "status"]
-CSS = ".compact textarea {font-size: 15px} footer {display: none !important}" + highlight.CSS
+CSS = (".compact textarea {font-size: 15px} footer {display: none !important} "  # table cells wrap between words only
+       "th span.text.wrap, td span.text.wrap {word-break: normal !important; overflow-wrap: normal !important}"
+       + highlight.CSS)
 
 
 def guard(fn, n_outputs: int, quiet: bool = False):
@@ -62,6 +60,7 @@ def guard(fn, n_outputs: int, quiet: bool = False):
 
 
 HEAVY = dict(concurrency_limit=1, concurrency_id="heavy")  # long jobs queue one at a time; light requests stay free
+QUIET = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden")  # live updates
 
 
 def _session(request: gr.Request | None) -> str | None:
@@ -79,42 +78,6 @@ def canceller(ctx: AppContext):
 def df(rows, headers) -> pd.DataFrame:
     """Rows as a DataFrame with the given column headers."""
     return pd.DataFrame(rows, columns=headers)
-
-
-class Shared:
-    """The text and threshold carried between the tabs that use them: a tab's inputs write them, opening a tab
-    copies them into its own inputs."""
-
-    def __init__(self, ctx: AppContext):
-        self.ctx = ctx
-        self.text = gr.State(ctx.examples[0] if ctx.examples else "")
-        self.threshold = gr.State(SpanDecConfig.threshold)
-
-    def inputs(self, tab: gr.Tab, key: str, text: bool = True, button: str | None = None, side=None):
-        """This tab's own text box (with the examples) and threshold slider, carried, ``side()``'s components and a
-        button beside them: ``(text, threshold, button, the tab-opened event, what side() returned)``."""
-        box = btn = None
-        with gr.Row(equal_height=False):
-            if text:
-                with gr.Column(scale=3):
-                    box = gr.Textbox(value=self.text.value, label="Text", lines=4, max_lines=12, elem_id=f"{key}-text",
-                                     elem_classes="compact", placeholder="Type or paste a text (up to "
-                                     f"{self.ctx.limits.max_chars:,} characters; longer: “Tag a file”)")
-                    if self.ctx.examples:
-                        gr.Examples([[t] for t in self.ctx.examples], inputs=[box], label="Examples", examples_per_page=4)
-            with gr.Column(scale=1, min_width=280):
-                thr = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold",
-                                elem_id=f"{key}-threshold", info="Spans with a word below it are pruned (0 = plain SpanDec)")
-                extra = side() if side else None
-                if button:
-                    btn = gr.Button(button, variant="primary", elem_id=key)
-        private = dict(queue=False, show_progress="hidden", api_visibility="private")
-        thr.change(lambda v: v, thr, self.threshold, **private)
-        if box is None:
-            return None, thr, btn, tab.select(lambda v: v, self.threshold, thr, **private), extra
-        box.change(lambda v: v, box, self.text, **private)
-        opened = tab.select(lambda t, v: (t, v), [self.text, self.threshold], [box, thr], **private)
-        return box, thr, btn, opened, extra
 
 
 def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
@@ -189,21 +152,16 @@ def highlight_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
         return page, df(rows, ENTITY_HEADERS), info
 
     hl_io = dict(inputs=[text, model, threshold], outputs=[highlighted, table, latency])
-    quiet = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden", **hl_io)
     tag_btn.click(guard(_highlight, 3), api_name="highlight", **hl_io)
     text.submit(guard(_highlight, 3), api_visibility="private", **hl_io)
-    threshold.input(guard(_highlight, 3, quiet=True), **quiet)
-    model.input(guard(_highlight, 3, quiet=True), **quiet)
-    demo.load(guard(_highlight, 3, quiet=True), **quiet)
+    for event in (threshold.input, model.input, demo.load):  # live: the first view shows the example tagged
+        event(guard(_highlight, 3, quiet=True), **QUIET, **hl_io)
 
 
 def file_tab(ctx: AppContext) -> None:
     """Tag a file: a .txt / .jsonl / CoNLL file, or one long text, tagged window by window with progress."""
-    limits = ctx.limits
     with gr.Tab("Tag a file", id="file"):
-        gr.Markdown(f"Tag many texts, or one long text (up to **{limits.max_file_chars:,}** characters per text; the "
-                    f"other views take {limits.max_chars:,}): long texts are tagged window by window with a progress "
-                    "bar. Downloads: JSONL (character offsets) and CoNLL.")
+        gr.Markdown(batch.about(ctx.limits))
         with gr.Row():
             upload = gr.File(label="File to tag (.txt, .jsonl, CoNLL)", file_types=list(batch.INPUT_SUFFIXES),
                              elem_id="file-upload")
@@ -213,9 +171,9 @@ def file_tab(ctx: AppContext) -> None:
                 model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="file-model")
                 offer_new_models(model, lambda: ctx.pool.names)
                 threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold")
-        with gr.Row():
-            file_btn = gr.Button("Tag file", variant="primary", elem_id="tag-file")
-            file_cancel = gr.Button("Cancel", variant="stop", elem_id="tag-file-cancel")
+                with gr.Row():
+                    file_btn = gr.Button("Tag file", variant="primary", elem_id="tag-file")
+                    file_cancel = gr.Button("Cancel", variant="stop", elem_id="tag-file-cancel")
         file_info = gr.Markdown(elem_id="file-info")
         downloads = gr.File(label="Results (JSONL, CoNLL)", file_count="multiple", interactive=False, height=120)
         file_view = gr.HTML(elem_id="file-view", max_height=500)
@@ -231,8 +189,7 @@ def file_tab(ctx: AppContext) -> None:
 
     file_evt = file_btn.click(guard(_tag_file, 4), [upload, model, threshold, whole],
                               [downloads, file_info, file_preview, file_view], api_name="tag_file", **HEAVY)
-    file_cancel.click(canceller(ctx), None, [file_info], cancels=[file_evt], api_name="cancel_tag_file",
-                      queue=False)
+    file_cancel.click(canceller(ctx), None, [file_info], cancels=[file_evt], api_name="cancel_tag_file", queue=False)
 
 
 def span_filter_tab(ctx: AppContext, shared: Shared) -> None:
@@ -248,18 +205,13 @@ def span_filter_tab(ctx: AppContext, shared: Shared) -> None:
 
     @gpu.on_gpu
     def _spans(text, model, threshold, start_word):
-        if not model:
-            raise InputError("No SpanDec or SF-SpanDec model is loaded.")
         strip, grid, summary, words = span_filter.span_filter(ctx, text, model, threshold, start_word)
         return strip, grid, summary, gr.Slider(maximum=max(2, words - ctx.limits.max_grid_words + 1))
 
     sp_io = dict(inputs=[text, span_model, threshold, start], outputs=[strip, grid, kept, start])
-    quiet = dict(trigger_mode="always_last", api_visibility="private", show_progress="hidden", **sp_io)
-    opened.then(guard(_spans, 4, quiet=True), **quiet)
-    threshold.input(guard(_spans, 4, quiet=True), **quiet)
-    start.input(guard(_spans, 4, quiet=True), **quiet)
     span_btn.click(guard(_spans, 4), api_name="span_filter", **sp_io)
-    span_model.input(guard(_spans, 4, quiet=True), **quiet)
+    for event in (opened.then, threshold.input, start.input, span_model.input):
+        event(guard(_spans, 4, quiet=True), **QUIET, **sp_io)
 
 
 def attention_tab(ctx: AppContext, shared: Shared) -> None:
@@ -270,7 +222,6 @@ def attention_tab(ctx: AppContext, shared: Shared) -> None:
         with gr.Row():
             span_pick = gr.Dropdown([], label="Candidate span (or type START:END word indices)",
                                     allow_custom_value=True, scale=3)
-        with gr.Row():
             start = gr.Number(0, label="First token shown (0: centred on the span)", precision=0, minimum=0,
                               elem_id="start-token", scale=2)
             att_btn = gr.Button("Show attention", variant="primary", scale=1, elem_id="show-attention")
@@ -310,8 +261,8 @@ def compare_tab(ctx: AppContext, shared: Shared) -> None:
         boxes = [b for name, b in zip(pool.names, boxes) if name in loaded]
         return (*boxes, df(summary, SUMMARY_HEADERS), df(rows, headers), dis)
 
-    cmp_btn.click(guard(_compare, len(cmp_boxes) + 3), [text, threshold],
-                  cmp_boxes + [cmp_summary, cmp_rows, cmp_dis], api_name="compare")
+    cmp_btn.click(guard(_compare, len(cmp_boxes) + 3), [text, threshold], cmp_boxes + [cmp_summary, cmp_rows, cmp_dis],
+                  api_name="compare")
 
 
 def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
@@ -319,7 +270,7 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
     with gr.Tab("Trade-off", id="tradeoff") as tab:
         eval_key = gr.State("")
         with gr.Row():
-            batch_size = gr.Radio(list(tradeoff.BATCH_SIZES), value=8, label="Batch size", scale=1, elem_id="batch-size")
+            batch_size = gr.Radio(list(tradeoff.BATCH_SIZES), value=8, label="Batch size", elem_id="batch-size")
             measure_btn = gr.Button("Measure latency on this machine", scale=1, elem_id="measure")
             with gr.Column(scale=1):
                 _, threshold, _, opened, _ = shared.inputs(tab, "tradeoff", text=False)
@@ -328,13 +279,12 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
                 eval_file = gr.File(label="CoNLL file (word ... tag)", file_types=[".txt", *batch.CONLL_SUFFIXES])
                 max_sent = gr.Number(500, label="Sentences to use", precision=0, minimum=1,
                                      maximum=ctx.limits.max_eval_sentences)
-            with gr.Row():
                 eval_btn = gr.Button("Evaluate", elem_id="evaluate")
                 eval_cancel = gr.Button("Cancel", variant="stop", elem_id="evaluate-cancel")
             eval_info = gr.Markdown(elem_id="eval-info")
         trade_caption = gr.Markdown(elem_id="tradeoff-caption")
         trade_plot = gr.Plot(show_label=False, elem_id="tradeoff-plot")
-        trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True, elem_id="tradeoff-table")
+        trade_table = gr.Dataframe(df([], tradeoff.TABLE_HEADERS), interactive=False, wrap=True, elem_id="tradeoff-tbl")
         api_btn = gr.Button(visible=False)  # inside the tab: a gr.Tabs child that is not a tab shows as a stray tab
 
     def _tradeoff(threshold, batch_size, evaluation):
@@ -352,16 +302,14 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
 
     tr_io = dict(inputs=[threshold, batch_size, eval_key], outputs=[trade_plot, trade_table, trade_caption])
     trade_evt = dict(api_visibility="private", **tr_io)
-    threshold.input(guard(_tradeoff, 3, quiet=True), trigger_mode="always_last", api_visibility="private",
-                    show_progress="hidden", **tr_io)
+    threshold.input(guard(_tradeoff, 3, quiet=True), **QUIET, **tr_io)
     opened.then(guard(_tradeoff, 3, quiet=True), **trade_evt)
     measure_btn.click(guard(_measure, 1), [batch_size, eval_key], [trade_caption], api_name="measure_latency",
                       **HEAVY).success(guard(_tradeoff, 3), **trade_evt)
     eval_evt = eval_btn.click(guard(_evaluate, 2), [eval_file, max_sent], [eval_key, eval_info],
                               api_name="evaluate_conll", **HEAVY)
     eval_evt.success(guard(_tradeoff, 3), **trade_evt)
-    eval_cancel.click(canceller(ctx), None, [eval_info], cancels=[eval_evt],
-                      api_name="cancel_evaluate", queue=False)
+    eval_cancel.click(canceller(ctx), None, [eval_info], cancels=[eval_evt], api_name="cancel_evaluate", queue=False)
     batch_size.change(guard(_tradeoff, 3, quiet=True), **trade_evt)
     demo.load(guard(_tradeoff, 3, quiet=True), **trade_evt)
     api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)

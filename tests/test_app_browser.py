@@ -244,7 +244,9 @@ def test_tradeoff(page, shots):
     assert any(n.startswith("Token") for n in names) and any(n.startswith("SF-SpanDec") for n in names), points
     for name in names:  # every point moves with the batch size, SF-SpanDec's too
         assert len({points[bs][name] for bs in points}) == 3, (name, points)
-    table = page.locator("#tradeoff-table").inner_text()
+    assert page.evaluate(BROKEN_WORDS_JS, "#tradeoff-tbl thead") == []  # "precision", "sentence" kept whole
+    assert page.evaluate(BROKEN_WORDS_JS, "#tradeoff-tbl tbody") == []
+    table = page.locator("#tradeoff-tbl").inner_text()
     assert "onnx-int8" in table and "scores of" in table
     _shot(page, shots / "tradeoff.png")
 
@@ -277,4 +279,6 @@ def test_tag_a_long_text(page, shots, tmp_path):
     assert page.locator("#file-info").inner_text().startswith("Tagged 1 text")
     _check_entities(page, "#file-view", min_entities=100)
     assert page.evaluate(BROKEN_WORDS_JS, "#file-preview thead") == []  # "entity count" header on one line
+    for close in page.locator(".toast-close").all():  # the refusal's toast, if still shown
+        close.click()
     _shot(page, shots / "tag-file.png")

@@ -13,7 +13,7 @@ from .colors import color_map
 from .highlight import render
 from .context import _CONTROL, AppContext, InputError, Limits, check_request, check_threshold, get_entry
 
-__all__ = ["UploadedTexts", "uploaded_file", "read_upload", "check_texts", "check_lengths", "tag_file", "PREVIEW_HEADERS", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
+__all__ = ["about", "UploadedTexts", "uploaded_file", "read_upload", "check_texts", "check_lengths", "tag_file", "PREVIEW_HEADERS", "CONLL_SUFFIXES", "INPUT_SUFFIXES"]
 
 Progress = Callable[[float, str], None]
 PREVIEW_HEADERS = ["#", "text", "entity count", "first entities"]
@@ -103,6 +103,13 @@ def check_lengths(name: str, items: list[str | list[str]], limits: Limits, what:
         if length > limit:
             raise InputError(f"{name}: {what} {n} has {length:,} characters; each {what} may have at most "
                              f"{limit:,}.")
+
+
+def about(limits: Limits) -> str:
+    """What the file-tagging view does, with its limits."""
+    return (f"Tag many texts, or one long text (up to **{limits.max_file_chars:,}** characters per text; the other "
+            f"views take {limits.max_chars:,}): long texts are tagged window by window with a progress bar. "
+            "Downloads: JSONL (character offsets) and CoNLL.")
 
 
 def _windows(model: Any, item: str | list[str]) -> int:

@@ -27,6 +27,8 @@ def span_filter(ctx: AppContext, text: str, model_name: str, threshold: float,
                 start_word: Any = 1) -> tuple[Any, Any, str, int]:
     """Span-filter view: heat strip of word entity probabilities and the span grid over a window of
     ``ctx.limits.max_grid_words`` words from ``start_word`` (1-based), the kept-span summary and the word count."""
+    if not model_name:
+        raise InputError("No SpanDec or SF-SpanDec model is loaded.")
     text, notes = clean_text(text, ctx.limits.max_chars, ctx.limits.max_file_chars)
     thr = check_threshold(threshold)
     scores = ctx.span_scores(model_name, text)
