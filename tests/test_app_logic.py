@@ -208,6 +208,28 @@ def test_figures_escape_and_mark(ctx):
     assert "no span filter" in str(token_strip(["a"], None, 0.5).layout.annotations[0].text)
 
 
+def test_figures_window_of_a_long_text(ctx):
+    """A 100-word text: the strip and the grid show the window asked for (moved back to fit), named in the title,
+    one number per word; grid tick labels thinned so they cannot collide; the attention window centred on the span."""
+    words = (TEXT.split() * 7)[:100]
+    scores = score_spans(ctx.pool.get("SF-SpanDec").model, [words])[0]
+    strip = token_strip(scores.words, scores.token_probs.tolist(), 0.5, 60, start=70)
+    assert "words 41–100 of 100" in strip.layout.title.text and list(strip.data[0].x) == list(range(40, 100))
+    assert strip.data[0].text[0] == [str(round(100 * p)) for p in scores.token_probs[40:100].tolist()]
+    assert strip.layout.xaxis.tickangle == -90 and len(strip.layout.xaxis.ticktext) == 60
+    grid = span_grid(scores, 0.0, 60, start=10)
+    assert "words 11–70 of 100" in grid.layout.title.text
+    z = np.asarray(grid.data[0].z, dtype=float)
+    inside = [(s, e) for s, e in scores.spans.tolist() if 10 <= s and e <= 70]
+    assert int((~np.isnan(z)).sum()) == len(inside)
+    assert all(grid.layout.yaxis.ticktext)  # 60 rows of 15 px: room for every word
+    dense = span_grid(scores, 0.0, 100)
+    assert len([t for t in dense.layout.yaxis.ticktext if t]) == 50  # 100 rows of 9 px: every other word
+    att = span_filter.cross_attention(ctx.pool.get("SF-SpanDec").model, words, (80, 82))
+    first, n = span_filter.attention_window(att, None, 20)
+    assert n == 20 and first <= att["span_tokens"][0] <= att["span_tokens"][1] < first + n
+
+
 def test_cross_attention(ctx):
     choices = span_filter.span_choices(ctx, TEXT, "SF-SpanDec", 0.0)
     assert len(choices) == 116 and "predicted" in choices[0][0]

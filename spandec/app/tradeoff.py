@@ -81,7 +81,7 @@ class StoredResults:
             if p is None and precision == "fp32" and _num(row.get("f1")) == _num(form.get("f1")):
                 p, r = _num(row.get("precision")), _num(row.get("recall"))  # the same fp32 evaluation
             return _num(form.get("f1")), p, r, precision
-        served = "fp32" if precision in ("fp32", "-", "") else f"fp32 (no stored {precision} F1)"
+        served = "fp32" if precision in ("fp32", "-", "") else f"fp32 ({precision}: none stored)"
         return _num(row.get("f1")), _num(row.get("precision")), _num(row.get("recall")), served
 
     def latency_ms(self, strategy: str, batch_size: int, precision: str = "fp32") -> float | None:
