@@ -378,6 +378,35 @@ def test_tradeoff_stored_results(ctx, tmp_path):
         app_tradeoff.tradeoff(ctx_stored, 0.5, 1, "")  # tolerated
 
 
+def test_tradeoff_points_at_the_batch_size_of_the_form_served(ctx, tmp_path):
+    """Every latency is the served form's at the batch size shown (serving.json beside the results, per precision);
+    the stored SF-SpanDec curve (fp32, batch 8) is drawn only where it applies; "scores of" names the form."""
+    results = write_results(tmp_path / "conllpp.json")
+    forms = {f"{m} (fp32)": {"model": m, "precision": "fp32", "strategy": s, "f1": f1, "entity_precision": f1 + 1,
+                             "entity_recall": f1 - 1, "p50_ms": ms, "samples_per_s_b8": 8000 / ms,
+                             "samples_per_s_b32": 64000 / ms}
+             for m, s, f1, ms in [("Token", "token", 91.0, 4.0), ("SF-SpanDec", "sf-spandec", 92.0, 5.0)]}
+    (tmp_path / "serving.json").write_text(json.dumps({"results": forms}), encoding="utf-8")
+    c = AppContext(ctx.pool, results_path=results, workdir=tmp_path)
+    ms, names = {}, {}
+    for bs in (1, 8, 32):
+        fig, rows, caption = app_tradeoff.tradeoff(c, 0.5, bs, "")
+        by = {r[0]: r for r in rows}
+        ms[bs] = (by["Token"][5], by["SF-SpanDec"][5])
+        names[bs] = [t.name for t in fig.data]
+        assert by["Token"][2:5] == [91.0, 92.0, 90.0] and by["Token"][9] == "fp32"
+        assert by["PL-Marker"][9] == "fp32" and by["PL-Marker"][3] is None  # stored fp32 row: no P/R stored
+    assert ms[1] == (4.0, 5.0) and ms[8] == (0.5, 2.86) and ms[32] == (0.06, 0.08)  # batch 8: on the curve
+    assert "SF-SpanDec over thresholds" in names[8] and "SF-SpanDec over thresholds" not in names[32]
+    assert any(n.startswith("SF-SpanDec (threshold 0.50)") for n in names[32])
+    # at batch 8 the star sits on the stored fp32 curve (threshold 0.5: 1000 / 350 samples/s)
+    _, rows, caption = app_tradeoff.tradeoff(c, 0.9, 32, "")
+    by = {r[0]: r for r in rows}
+    assert by["SF-SpanDec"][5] is None and "press" in by["SF-SpanDec"][6]  # no latency stored at this threshold
+    assert by["SF-SpanDec"][2] == 85.0 and "sweep" in by["SF-SpanDec"][9]
+    assert "curve is stored for fp32 at batch size 8 only" in caption
+
+
 def test_tradeoff_upload_rescores_without_the_encoder(ctx, tmp_path, monkeypatch):
     gold = write_gold(tmp_path / "gold.conll", repeat=2)
     key, summary = app_tradeoff.evaluate_upload(ctx, str(gold), 100)
