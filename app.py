@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -22,6 +23,7 @@ import pandas as pd  # noqa: E402
 
 from spandec import gpu
 from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
+from spandec.app.auth import Access, bind_message
 from spandec.app.colors import DISAGREE_LABEL, color_map
 from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
@@ -79,8 +81,9 @@ def df(rows, headers) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
-    """The Blocks app for a loaded context and annotation store: the shared text and threshold, one function per tab."""
+def build_demo(ctx: AppContext, store: Store | None = None, access: Access | None = None) -> gr.Blocks:
+    """The Blocks app for a loaded context, annotation store and login mode: the shared text and threshold, one
+    function per tab."""
     pool = ctx.pool
     with gr.Blocks(title="SpanDec NER", delete_cache=(3600, 6 * 3600)) as demo:  # uploads older than 6 h removed
         gr.Markdown(INTRO)
@@ -100,7 +103,7 @@ def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
             attention_tab(ctx, text, threshold)
             compare_tab(ctx, text, threshold)
             tradeoff_tab(ctx, threshold, demo)
-            annotate_tab(ctx, store, demo)
+            annotate_tab(ctx, store, demo, access or Access())
 
         def _models():
             pool.wait(timeout=120)
@@ -315,168 +318,222 @@ def tradeoff_tab(ctx: AppContext, threshold: gr.Slider, demo: gr.Blocks) -> None
     api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
 
 
-def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
+def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks, access: Access) -> None:
     """Annotate: corpus projects in the database, a queue per annotator, select-to-label, export, agreement."""
-    pool = ctx.pool
-    models = [annotate.NO_MODEL] + pool.available
-    projects = annotate.project_names(store)
-    act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
     with gr.Tab("Annotate", id="annotate"):
-        aid = gr.State(None)
+        ui = annotate_queue(ctx, store, access)
+        annotate_manage(ctx, ui)
+    wire_queue(ctx, store, access, ui, demo)
+    wire_manage(ctx, store, access, ui)
+
+
+def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> SimpleNamespace:
+    """The queue's controls: who and which project, the text to select in, the entity and step buttons."""
+    ui = SimpleNamespace(aid=gr.State(None))
+    if access.mode == "oauth":
+        gr.LoginButton()  # on a Space with hf_oauth: the Hugging Face user is the annotator
+    with gr.Row():
+        ui.annotator = gr.Textbox(label="Your name (annotator)" + (" — you are logged in" if access.on else ""),
+                                  elem_id="ann-name", scale=1, interactive=not access.on)
+        ui.project = gr.Dropdown(annotate.project_names(store), value=None, label="Project", elem_id="ann-project",
+                                 scale=2)
+        ui.order = gr.Radio(list(annotate.ORDERS), value="corpus order", label="Queue", scale=1)
+        ui.open_btn = gr.Button("Open", variant="primary", elem_id="ann-open", scale=1)
+    ui.label = gr.Radio(ctx.pool.labels() or ["PER"], label="Label for what you select (keys 1-9)", elem_id="ann-label")
+    ui.text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
+                           js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
+    ui.shown = gr.Number(None, visible=False, label="text id", elem_id="ann-shown", precision=0)  # what Accept names
+    with gr.Row():
+        ui.pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
+        ui.relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
+        ui.remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
+    with gr.Row():
+        ui.prev_btn = gr.Button("◀ Previous (p)", elem_id="ann-prev")
+        ui.next_btn = gr.Button("Next ▶ (n)", elem_id="ann-next")
+        ui.undo_btn = gr.Button("Undo (z)", elem_id="ann-undo")
+        ui.skip_btn = gr.Button("Skip (s)", elem_id="ann-skip")
+        ui.accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="ann-accept")
+    ui.status = gr.Markdown(elem_id="ann-status")
+    gr.Markdown(span_select.SHORTCUTS)
+    ui.table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True, max_height=240)
+    with gr.Accordion("Add by typing (entity text or START:END)", open=False):
         with gr.Row():
-            annotator = gr.Textbox(label="Your name (annotator)", elem_id="ann-name", scale=1)
-            project = gr.Dropdown(projects, value=None, label="Project", elem_id="ann-project", scale=2)
-            order = gr.Radio(list(annotate.ORDERS), value="corpus order", label="Queue", scale=1)
-            open_btn = gr.Button("Open", variant="primary", elem_id="ann-open", scale=1)
-        label = gr.Radio(pool.labels() or ["PER"], label="Label for what you select (keys 1-9)", elem_id="ann-label")
-        text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
-                            js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
+            ui.add_span = gr.Textbox(label="Entity text or START:END character offsets", scale=3, elem_id="ann-span")
+            ui.add_btn = gr.Button("Add with the chosen label", scale=1, elem_id="ann-add")
+    ui.out = [ui.aid, ui.shown, ui.text_view, ui.table, ui.pick, ui.status, ui.label]
+    return ui
+
+
+def annotate_manage(ctx: AppContext, ui: SimpleNamespace) -> None:
+    """The project accordions (create, export, agreement, uncertainty, fine-tuning); admin-only with logins on."""
+    pool, models = ctx.pool, [annotate.NO_MODEL] + ctx.pool.available
+    default = _defaults(pool)[0] or annotate.NO_MODEL
+    with gr.Accordion("New project from a corpus", open=not ui.project.choices):
         with gr.Row():
-            pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
-            relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
-            remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
+            ui.new_name = gr.Textbox(label="Project name", elem_id="ann-new-name")
+            ui.new_labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
+                                       elem_id="ann-new-labels")
         with gr.Row():
-            prev_btn = gr.Button("◀ Previous (p)", elem_id="ann-prev")
-            next_btn = gr.Button("Next ▶ (n)", elem_id="ann-next")
-            undo_btn = gr.Button("Undo (z)", elem_id="ann-undo")
-            skip_btn = gr.Button("Skip (s)", elem_id="ann-skip")
-            accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="ann-accept")
-        status = gr.Markdown(elem_id="ann-status")
-        gr.Markdown(span_select.SHORTCUTS)
-        table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True, max_height=240)
-        with gr.Accordion("Add by typing (entity text or START:END)", open=False):
-            with gr.Row():
-                add_span = gr.Textbox(label="Entity text or START:END character offsets", scale=3, elem_id="ann-span")
-                add_btn = gr.Button("Add with the chosen label", scale=1, elem_id="ann-add")
-        with gr.Accordion("New project from a corpus", open=not projects):
-            with gr.Row():
-                new_name = gr.Textbox(label="Project name", elem_id="ann-new-name")
-                new_labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
-                                        elem_id="ann-new-labels")
-            with gr.Row():
-                new_file = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
-                                   file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES])
-                with gr.Column():
-                    new_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL,
-                                            label="Pre-annotate with")
-                    new_threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
-                    overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
-            create_btn = gr.Button("Create project", elem_id="ann-create")
-            create_note = gr.Markdown(elem_id="ann-create-note")
-        with gr.Accordion("Export annotations", open=False):
-            with gr.Row():
-                fmt = gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format")
-                who = gr.Textbox(label="Annotators (empty: all)")
-                statuses = gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")
-            export_btn = gr.Button("Export", elem_id="ann-export")
-            export_file = gr.File(label="Annotations", interactive=False, height=100)
-            export_note = gr.Markdown()
-        with gr.Accordion("Agreement between annotators", open=False):
-            agree_btn = gr.Button("Compute agreement")
-            agree_note = gr.Markdown()
-            agree_table = gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False)
-            agree_plot = gr.Plot(show_label=False)
-        with gr.Accordion("Order the queue by model uncertainty", open=False):
-            with gr.Row():
-                score_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL, label="Model")
-                score_btn = gr.Button("Score the remaining texts")
-            score_note = gr.Markdown()
-        with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
-            with gr.Row():
-                epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
-                held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
-                learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
-            learn_note = gr.Markdown(elem_id="ann-learn-note")
-            learn_table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
-            learn_timer = gr.Timer(2.0, active=False)
-        projects_btn = gr.Button(visible=False)
+            ui.new_file = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
+                                  file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES])
+            with gr.Column():
+                ui.new_model = gr.Dropdown(models, value=default, label="Pre-annotate with")
+                ui.new_threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
+                ui.overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
+        ui.create_btn = gr.Button("Create project", elem_id="ann-create")
+        ui.create_note = gr.Markdown(elem_id="ann-create-note")
+    with gr.Accordion("Export annotations", open=False):
+        with gr.Row():
+            ui.fmt = gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format")
+            ui.who = gr.Textbox(label="Annotators (empty: all)")
+            ui.statuses = gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")
+        ui.export_btn = gr.Button("Export", elem_id="ann-export")
+        ui.export_file = gr.File(label="Annotations", interactive=False, height=100)
+        ui.export_note = gr.Markdown()
+    with gr.Accordion("Agreement between annotators", open=False):
+        ui.agree_btn = gr.Button("Compute agreement")
+        ui.agree_note = gr.Markdown()
+        ui.agree_table = gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False)
+        ui.agree_plot = gr.Plot(show_label=False)
+    with gr.Accordion("Order the queue by model uncertainty", open=False):
+        with gr.Row():
+            ui.score_model = gr.Dropdown(models, value=default, label="Model")
+            ui.score_btn = gr.Button("Score the remaining texts")
+        ui.score_note = gr.Markdown()
+    with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
+        with gr.Row():
+            ui.epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
+            ui.held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
+            ui.learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
+        ui.learn_note = gr.Markdown(elem_id="ann-learn-note")
+        ui.learn_table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
+        ui.learn_timer = gr.Timer(2.0, active=False)
+    ui.projects_btn = gr.Button(visible=False)
 
-    def show(v: annotate.View, labels: bool = False):
-        radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
-        return (v.annotation_id, v.html, df(v.rows, annotate.ROW_HEADERS),
-                gr.Dropdown(choices=v.choices, value=None), v.status, radio)
 
-    out = [aid, text_view, table, pick, status, label]
+def _show(v: annotate.View, labels: bool = False) -> tuple:
+    """A View as the queue's outputs (``labels``: also reset the label choices to the project's)."""
+    radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
+    return (v.annotation_id, v.text_id, v.html, df(v.rows, annotate.ROW_HEADERS),
+            gr.Dropdown(choices=v.choices, value=None), v.status, radio)
 
-    @gpu.on_gpu  # opening may pre-annotate a text with the project's model
-    def _open(project, annotator, order):
-        return show(annotate.open_project(ctx, store, project, annotator, order), labels=True)
 
-    def _select(p, name, a, lab, evt: gr.EventData):
-        data = evt._data or {}
-        return show(annotate.select(ctx, store, p, name, a, data.get("start"), data.get("end"), lab))
+def as_annotator(ctx: AppContext, store: Store | None, access: Access, fn, n_out: int, model: bool = False,
+                 labels: bool = False, quiet: bool = False):
+    """A queue action's callback: the annotator is the logged-in user when logins are on (API included), the
+    action's own parameters are the API's; ``model``: it may pre-annotate (ZeroGPU: a GPU for the call)."""
+    def call(project, annotator, *args):
+        *args, request = args
+        return _show(fn(ctx, store, project, access.annotator(request, annotator), *args), labels=labels)
+
+    call.__signature__, call.__annotations__ = annotate.api_signature(fn, gr.Request)
+    return guard(gpu.on_gpu(call) if model else call, n_out, quiet=quiet)
+
+
+def admin_only(access: Access, what: str, fn, n_out: int):
+    """``fn`` behind the admin check (server side: a hidden button or an API call gets the same answer)."""
+    def call(*args):
+        request = next(a for a in args if isinstance(a, gr.Request))
+        access.require_admin(request, what)
+        return fn(*[a for a in args if a is not request])
+
+    call.__signature__, call.__annotations__ = annotate.api_signature(fn, gr.Request, keep_all=True)
+    return guard(call, n_out)
+
+
+def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace, demo: gr.Blocks) -> None:
+    """The queue's events: open, select-to-label, entity edits, the step buttons, resuming after a reload."""
+    act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
+    who, out, n = [ui.project, ui.annotator], ui.out, len(ui.out)
+
+    def action(fn, model=False, labels=False):
+        return as_annotator(ctx, store, access, fn, n, model, labels)
 
     def _pick(evt: gr.EventData):
         return gr.Dropdown(value=(evt._data or {}).get("entity"))
 
-    def step(fn, model: bool = False):
-        """An action's callback; ``model``: it may pre-annotate the next text (ZeroGPU: a GPU for the call)."""
-        def call(project, annotator, *args):
-            return show(fn(ctx, store, project, annotator, *args))
+    def _select(p, name, a, lab, evt: gr.EventData, request: gr.Request):
+        d = evt._data or {}
+        return _show(annotate.select(ctx, store, p, access.annotator(request, name), a, d.get("start"), d.get("end"),
+                                     lab, d.get("text"), d.get("error")))
 
-        params = list(inspect.signature(fn).parameters.values())  # API parameter names: the action's own
-        rest = params[[q.name for q in params].index("annotator") + 1:] if "annotator" in [q.name for q in params] else []
-        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        call.__signature__ = inspect.Signature([inspect.Parameter(n, positional) for n in ("project", "annotator")]
-                                               + [q.replace(kind=positional) for q in rest])
-        return guard(gpu.on_gpu(call) if model else call, len(out))
+    def _restore(name, proj, request: gr.Request):
+        names = annotate.project_names(store)  # projects created since the app started are offered too
+        name = access.user(request) if access.on else name
+        return name or gr.skip(), gr.Dropdown(choices=names, value=proj if proj in names else None)
 
-    def _restore(name, proj):
-        return name or gr.skip(), proj if proj in annotate.project_names(store) else gr.skip()
+    opened = ui.open_btn.click(action(annotate.open_project, model=True, labels=True), who + [ui.order], out,
+                               api_name="annotate_open", **act)
+    opened.success(None, [ui.annotator, ui.project], None, js=span_select.REMEMBER_JS)  # reopened after a reload
+    ui.text_view.select(guard(_select, n), who + [ui.aid, ui.label], out, api_visibility="private", **act)
+    ui.text_view.click(_pick, None, [ui.pick], api_visibility="private")
+    ui.add_btn.click(action(annotate.add), who + [ui.aid, ui.add_span, ui.label], out, api_name="annotate_add", **act)
+    ui.remove_btn.click(action(annotate.remove), who + [ui.aid, ui.pick], out, api_name="annotate_remove", **act)
+    ui.relabel_btn.click(action(annotate.relabel), who + [ui.aid, ui.pick, ui.label], out, api_name="annotate_relabel",
+                         **act)
+    ui.accept_btn.click(action(annotate.accept, model=True), who + [ui.shown, ui.order], out,
+                        api_name="annotate_accept", **act)
+    ui.skip_btn.click(action(annotate.skip, model=True), who + [ui.shown, ui.order], out, api_name="annotate_skip",
+                      **act)
+    ui.undo_btn.click(action(annotate.undo), who, out, api_name="annotate_undo", **act)
+    ui.prev_btn.click(action(annotate.previous), who + [ui.aid], out, api_name="annotate_previous", **act)
+    ui.next_btn.click(action(annotate.forward, model=True), who + [ui.aid, ui.order], out, api_name="annotate_next",
+                      **act)
+    ui.project.focus(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, ui.project,
+                     api_visibility="private", show_progress="hidden")
+    ui.projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [ui.project],
+                          api_name="annotate_projects")
+    demo.load(_restore, [ui.annotator, ui.project], [ui.annotator, ui.project], js=span_select.RECALL_JS,
+              api_visibility="private").then(as_annotator(ctx, store, access, annotate.open_project, n, True, True, True),
+                                             who + [ui.order], out, api_visibility="private")
 
+
+def wire_manage(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
+    """The project accordions' events; creating, exporting, scoring and fine-tuning are admin-only."""
     def _create(name, corpus, labels, model, threshold, annotators_per_text):
-        names, note = annotate.create_project(ctx, store, name, corpus, labels, model, threshold, annotators_per_text)
+        try:  # a refused name is a note: an error would leave an "Error" badge over the Project dropdown
+            names, note = annotate.create_project(ctx, store, name, corpus, labels, model, threshold,
+                                                  annotators_per_text)
+        except InputError as exc:
+            return gr.skip(), f"**Not created:** {exc}"
         return gr.Dropdown(choices=names, value=name.strip()), note
 
-    who_io = [project, annotator]
-    opened = open_btn.click(guard(_open, len(out)), who_io + [order], out, api_name="annotate_open", **act)
-    opened.success(None, [annotator, project], None, js=span_select.REMEMBER_JS)  # this browser reopens it after a reload
-    text_view.select(guard(_select, len(out)), who_io + [aid, label], out, api_visibility="private", **act)
-    text_view.click(_pick, None, [pick], api_visibility="private")
-    add_btn.click(step(annotate.add), who_io + [aid, add_span, label], out, api_name="annotate_add", **act)
-    remove_btn.click(step(annotate.remove), who_io + [aid, pick], out, api_name="annotate_remove", **act)
-    relabel_btn.click(step(annotate.relabel), who_io + [aid, pick, label], out, api_name="annotate_relabel", **act)
-    accept_btn.click(step(annotate.accept, model=True), who_io + [aid, order], out, api_name="annotate_accept", **act)
-    skip_btn.click(step(annotate.skip, model=True), who_io + [aid, order], out, api_name="annotate_skip", **act)
-    undo_btn.click(step(annotate.undo), who_io, out, api_name="annotate_undo", **act)
-    prev_btn.click(step(annotate.previous), who_io + [aid], out, api_name="annotate_previous", **act)
-    next_btn.click(step(annotate.forward, model=True), who_io + [aid, order], out, api_name="annotate_next", **act)
-    create_btn.click(guard(_create, 2), [new_name, new_file, new_labels, new_model, new_threshold, overlap],
-                     [project, create_note], api_name="annotate_create_project")
-    export_btn.click(guard(functools.partial(annotate.export, ctx, store), 2), [project, fmt, who, statuses],
-                     [export_file, export_note], api_name="annotate_export")
-    agree_btn.click(guard(lambda p: (lambda r, f, n: (df(r, annotate.AGREEMENT_HEADERS), f, n))(
-        *annotate.agreement_view(store, p)), 3), [project], [agree_table, agree_plot, agree_note],
-                    api_name="annotate_agreement")
     @gpu.on_gpu
     def _score(project, model, threshold, progress=gr.Progress()):
         return annotate.score_uncertainty(ctx, store, project, model, threshold,
                                           progress=lambda f, d: progress(f, desc=d))
 
-    score_btn.click(guard(_score, 1), [project, score_model, new_threshold], [score_note], api_name="annotate_score")
     def _learn(project, epochs, held_out):
-        job = learn.start(ctx, _store_or_error(), project, int(epochs or 1), float(held_out))
+        job = learn.start(ctx, annotate.require_store(store), project, int(epochs or 1), float(held_out))
         return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
 
     def _learn_poll(project):
-        note, rows, running = learn.poll(ctx, _store_or_error(), project)
-        choices = [annotate.NO_MODEL] + pool.available
+        note, rows, running = learn.poll(ctx, annotate.require_store(store), project)
+        choices = [annotate.NO_MODEL] + ctx.pool.available
         return (note, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
                 gr.Dropdown(choices=choices))
 
-    def _store_or_error() -> Store:
-        if store is None:
-            raise InputError("No annotation database is open (start the app with --db PATH).")
-        return store
+    def _agreement(project):
+        rows, fig, note = annotate.agreement_view(store, project)
+        return df(rows, annotate.AGREEMENT_HEADERS), fig, note
 
-    learn_btn.click(guard(_learn, 2), [project, epochs, held_out], [learn_note, learn_timer], api_name="annotate_learn")
-    learn_timer.tick(guard(_learn_poll, 5), [project], [learn_note, learn_table, learn_timer, new_model, score_model],
-                     api_name="annotate_learn_status")
-    projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [project],
-                       api_name="annotate_projects")
-    demo.load(_restore, [annotator, project], [annotator, project], js=span_select.RECALL_JS,
-              api_visibility="private").then(
-        guard(_open, len(out), quiet=True), who_io + [order], out, api_visibility="private")
+    def _export(project, fmt, who, statuses):
+        return annotate.export(ctx, store, project, fmt, who, statuses)
+
+    ui.create_btn.click(admin_only(access, "create projects", _create, 2),
+                        [ui.new_name, ui.new_file, ui.new_labels, ui.new_model, ui.new_threshold, ui.overlap],
+                        [ui.project, ui.create_note], api_name="annotate_create_project")
+    ui.export_btn.click(admin_only(access, "export annotations", _export, 2), [ui.project, ui.fmt, ui.who, ui.statuses],
+                        [ui.export_file, ui.export_note], api_name="annotate_export")
+    ui.agree_btn.click(guard(_agreement, 3), [ui.project], [ui.agree_table, ui.agree_plot, ui.agree_note],
+                       api_name="annotate_agreement")
+    ui.score_btn.click(admin_only(access, "reorder a project's queue", _score, 1),
+                       [ui.project, ui.score_model, ui.new_threshold], [ui.score_note], api_name="annotate_score")
+    ui.learn_btn.click(admin_only(access, "start fine-tuning", _learn, 2), [ui.project, ui.epochs, ui.held_out],
+                       [ui.learn_note, ui.learn_timer], api_name="annotate_learn")
+    ui.learn_timer.tick(guard(_learn_poll, 5), [ui.project], [ui.learn_note, ui.learn_table, ui.learn_timer,
+                                                             ui.new_model, ui.score_model],
+                        api_name="annotate_learn_status")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -487,12 +544,20 @@ def main(argv: list[str] | None = None) -> None:
     except StoreError as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    try:
+        access = Access.from_options(args.auth)
+    except ValueError as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     print(f"Annotations are saved in {store.where}", file=sys.stderr, flush=True)
+    message, warn = bind_message(args.host, access)
+    print(message, file=sys.stderr, flush=True)
     ctx = make_context(args, ROOT)
-    demo = build_demo(ctx, store)
+    demo = build_demo(ctx, store, access)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=ctx.limits.max_upload_bytes,
-                allowed_paths=[str(ctx.workdir)],
+                allowed_paths=[str(ctx.workdir)], auth=access.login if access.mode == "file" else None,
+                auth_message="SpanDec annotation: log in with the name and password your admin gave you.",
                 theme=THEME, css=CSS, footer_links=["api"])
 
 

@@ -9,6 +9,7 @@ Each action returns a :class:`View` for ``app.py`` to show; problems (bad span, 
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Callable, Sequence
 import plotly.graph_objects as go
 
 from ..store import Store
+from ..store import entities as ents
 from ..store import projects as P
 from ..store import queue as Q
 from ..store.agreement import AGREEMENT_HEADERS, agreement
@@ -24,11 +26,11 @@ from ..formats import file_stem
 from ..store.formats import EXPORT_FORMATS, EXPORT_SUFFIXES, read_corpus, write_annotations
 from .batch import check_texts, uploaded_file
 from .context import AppContext, InputError, check_threshold, run_model
-from .span_select import render
+from .span_select import render, selection
 
-__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "project_names", "create_project", "open_project", "add",
-           "select", "remove", "relabel", "accept", "skip", "undo", "previous", "forward", "export",
-           "agreement_view", "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
+__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "api_signature", "require_store", "project_names",
+           "create_project", "open_project", "add", "select", "remove", "relabel", "accept", "skip", "undo", "previous",
+           "forward", "export", "agreement_view", "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
 
 ROW_HEADERS = ["text", "label", "start", "end"]
 NO_MODEL = "(none)"
@@ -37,9 +39,11 @@ ORDERS = {"corpus order": "corpus", "most uncertain first": "uncertainty"}
 
 @dataclass
 class View:
-    """What the view shows after an action: the open annotation, its text as HTML, rows, choices and a status."""
+    """What the view shows after an action: the open annotation and its text's id, the text as HTML, rows, choices
+    and a status."""
 
     annotation_id: int | None
+    text_id: int | None
     html: str
     rows: list[list]
     choices: list[tuple[str, str]]
@@ -60,7 +64,8 @@ def _user_errors(fn: Callable) -> Callable:
     return run
 
 
-def _store(store: Store | None) -> Store:
+def require_store(store: Store | None) -> Store:
+    """The open store; InputError when the app runs without one."""
     if store is None:
         raise InputError("No annotation database is open (start the app with --db PATH).")
     return store
@@ -69,7 +74,7 @@ def _store(store: Store | None) -> Store:
 def _project(store: Store | None, name: Any) -> P.Project:
     if not name:
         raise InputError("Pick a project first, or create one from a corpus file.")
-    return P.get_project(_store(store), str(name))
+    return P.get_project(require_store(store), str(name))
 
 
 def _order(order: Any) -> str:
@@ -81,7 +86,7 @@ def _view(store: Store, project: P.Project, annotator: str, item: Q.Item | None,
     summary = (f"**{pr['done']} of {pr['total']} done** in “{project.name}” · you: {pr['accepted']} accepted, "
                f"{pr['skipped']} skipped")
     if item is None:
-        return View(None, render(None, [], project.labels, "Nothing left for you in this project: every text is "
+        return View(None, None, render(None, [], project.labels, "Nothing left for you in this project: every text is "
                                  "done or held by another annotator."), [], [], f"{note}  \n{summary}".strip(),
                     project.labels)
     origin = (f"pre-annotated by {item.model}" + (f" at {item.threshold:g}" if item.threshold is not None else "")
@@ -91,7 +96,7 @@ def _view(store: Store, project: P.Project, annotator: str, item: Q.Item | None,
     rows = [[item.text[e["start"]:e["end"]], e["label"], e["start"], e["end"]] for e in item.entities]
     choices = [(f"{item.text[e['start']:e['end']][:50]} · {e['label']} [{e['start']}:{e['end']}]",
                 f"{e['start']}:{e['end']}") for e in item.entities]
-    return View(item.annotation_id, render(item.text, item.entities, project.labels), rows, choices,
+    return View(item.annotation_id, item.text_id, render(item.text, item.entities, project.labels), rows, choices,
                 f"{note}  \n{status}".strip(), project.labels)
 
 
@@ -106,6 +111,20 @@ def _preannotate(ctx: AppContext, store: Store, project: P.Project, item: Q.Item
     return Q.preannotate(store, item.annotation_id, spans, project.model, project.threshold)
 
 
+def api_signature(fn: Callable, request_type: type, keep_all: bool = False) -> tuple[inspect.Signature, dict]:
+    """The signature and annotations of a callback for ``fn``, a ``request`` parameter of ``request_type`` added:
+    for a queue action ``(project, annotator, its parameters after annotator, request)`` (the API's parameter
+    names, all from components); with ``keep_all`` every parameter of ``fn``, the request before any default."""
+    Param = inspect.Parameter
+    params = list(inspect.signature(fn).parameters.values())
+    if not keep_all:
+        rest = params[[q.name for q in params].index("annotator") + 1:]
+        params = [Param(n, Param.POSITIONAL_OR_KEYWORD) for n in ("project", "annotator", *[q.name for q in rest])]
+    at = next((k for k, q in enumerate(params) if q.default is not Param.empty), len(params))
+    request = Param("request", Param.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature(params[:at] + [request] + params[at:]), {"request": request_type}
+
+
 def project_names(store: Store | None) -> list[str]:
     """Names of the projects in the store."""
     return [p.name for p in P.list_projects(store)] if store is not None else []
@@ -115,7 +134,7 @@ def project_names(store: Store | None) -> list[str]:
 def create_project(ctx: AppContext, store: Store | None, name: str, upload: Any, labels: str, model: str | None,
                    threshold: float, overlap: float) -> tuple[list[str], str]:
     """A project from an uploaded corpus (.txt, .jsonl, CoNLL, Label Studio .json); returns names and a note."""
-    store = _store(store)
+    store = require_store(store)
     P.check_project_name(name)  # before reading the upload
     path = uploaded_file(upload, ctx.limits, "a corpus file: .txt (a text per line), .jsonl, CoNLL or a Label "
                          "Studio .json export")
@@ -162,13 +181,13 @@ def add(store: Store, project: P.Project, annotator: str, aid: Any, span: str, l
 
 
 @_act
-def select(store: Store, project: P.Project, annotator: str, aid: Any, start: Any, end: Any, label: str) -> tuple:
-    """Add the entity the mouse selected (character offsets, snapped to words)."""
-    try:
-        span = (int(start), int(end))
-    except (TypeError, ValueError):
-        raise InputError("Select the entity's words in the text with the mouse.") from None
-    return Q.add(store, project, aid, annotator, span, label)
+def select(store: Store, project: P.Project, annotator: str, aid: Any, start: Any, end: Any, label: str,
+           selected: Any = None, error: Any = None) -> tuple:
+    """Add the entity the mouse selected: code-point offsets and the selected characters, checked against the text."""
+    if error:
+        raise InputError(f"Nothing was added: {error}")
+    return Q.edit(store, project, aid, annotator, lambda text, es: ents.add(
+        text, es, selection(text, start, end, selected), label, project.labels))
 
 
 @_act
@@ -183,16 +202,27 @@ def relabel(store: Store, project: P.Project, annotator: str, aid: Any, entity: 
     return Q.relabel(store, project, aid, annotator, entity, label)
 
 
-@_act
-def accept(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
-    """Accept the open text (committed) and open the next one."""
-    return Q.accept(store, project, aid, annotator, _order(order)), "Accepted and saved."
+def _finish(store: Store, project: P.Project, annotator: str, text_id: Any, order: Any, status: str) -> tuple:
+    """Accept or skip the text the page showed (``text_id``): once only, however often it is pressed."""
+    item = Q.annotation_of(store, project, text_id, annotator)
+    if item.status == status:
+        note = (f"Text {item.position + 1} was already {status}; nothing changed (showing the text after it).")
+    else:
+        note = "Accepted and saved." if status == "accepted" else "Skipped."
+    fn = Q.accept if status == "accepted" else Q.skip
+    return fn(store, project, item.annotation_id, annotator, _order(order)), note
 
 
 @_act
-def skip(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
-    """Skip the open text and open the next one."""
-    return Q.skip(store, project, aid, annotator, _order(order)), "Skipped."
+def accept(store: Store, project: P.Project, annotator: str, text_id: Any, order: Any = "corpus") -> tuple:
+    """Accept the text ``text_id`` the page shows (committed) and open the next one; a repeat changes nothing."""
+    return _finish(store, project, annotator, text_id, order, "accepted")
+
+
+@_act
+def skip(store: Store, project: P.Project, annotator: str, text_id: Any, order: Any = "corpus") -> tuple:
+    """Skip the text ``text_id`` the page shows and open the next one; a repeat changes nothing."""
+    return _finish(store, project, annotator, text_id, order, "skipped")
 
 
 @_act
