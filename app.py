@@ -336,13 +336,14 @@ def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> Simp
         ui.annotator = gr.Textbox(label="Your name (annotator)" + (" — you are logged in" if access.on else ""),
                                   elem_id="ann-name", scale=1, interactive=not access.on)
         ui.project = gr.Dropdown(annotate.project_names(store), value=None, label="Project", elem_id="ann-project",
-                                 scale=2)
+                                 scale=2, allow_custom_value=True)  # projects made after start: checked when opened
         ui.order = gr.Radio(list(annotate.ORDERS), value="corpus order", label="Queue", scale=1)
         ui.open_btn = gr.Button("Open", variant="primary", elem_id="ann-open", scale=1)
     ui.label = gr.Radio(ctx.pool.labels() or ["PER"], label="Label for what you select (keys 1-9)", elem_id="ann-label")
     ui.text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
                            js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
     ui.shown = gr.Number(None, visible=False, label="text id", elem_id="ann-shown", precision=0)  # what Accept names
+    ui.recalled = gr.Textbox(visible=False)  # the project this browser last opened (checked against the list)
     with gr.Row():
         ui.pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
         ui.relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
@@ -375,7 +376,7 @@ def annotate_manage(ctx: AppContext, ui: SimpleNamespace) -> None:
                                        elem_id="ann-new-labels")
         with gr.Row():
             ui.new_file = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
-                                  file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES])
+                                  file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES], elem_id="ann-new-file")
             with gr.Column():
                 ui.new_model = gr.Dropdown(models, value=default, label="Pre-annotate with")
                 ui.new_threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
@@ -483,7 +484,7 @@ def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleN
                      api_visibility="private", show_progress="hidden")
     ui.projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [ui.project],
                           api_name="annotate_projects")
-    demo.load(_restore, [ui.annotator, ui.project], [ui.annotator, ui.project], js=span_select.RECALL_JS,
+    demo.load(_restore, [ui.annotator, ui.recalled], [ui.annotator, ui.project], js=span_select.RECALL_JS,
               api_visibility="private").then(as_annotator(ctx, store, access, annotate.open_project, n, True, True, True),
                                              who + [ui.order], out, api_visibility="private")
 
