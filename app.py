@@ -322,9 +322,9 @@ def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks, access: 
     """Annotate: corpus projects in the database, a queue per annotator, select-to-label, export, agreement."""
     with gr.Tab("Annotate", id="annotate"):
         ui = annotate_queue(ctx, store, access)
-        annotate_manage(ctx, ui)
+        project_panels(ctx, store, access, ui)
+        learn_panel(ctx, store, access, ui)
     wire_queue(ctx, store, access, ui, demo)
-    wire_manage(ctx, store, access, ui)
 
 
 def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> SimpleNamespace:
@@ -349,11 +349,10 @@ def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> Simp
         ui.relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
         ui.remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
     with gr.Row():
-        ui.prev_btn = gr.Button("◀ Previous (p)", elem_id="ann-prev")
-        ui.next_btn = gr.Button("Next ▶ (n)", elem_id="ann-next")
-        ui.undo_btn = gr.Button("Undo (z)", elem_id="ann-undo")
-        ui.skip_btn = gr.Button("Skip (s)", elem_id="ann-skip")
-        ui.accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="ann-accept")
+        for key, caption in (("prev", "◀ Previous (p)"), ("next", "Next ▶ (n)"), ("undo", "Undo (z)"),
+                             ("skip", "Skip (s)"), ("accept", "Accept (a)")):
+            setattr(ui, f"{key}_btn", gr.Button(caption, elem_id=f"ann-{key}",
+                                                variant="primary" if key == "accept" else "secondary"))
     ui.status = gr.Markdown(elem_id="ann-status")
     gr.Markdown(span_select.SHORTCUTS)
     ui.table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True, max_height=240)
@@ -365,51 +364,88 @@ def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> Simp
     return ui
 
 
-def annotate_manage(ctx: AppContext, ui: SimpleNamespace) -> None:
-    """The project accordions (create, export, agreement, uncertainty, fine-tuning); admin-only with logins on."""
-    pool, models = ctx.pool, [annotate.NO_MODEL] + ctx.pool.available
-    default = _defaults(pool)[0] or annotate.NO_MODEL
+def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
+    """The project accordions: create, export, agreement, uncertainty order; creating, exporting and scoring are
+    admin-only when logins are on (checked in the handlers)."""
+    models, default = [annotate.NO_MODEL] + ctx.pool.available, _defaults(ctx.pool)[0] or annotate.NO_MODEL
     with gr.Accordion("New project from a corpus", open=not ui.project.choices):
         with gr.Row():
-            ui.new_name = gr.Textbox(label="Project name", elem_id="ann-new-name")
-            ui.new_labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
-                                       elem_id="ann-new-labels")
+            name = gr.Textbox(label="Project name", elem_id="ann-new-name")
+            labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
+                                elem_id="ann-new-labels")
         with gr.Row():
-            ui.new_file = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
-                                  file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES], elem_id="ann-new-file")
+            corpus = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
+                             file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES], elem_id="ann-new-file")
             with gr.Column():
                 ui.new_model = gr.Dropdown(models, value=default, label="Pre-annotate with")
-                ui.new_threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
-                ui.overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
-        ui.create_btn = gr.Button("Create project", elem_id="ann-create")
-        ui.create_note = gr.Markdown(elem_id="ann-create-note")
+                threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
+                overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
+        create_btn = gr.Button("Create project", elem_id="ann-create")
+        create_note = gr.Markdown(elem_id="ann-create-note")
     with gr.Accordion("Export annotations", open=False):
         with gr.Row():
-            ui.fmt = gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format")
-            ui.who = gr.Textbox(label="Annotators (empty: all)")
-            ui.statuses = gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")
-        ui.export_btn = gr.Button("Export", elem_id="ann-export")
-        ui.export_file = gr.File(label="Annotations", interactive=False, height=100)
-        ui.export_note = gr.Markdown()
+            export_in = [ui.project, gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format"),
+                         gr.Textbox(label="Annotators (empty: all)"),
+                         gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")]
+        export_btn = gr.Button("Export", elem_id="ann-export")
+        export_out = [gr.File(label="Annotations", interactive=False, height=100), gr.Markdown()]
     with gr.Accordion("Agreement between annotators", open=False):
-        ui.agree_btn = gr.Button("Compute agreement")
-        ui.agree_note = gr.Markdown()
-        ui.agree_table = gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False)
-        ui.agree_plot = gr.Plot(show_label=False)
+        agree_btn, agree_note = gr.Button("Compute agreement"), gr.Markdown()
+        agree_out = [gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False), gr.Plot(show_label=False),
+                     agree_note]
     with gr.Accordion("Order the queue by model uncertainty", open=False):
         with gr.Row():
             ui.score_model = gr.Dropdown(models, value=default, label="Model")
-            ui.score_btn = gr.Button("Score the remaining texts")
-        ui.score_note = gr.Markdown()
+            score_btn = gr.Button("Score the remaining texts")
+        score_note = gr.Markdown()
+
+    def _create(name, corpus, labels, model, threshold, overlap):  # refused: a note, no "Error" badge
+        names, note = annotate.create_or_explain(ctx, store, name, corpus, labels, model, threshold, overlap)
+        return gr.Dropdown(choices=names, value=name.strip()) if names else gr.skip(), note
+
+    @gpu.on_gpu
+    def _score(project, model, threshold, progress=gr.Progress()):
+        return annotate.score_uncertainty(ctx, store, project, model, threshold,
+                                          progress=lambda f, d: progress(f, desc=d))
+
+    def _agreement(project):
+        rows, fig, note = annotate.agreement_view(store, project)
+        return df(rows, annotate.AGREEMENT_HEADERS), fig, note
+
+    admin_only = lambda what, fn, n_out: guard(access.admin_only(fn, what, gr.Request), n_out)  # noqa: E731
+    create_btn.click(admin_only("create projects", _create, 2), [name, corpus, labels, ui.new_model, threshold,
+                                                                 overlap], [ui.project, create_note], api_name="annotate_create_project")
+    export_btn.click(admin_only("export annotations", functools.partial(annotate.export, ctx, store), 2), export_in,
+                     export_out, api_name="annotate_export")
+    agree_btn.click(guard(_agreement, 3), [ui.project], agree_out, api_name="annotate_agreement")
+    score_btn.click(admin_only("reorder a project's queue", _score, 1), [ui.project, ui.score_model, threshold],
+                    [score_note], api_name="annotate_score")
+
+
+def learn_panel(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
+    """Learn from corrections: fine-tune the project's model on its accepted annotations (admin-only with logins)."""
     with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
         with gr.Row():
-            ui.epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
-            ui.held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
-            ui.learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
-        ui.learn_note = gr.Markdown(elem_id="ann-learn-note")
-        ui.learn_table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
-        ui.learn_timer = gr.Timer(2.0, active=False)
-    ui.projects_btn = gr.Button(visible=False)
+            epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
+            held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
+            learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
+        note = gr.Markdown(elem_id="ann-learn-note")
+        table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
+        timer = gr.Timer(2.0, active=False)
+
+    def _learn(project, epochs, held_out):
+        job = learn.start(ctx, annotate.require_store(store), project, int(epochs or 1), float(held_out))
+        return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
+
+    def _learn_poll(project):
+        text, rows, running = learn.poll(ctx, annotate.require_store(store), project)
+        choices = gr.Dropdown(choices=[annotate.NO_MODEL] + ctx.pool.available)
+        return text, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), choices, choices
+
+    learn_btn.click(guard(access.admin_only(_learn, "start fine-tuning", gr.Request), 2),
+                    [ui.project, epochs, held_out], [note, timer], api_name="annotate_learn")
+    timer.tick(guard(_learn_poll, 5), [ui.project], [note, table, timer, ui.new_model, ui.score_model],
+               api_name="annotate_learn_status")
 
 
 def _show(v: annotate.View, labels: bool = False) -> tuple:
@@ -419,44 +455,22 @@ def _show(v: annotate.View, labels: bool = False) -> tuple:
             gr.Dropdown(choices=v.choices, value=None), v.status, radio)
 
 
-def as_annotator(ctx: AppContext, store: Store | None, access: Access, fn, n_out: int, model: bool = False,
-                 labels: bool = False, quiet: bool = False):
-    """A queue action's callback: the annotator is the logged-in user when logins are on (API included), the
-    action's own parameters are the API's; ``model``: it may pre-annotate (ZeroGPU: a GPU for the call)."""
-    def call(project, annotator, *args):
-        *args, request = args
-        return _show(fn(ctx, store, project, access.annotator(request, annotator), *args), labels=labels)
-
-    call.__signature__, call.__annotations__ = annotate.api_signature(fn, gr.Request)
-    return guard(gpu.on_gpu(call) if model else call, n_out, quiet=quiet)
-
-
-def admin_only(access: Access, what: str, fn, n_out: int):
-    """``fn`` behind the admin check (server side: a hidden button or an API call gets the same answer)."""
-    def call(*args):
-        request = next(a for a in args if isinstance(a, gr.Request))
-        access.require_admin(request, what)
-        return fn(*[a for a in args if a is not request])
-
-    call.__signature__, call.__annotations__ = annotate.api_signature(fn, gr.Request, keep_all=True)
-    return guard(call, n_out)
-
-
 def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace, demo: gr.Blocks) -> None:
     """The queue's events: open, select-to-label, entity edits, the step buttons, resuming after a reload."""
     act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
     who, out, n = [ui.project, ui.annotator], ui.out, len(ui.out)
 
-    def action(fn, model=False, labels=False):
-        return as_annotator(ctx, store, access, fn, n, model, labels)
+    def action(fn, model=False, labels=False, quiet=False):
+        """A queue action as the logged-in user when logins are on (API included); ``model``: it may pre-annotate
+        (ZeroGPU: a GPU for the call); ``labels``: reset the label choices to the project's."""
+        call = access.as_user(lambda p, a, *args: _show(fn(ctx, store, p, a, *args), labels), gr.Request, api=fn)
+        return guard(gpu.on_gpu(call) if model else call, n, quiet=quiet)
 
     def _pick(evt: gr.EventData):
         return gr.Dropdown(value=(evt._data or {}).get("entity"))
 
-    def _select(p, name, a, lab, evt: gr.EventData, request: gr.Request):
-        d = evt._data or {}
-        return _show(annotate.select(ctx, store, p, access.annotator(request, name), a, d.get("start"), d.get("end"),
-                                     lab, d.get("text"), d.get("error")))
+    def _select(p, name, a, lab, evt: gr.EventData, request: gr.Request):  # the selection: start, end, text
+        return _show(annotate.select_event(ctx, store, p, access.annotator(request, name), a, lab, evt._data or {}))
 
     def _restore(name, proj, request: gr.Request):
         names = annotate.project_names(store)  # projects created since the app started are offered too
@@ -468,91 +482,34 @@ def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleN
     opened.success(None, [ui.annotator, ui.project], None, js=span_select.REMEMBER_JS)  # reopened after a reload
     ui.text_view.select(guard(_select, n), who + [ui.aid, ui.label], out, api_visibility="private", **act)
     ui.text_view.click(_pick, None, [ui.pick], api_visibility="private")
-    ui.add_btn.click(action(annotate.add), who + [ui.aid, ui.add_span, ui.label], out, api_name="annotate_add", **act)
-    ui.remove_btn.click(action(annotate.remove), who + [ui.aid, ui.pick], out, api_name="annotate_remove", **act)
-    ui.relabel_btn.click(action(annotate.relabel), who + [ui.aid, ui.pick, ui.label], out, api_name="annotate_relabel",
-                         **act)
-    ui.accept_btn.click(action(annotate.accept, model=True), who + [ui.shown, ui.order], out,
-                        api_name="annotate_accept", **act)
-    ui.skip_btn.click(action(annotate.skip, model=True), who + [ui.shown, ui.order], out, api_name="annotate_skip",
-                      **act)
-    ui.undo_btn.click(action(annotate.undo), who, out, api_name="annotate_undo", **act)
-    ui.prev_btn.click(action(annotate.previous), who + [ui.aid], out, api_name="annotate_previous", **act)
-    ui.next_btn.click(action(annotate.forward, model=True), who + [ui.aid, ui.order], out, api_name="annotate_next",
-                      **act)
+    for btn, fn, extra, model in ((ui.add_btn, annotate.add, [ui.aid, ui.add_span, ui.label], False),
+                                  (ui.remove_btn, annotate.remove, [ui.aid, ui.pick], False),
+                                  (ui.relabel_btn, annotate.relabel, [ui.aid, ui.pick, ui.label], False),
+                                  (ui.accept_btn, annotate.accept, [ui.shown, ui.order], True),  # the text shown
+                                  (ui.skip_btn, annotate.skip, [ui.shown, ui.order], True),
+                                  (ui.undo_btn, annotate.undo, [], False),
+                                  (ui.prev_btn, annotate.previous, [ui.aid], False),
+                                  (ui.next_btn, annotate.forward, [ui.aid, ui.order], True)):
+        api = "next" if fn is annotate.forward else fn.__name__
+        btn.click(action(fn, model), who + extra, out, api_name=f"annotate_{api}", **act)
     ui.project.focus(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, ui.project,
-                     api_visibility="private", show_progress="hidden")
-    ui.projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [ui.project],
-                          api_name="annotate_projects")
+                     api_name="annotate_projects", show_progress="hidden")  # projects made since, by anyone
     demo.load(_restore, [ui.annotator, ui.recalled], [ui.annotator, ui.project], js=span_select.RECALL_JS,
-              api_visibility="private").then(as_annotator(ctx, store, access, annotate.open_project, n, True, True, True),
+              api_visibility="private").then(action(annotate.open_project, True, True, True),
                                              who + [ui.order], out, api_visibility="private")
-
-
-def wire_manage(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
-    """The project accordions' events; creating, exporting, scoring and fine-tuning are admin-only."""
-    def _create(name, corpus, labels, model, threshold, annotators_per_text):
-        try:  # a refused name is a note: an error would leave an "Error" badge over the Project dropdown
-            names, note = annotate.create_project(ctx, store, name, corpus, labels, model, threshold,
-                                                  annotators_per_text)
-        except InputError as exc:
-            return gr.skip(), f"**Not created:** {exc}"
-        return gr.Dropdown(choices=names, value=name.strip()), note
-
-    @gpu.on_gpu
-    def _score(project, model, threshold, progress=gr.Progress()):
-        return annotate.score_uncertainty(ctx, store, project, model, threshold,
-                                          progress=lambda f, d: progress(f, desc=d))
-
-    def _learn(project, epochs, held_out):
-        job = learn.start(ctx, annotate.require_store(store), project, int(epochs or 1), float(held_out))
-        return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
-
-    def _learn_poll(project):
-        note, rows, running = learn.poll(ctx, annotate.require_store(store), project)
-        choices = [annotate.NO_MODEL] + ctx.pool.available
-        return (note, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
-                gr.Dropdown(choices=choices))
-
-    def _agreement(project):
-        rows, fig, note = annotate.agreement_view(store, project)
-        return df(rows, annotate.AGREEMENT_HEADERS), fig, note
-
-    def _export(project, fmt, who, statuses):
-        return annotate.export(ctx, store, project, fmt, who, statuses)
-
-    ui.create_btn.click(admin_only(access, "create projects", _create, 2),
-                        [ui.new_name, ui.new_file, ui.new_labels, ui.new_model, ui.new_threshold, ui.overlap],
-                        [ui.project, ui.create_note], api_name="annotate_create_project")
-    ui.export_btn.click(admin_only(access, "export annotations", _export, 2), [ui.project, ui.fmt, ui.who, ui.statuses],
-                        [ui.export_file, ui.export_note], api_name="annotate_export")
-    ui.agree_btn.click(guard(_agreement, 3), [ui.project], [ui.agree_table, ui.agree_plot, ui.agree_note],
-                       api_name="annotate_agreement")
-    ui.score_btn.click(admin_only(access, "reorder a project's queue", _score, 1),
-                       [ui.project, ui.score_model, ui.new_threshold], [ui.score_note], api_name="annotate_score")
-    ui.learn_btn.click(admin_only(access, "start fine-tuning", _learn, 2), [ui.project, ui.epochs, ui.held_out],
-                       [ui.learn_note, ui.learn_timer], api_name="annotate_learn")
-    ui.learn_timer.tick(guard(_learn_poll, 5), [ui.project], [ui.learn_note, ui.learn_table, ui.learn_timer,
-                                                             ui.new_model, ui.score_model],
-                        api_name="annotate_learn_status")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Load the models and serve the app."""
     args = parse_args(argv)
     try:
-        store = open_store(args.db, timeout=args.db_timeout)
-    except StoreError as exc:
-        print(f"app.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    try:
         access = Access.from_options(args.auth)
-    except ValueError as exc:
+        store = open_store(args.db, timeout=args.db_timeout)
+    except (StoreError, ValueError) as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"Annotations are saved in {store.where}", file=sys.stderr, flush=True)
-    message, warn = bind_message(args.host, access)
-    print(message, file=sys.stderr, flush=True)
+    print(bind_message(args.host, access)[0], file=sys.stderr, flush=True)
     ctx = make_context(args, ROOT)
     demo = build_demo(ctx, store, access)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)

@@ -9,7 +9,6 @@ Each action returns a :class:`View` for ``app.py`` to show; problems (bad span, 
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,10 @@ from .batch import check_texts, uploaded_file
 from .context import AppContext, InputError, check_threshold, run_model
 from .span_select import render, selection
 
-__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "api_signature", "require_store", "project_names",
-           "create_project", "open_project", "add", "select", "remove", "relabel", "accept", "skip", "undo", "previous",
-           "forward", "export", "agreement_view", "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
+__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "require_store", "project_names",
+           "create_project", "create_or_explain", "open_project", "add", "select", "select_event", "remove", "relabel",
+           "accept", "skip", "undo", "previous", "forward", "export", "agreement_view",
+           "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
 
 ROW_HEADERS = ["text", "label", "start", "end"]
 NO_MODEL = "(none)"
@@ -111,20 +111,6 @@ def _preannotate(ctx: AppContext, store: Store, project: P.Project, item: Q.Item
     return Q.preannotate(store, item.annotation_id, spans, project.model, project.threshold)
 
 
-def api_signature(fn: Callable, request_type: type, keep_all: bool = False) -> tuple[inspect.Signature, dict]:
-    """The signature and annotations of a callback for ``fn``, a ``request`` parameter of ``request_type`` added:
-    for a queue action ``(project, annotator, its parameters after annotator, request)`` (the API's parameter
-    names, all from components); with ``keep_all`` every parameter of ``fn``, the request before any default."""
-    Param = inspect.Parameter
-    params = list(inspect.signature(fn).parameters.values())
-    if not keep_all:
-        rest = params[[q.name for q in params].index("annotator") + 1:]
-        params = [Param(n, Param.POSITIONAL_OR_KEYWORD) for n in ("project", "annotator", *[q.name for q in rest])]
-    at = next((k for k, q in enumerate(params) if q.default is not Param.empty), len(params))
-    request = Param("request", Param.POSITIONAL_OR_KEYWORD)
-    return inspect.Signature(params[:at] + [request] + params[at:]), {"request": request_type}
-
-
 def project_names(store: Store | None) -> list[str]:
     """Names of the projects in the store."""
     return [p.name for p in P.list_projects(store)] if store is not None else []
@@ -152,6 +138,14 @@ def create_project(ctx: AppContext, store: Store | None, name: str, upload: Any,
                                int(overlap or 1))
     n = P.add_texts(store, project, docs)
     return project_names(store), f"Created “{project.name}” with {n} texts, labels {', '.join(project.labels)}."
+
+
+def create_or_explain(ctx: AppContext, store: Store | None, *args) -> tuple[list[str] | None, str]:
+    """:func:`create_project`, a refusal given as ``(None, note)`` (a note, not an error over the project list)."""
+    try:
+        return create_project(ctx, store, *args)
+    except InputError as exc:
+        return None, f"**Not created:** {exc}"
 
 
 def _act(fn: Callable[..., tuple[Q.Item | None, str]]) -> Callable[..., View]:
@@ -188,6 +182,13 @@ def select(store: Store, project: P.Project, annotator: str, aid: Any, start: An
         raise InputError(f"Nothing was added: {error}")
     return Q.edit(store, project, aid, annotator, lambda text, es: ents.add(
         text, es, selection(text, start, end, selected), label, project.labels))
+
+
+def select_event(ctx: AppContext, store: Store | None, project: Any, annotator: Any, aid: Any, label: str,
+                 data: dict) -> View:
+    """:func:`select` for the view's ``select`` event data: ``{start, end, text}`` or ``{error}``."""
+    return select(ctx, store, project, annotator, aid, data.get("start"), data.get("end"), label, data.get("text"),
+                  data.get("error"))
 
 
 @_act

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import ipaddress
 import json
 import os
@@ -26,11 +27,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .context import InputError
 
-__all__ = ["ROLES", "Access", "add_user", "read_users", "check_password", "oauth_configured", "bind_message"]
+__all__ = ["ROLES", "Access", "api_signature", "add_user", "read_users", "check_password", "oauth_configured",
+           "bind_message"]
 
 ROLES = ("annotator", "admin")
 _NAME = re.compile(r"^[^\s:/\\]{1,200}$")
@@ -168,11 +170,45 @@ class Access:
             return bool(user) and self.users.get(user, {}).get("role") == "admin"
         return bool(user) and user in self.admins
 
+    def as_user(self, fn: Callable, request_type: type, api: Callable) -> Callable:
+        """``fn(project, annotator, *args)`` called as the request's annotator (:meth:`annotator`), its parameters
+        (for the API) those of the queue action ``api``, plus a last ``request`` of ``request_type``."""
+        def call(project, annotator, *args):
+            *args, request = args
+            return fn(project, self.annotator(request, annotator), *args)
+
+        call.__signature__, call.__annotations__ = api_signature(api, request_type)
+        return call
+
+    def admin_only(self, fn: Callable, what: str, request_type: type) -> Callable:
+        """``fn`` behind :meth:`require_admin`: the same parameters, plus a ``request`` of ``request_type``."""
+        def call(*args):
+            request = next(a for a in args if isinstance(a, request_type))
+            self.require_admin(request, what)
+            return fn(*[a for a in args if a is not request])
+
+        call.__signature__, call.__annotations__ = api_signature(fn, request_type, keep_all=True)
+        return call
+
     def require_admin(self, request: Any, what: str) -> None:
         """InputError unless the request's user is an admin."""
         if not self.is_admin(request):
             who = self.user(request)
             raise InputError(f"Only an admin can {what}" + (f"; {who} is an annotator." if who else "; log in first."))
+
+
+def api_signature(fn: Callable, request_type: type, keep_all: bool = False) -> tuple[inspect.Signature, dict]:
+    """The signature and annotations of a callback for ``fn``, a ``request`` parameter of ``request_type`` added:
+    for a queue action ``(project, annotator, its parameters after annotator, request)`` (the API's parameter
+    names, all from components); with ``keep_all`` every parameter of ``fn``, the request before any default."""
+    Param = inspect.Parameter
+    params = list(inspect.signature(fn).parameters.values())
+    if not keep_all:
+        rest = params[[q.name for q in params].index("annotator") + 1:]
+        params = [Param(n, Param.POSITIONAL_OR_KEYWORD) for n in ("project", "annotator", *[q.name for q in rest])]
+    at = next((k for k, q in enumerate(params) if q.default is not Param.empty), len(params))
+    request = Param("request", Param.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature(params[:at] + [request] + params[at:]), {"request": request_type}
 
 
 def bind_message(host: str | None, access: Access, env: dict[str, str] | None = None) -> tuple[str, bool]:
