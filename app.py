@@ -343,7 +343,6 @@ def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> Simp
     ui.text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
                            js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
     ui.shown = gr.Number(None, visible=False, label="text id", elem_id="ann-shown", precision=0)  # what Accept names
-    ui.recalled = gr.Textbox(visible=False)  # the project this browser last opened (checked against the list)
     with gr.Row():
         ui.pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
         ui.relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
@@ -494,7 +493,7 @@ def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleN
         btn.click(action(fn, model), who + extra, out, api_name=f"annotate_{api}", **act)
     ui.project.focus(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, ui.project,
                      api_name="annotate_projects", show_progress="hidden")  # projects made since, by anyone
-    demo.load(_restore, [ui.annotator, ui.recalled], [ui.annotator, ui.project], js=span_select.RECALL_JS,
+    demo.load(_restore, [ui.annotator, ui.project], [ui.annotator, ui.project], js=span_select.RECALL_JS,
               api_visibility="private").then(action(annotate.open_project, True, True, True),
                                              who + [ui.order], out, api_visibility="private")
 
@@ -508,8 +507,7 @@ def main(argv: list[str] | None = None) -> None:
     except (StoreError, ValueError) as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print(f"Annotations are saved in {store.where}", file=sys.stderr, flush=True)
-    print(bind_message(args.host, access)[0], file=sys.stderr, flush=True)
+    print(f"Annotations are saved in {store.where}\n{bind_message(args.host, access)[0]}", file=sys.stderr, flush=True)
     ctx = make_context(args, ROOT)
     demo = build_demo(ctx, store, access)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
