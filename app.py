@@ -412,8 +412,9 @@ def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: Sim
         return df(rows, annotate.AGREEMENT_HEADERS), fig, note
 
     admin_only = lambda what, fn, n_out: guard(access.admin_only(fn, what, gr.Request), n_out)  # noqa: E731
-    create_btn.click(admin_only("create projects", _create, 2), [name, corpus, labels, ui.new_model, threshold,
-                                                                 overlap], [ui.project, create_note], api_name="annotate_create_project")
+    create_in = [name, corpus, labels, ui.new_model, threshold, overlap]
+    create_btn.click(admin_only("create projects", _create, 2), create_in, [ui.project, create_note],
+                     api_name="annotate_create_project")
     export_btn.click(admin_only("export annotations", functools.partial(annotate.export, ctx, store), 2), export_in,
                      export_out, api_name="annotate_export")
     agree_btn.click(guard(_agreement, 3), [ui.project], agree_out, api_name="annotate_agreement")

@@ -124,7 +124,8 @@ def test_logins_and_roles(sf_model, tmp_path):  # noqa: F811 - the fixture
         assert "Created “mine” with 4 texts" in note
         path, note = root.predict("news", "jsonl", "", ["accepted", "draft"], api_name="/annotate_export")
         assert Path(path).read_text().count('"annotator": "ann"') == 1  # ann's draft, stored under ann's login
-        assert "no model to fine-tune" in _error(root, "news", 1, 0.2, api_name="/annotate_learn")  # past the role check
+        # past the role check: refused for the project's own reason
+        assert "no model to fine-tune" in _error(root, "news", 1, 0.2, api_name="/annotate_learn")
     finally:
         stop_app(proc)
     store = open_store(db)
