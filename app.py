@@ -348,9 +348,9 @@ def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> Simp
         ui.relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
         ui.remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
     with gr.Row():
-        for key, caption in (("prev", "◀ Previous (p)"), ("next", "Next ▶ (n)"), ("undo", "Undo (z)"),
+        for key, caption in (("previous", "◀ Previous (p)"), ("next", "Next ▶ (n)"), ("undo", "Undo (z)"),
                              ("skip", "Skip (s)"), ("accept", "Accept (a)")):
-            setattr(ui, f"{key}_btn", gr.Button(caption, elem_id=f"ann-{key}",
+            setattr(ui, f"{key}_btn", gr.Button(caption, elem_id="ann-prev" if key == "previous" else f"ann-{key}",
                                                 variant="primary" if key == "accept" else "secondary"))
     ui.status = gr.Markdown(elem_id="ann-status")
     gr.Markdown(span_select.SHORTCUTS)
@@ -364,8 +364,7 @@ def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> Simp
 
 
 def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
-    """The project accordions: create, export, agreement, uncertainty order; creating, exporting and scoring are
-    admin-only when logins are on (checked in the handlers)."""
+    """The project accordions: create, export, agreement, uncertainty order (admin-only but agreement, with logins)."""
     models, default = [annotate.NO_MODEL] + ctx.pool.available, _defaults(ctx.pool)[0] or annotate.NO_MODEL
     with gr.Accordion("New project from a corpus", open=not ui.project.choices):
         with gr.Row():
@@ -412,9 +411,8 @@ def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: Sim
         return df(rows, annotate.AGREEMENT_HEADERS), fig, note
 
     admin_only = lambda what, fn, n_out: guard(access.admin_only(fn, what, gr.Request), n_out)  # noqa: E731
-    create_in = [name, corpus, labels, ui.new_model, threshold, overlap]
-    create_btn.click(admin_only("create projects", _create, 2), create_in, [ui.project, create_note],
-                     api_name="annotate_create_project")
+    create_btn.click(admin_only("create projects", _create, 2), [name, corpus, labels, ui.new_model, threshold, overlap],
+                     [ui.project, create_note], api_name="annotate_create_project")
     export_btn.click(admin_only("export annotations", functools.partial(annotate.export, ctx, store), 2), export_in,
                      export_out, api_name="annotate_export")
     agree_btn.click(guard(_agreement, 3), [ui.project], agree_out, api_name="annotate_agreement")
@@ -435,7 +433,7 @@ def learn_panel(ctx: AppContext, store: Store | None, access: Access, ui: Simple
 
     def _learn(project, epochs, held_out):
         job = learn.start(ctx, annotate.require_store(store), project, int(epochs or 1), float(held_out))
-        return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
+        return job.note, gr.Timer(active=True)
 
     def _learn_poll(project):
         text, rows, running = learn.poll(ctx, annotate.require_store(store), project)
@@ -448,17 +446,15 @@ def learn_panel(ctx: AppContext, store: Store | None, access: Access, ui: Simple
                api_name="annotate_learn_status")
 
 
-def _show(v: annotate.View, labels: bool = False) -> tuple:
-    """A View as the queue's outputs (``labels``: also reset the label choices to the project's)."""
-    radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
-    return (v.annotation_id, v.text_id, v.html, df(v.rows, annotate.ROW_HEADERS),
-            gr.Dropdown(choices=v.choices, value=None), v.status, radio)
-
-
 def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace, demo: gr.Blocks) -> None:
     """The queue's events: open, select-to-label, entity edits, the step buttons, resuming after a reload."""
     act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
     who, out, n = [ui.project, ui.annotator], ui.out, len(ui.out)
+
+    def _show(v: annotate.View, labels: bool = False) -> tuple:  # labels: reset the label choices to the project's
+        radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
+        return (v.annotation_id, v.text_id, v.html, df(v.rows, annotate.ROW_HEADERS),
+                gr.Dropdown(choices=v.choices, value=None), v.status, radio)
 
     def action(fn, model=False, labels=False, quiet=False):
         """A queue action as the logged-in user when logins are on (API included); ``model``: it may pre-annotate
@@ -472,9 +468,8 @@ def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleN
     def _select(p, name, a, lab, evt: gr.EventData, request: gr.Request):  # the selection: start, end, text
         return _show(annotate.select_event(ctx, store, p, access.annotator(request, name), a, lab, evt._data or {}))
 
-    def _restore(name, proj, request: gr.Request):
-        names = annotate.project_names(store)  # projects created since the app started are offered too
-        name = access.user(request) if access.on else name
+    def _restore(name, proj, request: gr.Request):  # the list: projects created since the app started too
+        names, name = annotate.project_names(store), access.user(request) if access.on else name
         return name or gr.skip(), gr.Dropdown(choices=names, value=proj if proj in names else None)
 
     opened = ui.open_btn.click(action(annotate.open_project, model=True, labels=True), who + [ui.order], out,
@@ -482,16 +477,9 @@ def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleN
     opened.success(None, [ui.annotator, ui.project], None, js=span_select.REMEMBER_JS)  # reopened after a reload
     ui.text_view.select(guard(_select, n), who + [ui.aid, ui.label], out, api_visibility="private", **act)
     ui.text_view.click(_pick, None, [ui.pick], api_visibility="private")
-    for btn, fn, extra, model in ((ui.add_btn, annotate.add, [ui.aid, ui.add_span, ui.label], False),
-                                  (ui.remove_btn, annotate.remove, [ui.aid, ui.pick], False),
-                                  (ui.relabel_btn, annotate.relabel, [ui.aid, ui.pick, ui.label], False),
-                                  (ui.accept_btn, annotate.accept, [ui.shown, ui.order], True),  # the text shown
-                                  (ui.skip_btn, annotate.skip, [ui.shown, ui.order], True),
-                                  (ui.undo_btn, annotate.undo, [], False),
-                                  (ui.prev_btn, annotate.previous, [ui.aid], False),
-                                  (ui.next_btn, annotate.forward, [ui.aid, ui.order], True)):
-        api = "next" if fn is annotate.forward else fn.__name__
-        btn.click(action(fn, model), who + extra, out, api_name=f"annotate_{api}", **act)
+    for api, (fn, inputs, model) in annotate.ACTIONS.items():  # the entity and step buttons
+        getattr(ui, f"{api}_btn").click(action(fn, model), who + [getattr(ui, k) for k in inputs], out,
+                                        api_name=f"annotate_{api}", **act)
     ui.project.focus(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, ui.project,
                      api_name="annotate_projects", show_progress="hidden")  # projects made since, by anyone
     demo.load(_restore, [ui.annotator, ui.project], [ui.annotator, ui.project], js=span_select.RECALL_JS,
@@ -514,7 +502,6 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=ctx.limits.max_upload_bytes,
                 allowed_paths=[str(ctx.workdir)], auth=access.login if access.mode == "file" else None,
-                auth_message="SpanDec annotation: log in with the name and password your admin gave you.",
                 theme=THEME, css=CSS, footer_links=["api"])
 
 

@@ -27,7 +27,7 @@ from .batch import check_texts, uploaded_file
 from .context import AppContext, InputError, check_threshold, run_model
 from .span_select import render, selection
 
-__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "require_store", "project_names",
+__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "ACTIONS", "require_store", "project_names",
            "create_project", "create_or_explain", "open_project", "add", "select", "select_event", "remove", "relabel",
            "accept", "skip", "undo", "previous", "forward", "export", "agreement_view",
            "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
@@ -242,6 +242,15 @@ def previous(store: Store, project: P.Project, annotator: str, aid: Any) -> tupl
 def forward(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
     """Show the next text (a new one once this one is accepted or skipped)."""
     return Q.forward(store, project, aid, annotator, _order(order)), ""
+
+
+# The queue's buttons: API name -> (action, the view's inputs after project and annotator, whether it may open a new
+# text to pre-annotate). Accept and Skip take the id of the text the page shows ("shown"), the others the open
+# annotation ("aid").
+ACTIONS = {"add": (add, ("aid", "add_span", "label"), False), "remove": (remove, ("aid", "pick"), False),
+           "relabel": (relabel, ("aid", "pick", "label"), False), "accept": (accept, ("shown", "order"), True),
+           "skip": (skip, ("shown", "order"), True), "undo": (undo, (), False),
+           "previous": (previous, ("aid",), False), "next": (forward, ("aid", "order"), True)}
 
 
 @_user_errors
