@@ -9,11 +9,11 @@ checkpoints in data/checkpoints. This file is only the UI wiring, one function p
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 import sys
 import traceback
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 
 from spandec import gpu
 from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
+from spandec.app.auth import Access, bind_message
 from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.pool import ModelPool
@@ -80,8 +81,9 @@ def df(rows, headers) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
-    """The Blocks app for a loaded context and annotation store: one function per tab, each with its own inputs."""
+def build_demo(ctx: AppContext, store: Store | None = None, access: Access | None = None) -> gr.Blocks:
+    """The Blocks app for a loaded context, annotation store and login mode: one function per tab, each with its
+    own inputs."""
     pool = ctx.pool
     with gr.Blocks(title="SpanDec NER", delete_cache=(3600, 6 * 3600)) as demo:  # uploads older than 6 h removed
         gr.Markdown(INTRO, elem_id="intro")
@@ -94,7 +96,7 @@ def build_demo(ctx: AppContext, store: Store | None = None) -> gr.Blocks:
             compare_tab(ctx, shared)
             tradeoff_tab(ctx, shared, demo)
             file_tab(ctx)
-            annotate_tab(ctx, store, demo)
+            annotate_tab(ctx, store, demo, access or Access())
 
         def _models():
             pool.wait(timeout=120)
@@ -315,184 +317,190 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
     api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
 
 
-def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks) -> None:
+def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks, access: Access) -> None:
     """Annotate: corpus projects in the database, a queue per annotator, select-to-label, export, agreement."""
-    pool = ctx.pool
-    models = [annotate.NO_MODEL] + pool.available
-    projects = annotate.project_names(store)
-    act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
     with gr.Tab("Annotate", id="annotate"):
-        aid = gr.State(None)
+        ui = annotate_queue(ctx, store, access)
+        project_panels(ctx, store, access, ui)
+        learn_panel(ctx, store, access, ui)
+    wire_queue(ctx, store, access, ui, demo)
+
+
+def annotate_queue(ctx: AppContext, store: Store | None, access: Access) -> SimpleNamespace:
+    """The queue's controls: who and which project, the text to select in, the entity and step buttons."""
+    ui = SimpleNamespace(aid=gr.State(None))
+    if access.mode == "oauth":
+        gr.LoginButton()  # on a Space with hf_oauth: the Hugging Face user is the annotator
+    with gr.Row():
+        ui.annotator = gr.Textbox(label="Your name (annotator)" + (" — you are logged in" if access.on else ""),
+                                  elem_id="ann-name", scale=1, interactive=not access.on)
+        ui.project = gr.Dropdown(annotate.project_names(store), value=None, label="Project", elem_id="ann-project",
+                                 scale=2, allow_custom_value=True)  # projects made after start: checked when opened
+        ui.order = gr.Radio(list(annotate.ORDERS), value="corpus order", label="Queue", scale=1)
+        ui.open_btn = gr.Button("Open", variant="primary", elem_id="ann-open", scale=1)
+    ui.label = gr.Radio(ctx.pool.labels() or ["PER"], label="Label for what you select (keys 1-9)", elem_id="ann-label")
+    ui.text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
+                           js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
+    ui.shown = gr.Number(None, visible=False, label="text id", elem_id="ann-shown", precision=0)  # what Accept names
+    with gr.Row():
+        ui.pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
+        ui.relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
+        ui.remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
+    with gr.Row():
+        for key, caption in (("previous", "◀ Previous (p)"), ("next", "Next ▶ (n)"), ("undo", "Undo (z)"),
+                             ("skip", "Skip (s)"), ("accept", "Accept (a)")):
+            setattr(ui, f"{key}_btn", gr.Button(caption, elem_id="ann-prev" if key == "previous" else f"ann-{key}",
+                                                variant="primary" if key == "accept" else "secondary"))
+    ui.status = gr.Markdown(elem_id="ann-status")
+    gr.Markdown(span_select.SHORTCUTS)
+    ui.table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True, max_height=240)
+    with gr.Accordion("Add by typing (entity text or START:END)", open=False):
         with gr.Row():
-            annotator = gr.Textbox(label="Your name (annotator)", elem_id="ann-name", scale=1)
-            project = gr.Dropdown(projects, value=None, label="Project", elem_id="ann-project", scale=2)
-            order = gr.Radio(list(annotate.ORDERS), value="corpus order", label="Queue", scale=1)
-            open_btn = gr.Button("Open", variant="primary", elem_id="ann-open", scale=1)
-        label = gr.Radio(pool.labels() or ["PER"], label="Label for what you select (keys 1-9)", elem_id="ann-label")
-        text_view = gr.HTML(span_select.render(None, [], [], "Type your name, pick a project and press Open."),
-                            js_on_load=span_select.JS, css_template=span_select.CSS, elem_id="ann-text")
+            ui.add_span = gr.Textbox(label="Entity text or START:END character offsets", scale=3, elem_id="ann-span")
+            ui.add_btn = gr.Button("Add with the chosen label", scale=1, elem_id="ann-add")
+    ui.out = [ui.aid, ui.shown, ui.text_view, ui.table, ui.pick, ui.status, ui.label]
+    return ui
+
+
+def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
+    """The project accordions: create, export, agreement, uncertainty order (admin-only but agreement, with logins)."""
+    models, default = [annotate.NO_MODEL] + ctx.pool.available, _defaults(ctx.pool)[0] or annotate.NO_MODEL
+    with gr.Accordion("New project from a corpus", open=not ui.project.choices):
         with gr.Row():
-            pick = gr.Dropdown([], label="Entity (click it in the text)", elem_id="ann-pick", scale=3)
-            relabel_btn = gr.Button("Relabel to the chosen label", elem_id="ann-relabel", scale=1)
-            remove_btn = gr.Button("Remove (Del)", variant="stop", elem_id="ann-remove", scale=1)
+            name = gr.Textbox(label="Project name", elem_id="ann-new-name")
+            labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
+                                elem_id="ann-new-labels")
         with gr.Row():
-            prev_btn = gr.Button("◀ Previous (p)", elem_id="ann-prev")
-            next_btn = gr.Button("Next ▶ (n)", elem_id="ann-next")
-            undo_btn = gr.Button("Undo (z)", elem_id="ann-undo")
-            skip_btn = gr.Button("Skip (s)", elem_id="ann-skip")
-            accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="ann-accept")
-        status = gr.Markdown(elem_id="ann-status")
-        gr.Markdown(span_select.SHORTCUTS)
-        table = gr.Dataframe(df([], annotate.ROW_HEADERS), interactive=False, wrap=True, max_height=240)
-        with gr.Accordion("Add by typing (entity text or START:END)", open=False):
-            with gr.Row():
-                add_span = gr.Textbox(label="Entity text or START:END character offsets", scale=3, elem_id="ann-span")
-                add_btn = gr.Button("Add with the chosen label", scale=1, elem_id="ann-add")
-        with gr.Accordion("New project from a corpus", open=not projects):
-            with gr.Row():
-                new_name = gr.Textbox(label="Project name", elem_id="ann-new-name")
-                new_labels = gr.Textbox(label="Labels (space or comma separated; empty: from the file or model)",
-                                        elem_id="ann-new-labels")
-            with gr.Row():
-                new_file = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
-                                   file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES])
-                with gr.Column():
-                    new_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL,
-                                            label="Pre-annotate with")
-                    new_threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
-                    overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
-            create_btn = gr.Button("Create project", elem_id="ann-create")
-            create_note = gr.Markdown(elem_id="ann-create-note")
-        with gr.Accordion("Export annotations", open=False):
-            with gr.Row():
-                fmt = gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format")
-                who = gr.Textbox(label="Annotators (empty: all)")
-                statuses = gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")
-            export_btn = gr.Button("Export", elem_id="ann-export")
-            export_file = gr.File(label="Annotations", interactive=False, height=100)
-            export_note = gr.Markdown()
-        with gr.Accordion("Agreement between annotators", open=False):
-            agree_btn = gr.Button("Compute agreement")
-            agree_note = gr.Markdown()
-            agree_table = gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False)
-            agree_plot = gr.Plot(show_label=False)
-        with gr.Accordion("Order the queue by model uncertainty", open=False):
-            with gr.Row():
-                score_model = gr.Dropdown(models, value=_defaults(pool)[0] or annotate.NO_MODEL, label="Model")
-                score_btn = gr.Button("Score the remaining texts")
-            score_note = gr.Markdown()
-        with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
-            with gr.Row():
-                epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
-                held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
-                learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
-            learn_note = gr.Markdown(elem_id="ann-learn-note")
-            learn_table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
-            learn_timer = gr.Timer(2.0, active=False)
-        projects_btn = gr.Button(visible=False)
+            corpus = gr.File(label="Corpus: .txt (a text per line), .jsonl, CoNLL, Label Studio .json",
+                             file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES], elem_id="ann-new-file")
+            with gr.Column():
+                ui.new_model = gr.Dropdown(models, value=default, label="Pre-annotate with")
+                threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
+                overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
+        create_btn = gr.Button("Create project", elem_id="ann-create")
+        create_note = gr.Markdown(elem_id="ann-create-note")
+    with gr.Accordion("Export annotations", open=False):
+        with gr.Row():
+            export_in = [ui.project, gr.Dropdown(list(annotate.EXPORT_FORMATS), value="jsonl", label="Format"),
+                         gr.Textbox(label="Annotators (empty: all)"),
+                         gr.CheckboxGroup(["accepted", "draft", "skipped"], value=["accepted"], label="Status")]
+        export_btn = gr.Button("Export", elem_id="ann-export")
+        export_out = [gr.File(label="Annotations", interactive=False, height=100), gr.Markdown()]
+    with gr.Accordion("Agreement between annotators", open=False):
+        agree_btn, agree_note = gr.Button("Compute agreement"), gr.Markdown()
+        agree_out = [gr.Dataframe(df([], annotate.AGREEMENT_HEADERS), interactive=False), gr.Plot(show_label=False),
+                     agree_note]
+    with gr.Accordion("Order the queue by model uncertainty", open=False):
+        with gr.Row():
+            ui.score_model = gr.Dropdown(models, value=default, label="Model")
+            score_btn = gr.Button("Score the remaining texts")
+        score_note = gr.Markdown()
 
-    def show(v: annotate.View, labels: bool = False):
-        radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
-        return (v.annotation_id, v.html, df(v.rows, annotate.ROW_HEADERS),
-                gr.Dropdown(choices=v.choices, value=None), v.status, radio)
+    def _create(name, corpus, labels, model, threshold, overlap):  # refused: a note, no "Error" badge
+        names, note = annotate.create_or_explain(ctx, store, name, corpus, labels, model, threshold, overlap)
+        return gr.Dropdown(choices=names, value=name.strip()) if names else gr.skip(), note
 
-    out = [aid, text_view, table, pick, status, label]
-
-    @gpu.on_gpu  # opening may pre-annotate a text with the project's model
-    def _open(project, annotator, order):
-        return show(annotate.open_project(ctx, store, project, annotator, order), labels=True)
-
-    def _select(p, name, a, lab, evt: gr.EventData):
-        data = evt._data or {}
-        return show(annotate.select(ctx, store, p, name, a, data.get("start"), data.get("end"), lab))
-
-    def _pick(evt: gr.EventData):
-        return gr.Dropdown(value=(evt._data or {}).get("entity"))
-
-    def step(fn, model: bool = False):
-        """An action's callback; ``model``: it may pre-annotate the next text (ZeroGPU: a GPU for the call)."""
-        def call(project, annotator, *args):
-            return show(fn(ctx, store, project, annotator, *args))
-
-        params = list(inspect.signature(fn).parameters.values())  # API parameter names: the action's own
-        rest = params[[q.name for q in params].index("annotator") + 1:] if "annotator" in [q.name for q in params] else []
-        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        call.__signature__ = inspect.Signature([inspect.Parameter(n, positional) for n in ("project", "annotator")]
-                                               + [q.replace(kind=positional) for q in rest])
-        return guard(gpu.on_gpu(call) if model else call, len(out))
-
-    def _restore(name, proj):
-        return name or gr.skip(), proj if proj in annotate.project_names(store) else gr.skip()
-
-    def _create(name, corpus, labels, model, threshold, annotators_per_text):
-        names, note = annotate.create_project(ctx, store, name, corpus, labels, model, threshold, annotators_per_text)
-        return gr.Dropdown(choices=names, value=name.strip()), note
-
-    who_io = [project, annotator]
-    opened = open_btn.click(guard(_open, len(out)), who_io + [order], out, api_name="annotate_open", **act)
-    opened.success(None, [annotator, project], None, js=span_select.REMEMBER_JS)  # this browser reopens it after a reload
-    text_view.select(guard(_select, len(out)), who_io + [aid, label], out, api_visibility="private", **act)
-    text_view.click(_pick, None, [pick], api_visibility="private")
-    add_btn.click(step(annotate.add), who_io + [aid, add_span, label], out, api_name="annotate_add", **act)
-    remove_btn.click(step(annotate.remove), who_io + [aid, pick], out, api_name="annotate_remove", **act)
-    relabel_btn.click(step(annotate.relabel), who_io + [aid, pick, label], out, api_name="annotate_relabel", **act)
-    accept_btn.click(step(annotate.accept, model=True), who_io + [aid, order], out, api_name="annotate_accept", **act)
-    skip_btn.click(step(annotate.skip, model=True), who_io + [aid, order], out, api_name="annotate_skip", **act)
-    undo_btn.click(step(annotate.undo), who_io, out, api_name="annotate_undo", **act)
-    prev_btn.click(step(annotate.previous), who_io + [aid], out, api_name="annotate_previous", **act)
-    next_btn.click(step(annotate.forward, model=True), who_io + [aid, order], out, api_name="annotate_next", **act)
-    create_btn.click(guard(_create, 2), [new_name, new_file, new_labels, new_model, new_threshold, overlap],
-                     [project, create_note], api_name="annotate_create_project")
-    export_btn.click(guard(functools.partial(annotate.export, ctx, store), 2), [project, fmt, who, statuses],
-                     [export_file, export_note], api_name="annotate_export")
-    agree_btn.click(guard(lambda p: (lambda r, f, n: (df(r, annotate.AGREEMENT_HEADERS), f, n))(
-        *annotate.agreement_view(store, p)), 3), [project], [agree_table, agree_plot, agree_note],
-                    api_name="annotate_agreement")
     @gpu.on_gpu
     def _score(project, model, threshold, progress=gr.Progress()):
         return annotate.score_uncertainty(ctx, store, project, model, threshold,
                                           progress=lambda f, d: progress(f, desc=d))
 
-    score_btn.click(guard(_score, 1), [project, score_model, new_threshold], [score_note], api_name="annotate_score")
+    def _agreement(project):
+        rows, fig, note = annotate.agreement_view(store, project)
+        return df(rows, annotate.AGREEMENT_HEADERS), fig, note
+
+    admin_only = lambda what, fn, n_out: guard(access.admin_only(fn, what, gr.Request), n_out)  # noqa: E731
+    create_btn.click(admin_only("create projects", _create, 2), [name, corpus, labels, ui.new_model, threshold, overlap],
+                     [ui.project, create_note], api_name="annotate_create_project")
+    export_btn.click(admin_only("export annotations", functools.partial(annotate.export, ctx, store), 2), export_in,
+                     export_out, api_name="annotate_export")
+    agree_btn.click(guard(_agreement, 3), [ui.project], agree_out, api_name="annotate_agreement")
+    score_btn.click(admin_only("reorder a project's queue", _score, 1), [ui.project, ui.score_model, threshold],
+                    [score_note], api_name="annotate_score")
+
+
+def learn_panel(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace) -> None:
+    """Learn from corrections: fine-tune the project's model on its accepted annotations (admin-only with logins)."""
+    with gr.Accordion("Learn from corrections: fine-tune the project's model", open=False):
+        with gr.Row():
+            epochs = gr.Number(2, label="Epochs", precision=0, minimum=1, maximum=50)
+            held_out = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Held-out share (scored before/after)")
+            learn_btn = gr.Button("Fine-tune on the accepted annotations", elem_id="ann-learn")
+        note = gr.Markdown(elem_id="ann-learn-note")
+        table = gr.Dataframe(df([], learn.RESULT_HEADERS), interactive=False)
+        timer = gr.Timer(2.0, active=False)
+
     def _learn(project, epochs, held_out):
-        job = learn.start(ctx, _store_or_error(), project, int(epochs or 1), float(held_out))
-        return f"Started fine-tuning {job.base} → “{job.version}”.", gr.Timer(active=True)
+        job = learn.start(ctx, annotate.require_store(store), project, int(epochs or 1), float(held_out))
+        return job.note, gr.Timer(active=True)
 
     def _learn_poll(project):
-        note, rows, running = learn.poll(ctx, _store_or_error(), project)
-        choices = [annotate.NO_MODEL] + pool.available
-        return (note, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
-                gr.Dropdown(choices=choices))
+        text, rows, running = learn.poll(ctx, annotate.require_store(store), project)
+        choices = gr.Dropdown(choices=[annotate.NO_MODEL] + ctx.pool.available)
+        return text, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), choices, choices
 
-    def _store_or_error() -> Store:
-        if store is None:
-            raise InputError("No annotation database is open (start the app with --db PATH).")
-        return store
+    learn_btn.click(guard(access.admin_only(_learn, "start fine-tuning", gr.Request), 2),
+                    [ui.project, epochs, held_out], [note, timer], api_name="annotate_learn")
+    timer.tick(guard(_learn_poll, 5), [ui.project], [note, table, timer, ui.new_model, ui.score_model],
+               api_name="annotate_learn_status")
 
-    learn_btn.click(guard(_learn, 2), [project, epochs, held_out], [learn_note, learn_timer], api_name="annotate_learn")
-    learn_timer.tick(guard(_learn_poll, 5), [project], [learn_note, learn_table, learn_timer, new_model, score_model],
-                     api_name="annotate_learn_status")
-    projects_btn.click(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, [project],
-                       api_name="annotate_projects")
-    demo.load(_restore, [annotator, project], [annotator, project], js=span_select.RECALL_JS,
-              api_visibility="private").then(
-        guard(_open, len(out), quiet=True), who_io + [order], out, api_visibility="private")
+
+def wire_queue(ctx: AppContext, store: Store | None, access: Access, ui: SimpleNamespace, demo: gr.Blocks) -> None:
+    """The queue's events: open, select-to-label, entity edits, the step buttons, resuming after a reload."""
+    act = dict(concurrency_id="annotate", concurrency_limit=8)  # database work: not bound by the model lock
+    who, out, n = [ui.project, ui.annotator], ui.out, len(ui.out)
+
+    def _show(v: annotate.View, labels: bool = False) -> tuple:  # labels: reset the label choices to the project's
+        radio = gr.Radio(choices=v.labels, value=v.labels[0] if v.labels else None) if labels else gr.skip()
+        return (v.annotation_id, v.text_id, v.html, df(v.rows, annotate.ROW_HEADERS),
+                gr.Dropdown(choices=v.choices, value=None), v.status, radio)
+
+    def action(fn, model=False, labels=False, quiet=False):
+        """A queue action as the logged-in user when logins are on (API included); ``model``: it may pre-annotate
+        (ZeroGPU: a GPU for the call); ``labels``: reset the label choices to the project's."""
+        call = access.as_user(lambda p, a, *args: _show(fn(ctx, store, p, a, *args), labels), gr.Request, api=fn)
+        return guard(gpu.on_gpu(call) if model else call, n, quiet=quiet)
+
+    def _pick(evt: gr.EventData):
+        return gr.Dropdown(value=(evt._data or {}).get("entity"))
+
+    def _select(p, name, a, lab, evt: gr.EventData, request: gr.Request):  # the selection: start, end, text
+        return _show(annotate.select_event(ctx, store, p, access.annotator(request, name), a, lab, evt._data or {}))
+
+    def _restore(name, proj, request: gr.Request):  # the list: projects created since the app started too
+        names, name = annotate.project_names(store), access.user(request) if access.on else name
+        return name or gr.skip(), gr.Dropdown(choices=names, value=proj if proj in names else None)
+
+    opened = ui.open_btn.click(action(annotate.open_project, model=True, labels=True), who + [ui.order], out,
+                               api_name="annotate_open", **act)
+    opened.success(None, [ui.annotator, ui.project], None, js=span_select.REMEMBER_JS)  # reopened after a reload
+    ui.text_view.select(guard(_select, n), who + [ui.aid, ui.label], out, api_visibility="private", **act)
+    ui.text_view.click(_pick, None, [ui.pick], api_visibility="private")
+    for api, (fn, inputs, model) in annotate.ACTIONS.items():  # the entity and step buttons
+        getattr(ui, f"{api}_btn").click(action(fn, model), who + [getattr(ui, k) for k in inputs], out,
+                                        api_name=f"annotate_{api}", **act)
+    ui.project.focus(lambda: gr.Dropdown(choices=annotate.project_names(store)), None, ui.project,
+                     api_name="annotate_projects", show_progress="hidden")  # projects made since, by anyone
+    demo.load(_restore, [ui.annotator, ui.project], [ui.annotator, ui.project], js=span_select.RECALL_JS,
+              api_visibility="private").then(action(annotate.open_project, True, True, True),
+                                             who + [ui.order], out, api_visibility="private")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Load the models and serve the app."""
     args = parse_args(argv)
     try:
+        access = Access.from_options(args.auth)
         store = open_store(args.db, timeout=args.db_timeout)
-    except StoreError as exc:
+    except (StoreError, ValueError) as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print(f"Annotations are saved in {store.where}", file=sys.stderr, flush=True)
+    print(f"Annotations are saved in {store.where}\n{bind_message(args.host, access)[0]}", file=sys.stderr, flush=True)
     ctx = make_context(args, ROOT)
-    demo = build_demo(ctx, store)
+    demo = build_demo(ctx, store, access)
     demo.queue(default_concurrency_limit=max(1, args.concurrency), max_size=64)
     demo.launch(server_name=args.host, server_port=args.port, max_file_size=ctx.limits.max_upload_bytes,
-                allowed_paths=[str(ctx.workdir)],
+                allowed_paths=[str(ctx.workdir)], auth=access.login if access.mode == "file" else None,
                 theme=THEME, css=CSS, footer_links=["api"])
 
 

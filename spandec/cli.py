@@ -392,7 +392,32 @@ def build_parser() -> argparse.ArgumentParser:
     from .store.cli import add_parser as add_annotations_parser
 
     add_annotations_parser(sub)
+    u = sub.add_parser("users", help="the app's users file (python app.py --auth FILE): add a user")
+    acts = u.add_subparsers(dest="action", required=True)
+    a = acts.add_parser("add", help="add a user or change their password and role; the password is read from stdin "
+                        "(or prompted for twice on a terminal)")
+    a.add_argument("file", help="users file (created if missing)")
+    a.add_argument("name", help="user name (the annotator name their work is stored under)")
+    a.add_argument("--role", choices=["annotator", "admin"], default="annotator",
+                   help="admin: may also create projects, export and fine-tune (default annotator)")
+    a.set_defaults(func=_cmd_users_add)
     return p
+
+
+def _cmd_users_add(args) -> int:
+    from .app.auth import add_user
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise ValueError("the two passwords differ; nothing was changed.")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    new = add_user(args.file, args.name, password, args.role)
+    print(f"{'Added' if new else 'Updated'} {args.name} ({args.role}) in {args.file}.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,13 +58,14 @@ def test_accepted_work_and_draft_survive_sigkill(sf_model, tmp_path):
     proc, url = start_app(_app_args(sf_model, db), tmp_path / "app.log")
     try:
         c = _client(url)
-        html, table, _, status, _ = c.predict("news", "ann", "corpus order", api_name="/annotate_open")
+        shown, html, table, _, status, _ = c.predict("news", "ann", "corpus order", api_name="/annotate_open")
         assert "Text 1 of 10" in status and "pre-annotated by SF-SpanDec" in status and "Maria" in html
         for k in range(3):
             for e in [r for r in table["data"]]:  # clear the model's guesses, then label by hand
                 c.predict("news", "ann", f"{e[2]}:{e[3]}", api_name="/annotate_remove")
             c.predict("news", "ann", SENTENCES[k % 4].split()[0], "PER", api_name="/annotate_add")
-            html, table, _, status, _ = c.predict("news", "ann", "corpus order", api_name="/annotate_accept")
+            shown, html, table, _, status, _ = c.predict("news", "ann", shown, "corpus order",
+                                                         api_name="/annotate_accept")
         assert "Text 4 of 10" in status and "3 accepted" in status
         for e in table["data"]:
             c.predict("news", "ann", f"{e[2]}:{e[3]}", api_name="/annotate_remove")
@@ -75,7 +76,7 @@ def test_accepted_work_and_draft_survive_sigkill(sf_model, tmp_path):
     proc, url = start_app(_app_args(sf_model, db), tmp_path / "app.log")
     try:
         c = _client(url)
-        html, table, _, status, _ = c.predict("news", "ann", "corpus order", api_name="/annotate_open")
+        shown, html, table, _, status, _ = c.predict("news", "ann", "corpus order", api_name="/annotate_open")
         assert "Text 4 of 10 (draft" in status and table["data"] == [["Tanaka", "LOC", 5, 11]]
         path, note = c.predict("news", "jsonl", "", ["accepted"], api_name="/annotate_export")
         import json
@@ -84,7 +85,7 @@ def test_accepted_work_and_draft_survive_sigkill(sf_model, tmp_path):
         assert [[(e["text"], e["label"]) for e in r["entities"]] for r in rows] == [
             [("Maria", "PER")], [("Kofi", "PER")], [("The", "PER")]]
         prev = c.predict("news", "ann", api_name="/annotate_previous")
-        assert "Text 3 of 10 (accepted" in prev[3]
+        assert "Text 3 of 10 (accepted" in prev[4]
         assert "overlaps" in _error(c, "news", "ann", "The team", "LOC", api_name="/annotate_add")
     finally:
         stop_app(proc)
@@ -109,8 +110,8 @@ def _concurrent_accepts(url: str, annotators: int, each: int) -> tuple[dict[str,
         try:
             out = c.predict("crowd", name, "corpus order", api_name="/annotate_open")
             for _ in range(each):
-                seen.append(int(out[3].split("Text ")[1].split(" ")[0]))
-                out = c.predict("crowd", name, "corpus order", api_name="/annotate_accept")
+                seen.append(int(out[4].split("Text ")[1].split(" ")[0]))
+                out = c.predict("crowd", name, out[0], "corpus order", api_name="/annotate_accept")
         except Exception as exc:  # noqa: BLE001 - collected and reported
             errors.append(f"{name}: {exc!r}")
         got[name] = seen

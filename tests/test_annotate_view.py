@@ -46,8 +46,11 @@ def test_project_queue_select_export_and_agreement(ctx, store, tmp_path):
     assert "Text 1 of 3" in v.status and "pre-annotated by SF-SpanDec" in v.status and v.labels == ["PER", "LOC"]
     for ref in [f"{r[2]}:{r[3]}" for r in v.rows]:  # clear the random model's guesses
         v = annotate.remove(ctx, store, "news", "ann", v.annotation_id, ref)
-    v = annotate.select(ctx, store, "news", "ann", v.annotation_id, 2, 8, "PER")  # "ria Ro" -> "Maria Rossi"
+    v = annotate.select(ctx, store, "news", "ann", v.annotation_id, 2, 8, "PER", "ria Ro")  # -> "Maria Rossi"
     assert v.rows == [["Maria Rossi", "PER", 0, 11]] and 'data-label="PER"' in v.html
+    assert "widened to the whole words (0:11)" in v.status  # never silently
+    with pytest.raises(InputError, match="does not match the stored text"):  # the page showed other characters
+        annotate.select(ctx, store, "news", "ann", v.annotation_id, 20, 27, "LOC", "Toronto!")
     with pytest.raises(InputError, match="overlaps"):
         annotate.select(ctx, store, "news", "ann", v.annotation_id, 6, 15, "LOC")
     with pytest.raises(InputError, match="Select the entity"):
@@ -55,16 +58,19 @@ def test_project_queue_select_export_and_agreement(ctx, store, tmp_path):
     v = annotate.relabel(ctx, store, "news", "ann", v.annotation_id, "0:11", "LOC")
     v = annotate.undo(ctx, store, "news", "ann")
     assert v.rows == [["Maria Rossi", "PER", 0, 11]]
-    first = v.annotation_id
+    first = v.text_id
     v = annotate.accept(ctx, store, "news", "ann", first, "corpus order")
     assert "Text 2 of 3" in v.status
+    again = annotate.accept(ctx, store, "news", "ann", first, "corpus order")  # a second click on the same text
+    assert "already accepted; nothing changed" in again.status and again.text_id == v.text_id
+    assert "Text 2 of 3 (draft" in again.status  # the next text was not accepted
     w = annotate.open_project(ctx, store, "news", "bob", "corpus order")  # overlap 2: bob gets text 1 too
     assert "Text 1 of 3" in w.status
     for ref in [f"{r[2]}:{r[3]}" for r in w.rows]:
         w = annotate.remove(ctx, store, "news", "bob", w.annotation_id, ref)
     w = annotate.add(ctx, store, "news", "bob", w.annotation_id, "Maria Rossi", "PER")
     w = annotate.add(ctx, store, "news", "bob", w.annotation_id, "Toronto", "LOC")
-    annotate.accept(ctx, store, "news", "bob", w.annotation_id, "corpus order")
+    annotate.accept(ctx, store, "news", "bob", w.text_id, "corpus order")
     rows, fig, note = annotate.agreement_view(store, "news")
     table = {r[0]: r for r in rows}
     assert table["PER"][1] == 1.0 and table["LOC"][1] == 0.0 and table["(all)"][1] == round(2 / 3, 4)
@@ -77,7 +83,9 @@ def test_project_queue_select_export_and_agreement(ctx, store, tmp_path):
     with pytest.raises(InputError, match="Nothing to export"):
         annotate.export(ctx, store, "news", "conll", "nobody", ["accepted"])
     with pytest.raises(InputError, match="bob's annotation"):
-        annotate.accept(ctx, store, "news", "ann", w.annotation_id, "corpus order")
+        annotate.add(ctx, store, "news", "ann", w.annotation_id, "Toronto", "LOC")
+    with pytest.raises(InputError, match="You have not opened text id"):  # ann has texts 1 and 2, not 3
+        annotate.accept(ctx, store, "news", "ann", first + 2, "corpus order")
 
 
 def test_uncertainty_order_and_user_errors(ctx, store, tmp_path):

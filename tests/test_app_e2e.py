@@ -64,6 +64,7 @@ def test_api_parameter_names(client):
     assert names["/evaluate_conll"] == ["file", "sentences"]
     assert names["/annotate_open"] == ["project", "annotator", "order"]
     assert names["/annotate_add"] == ["project", "annotator", "span", "label"]  # aid: session state
+    assert names["/annotate_accept"] == ["project", "annotator", "text_id", "order"]  # the text it accepts
     assert names["/annotate_score"] == ["project", "model", "threshold"]
     assert not [(ep, n) for ep, params in names.items() for n in params if n.startswith("param_")]
 

@@ -114,6 +114,36 @@ def test_stale_claims_are_handed_on(store):
         Q.add(store, p, a.annotation_id, "a", "Maria", "PER", )
 
 
+def test_claims_match_what_each_annotator_sees(store):
+    """Two annotators: an undone accept hands the next text back, a lost claim refuses the accept, a repeated accept
+    of the same text accepts nothing new."""
+    p = _project(store, n=3)
+    a1 = Q.current(store, p, "a")
+    a2 = Q.accept(store, p, a1.annotation_id, "a")  # a is handed text 2 ...
+    undone, _ = Q.undo(store, p, "a")  # ... and goes back to text 1: text 2 is free again
+    assert (undone.text_id, undone.status) == (a1.text_id, "draft")
+    b1 = Q.current(store, p, "b")
+    assert b1 is not None and b1.text_id == a2.text_id  # not "Nothing left", not text 3 either
+    again = Q.accept(store, p, a1.annotation_id, "a")
+    assert again.position == 2  # a goes on to text 3, the next free one
+    repeat = Q.accept(store, p, a1.annotation_id, "a")  # the same accept again (a double click)
+    assert repeat.annotation_id == again.annotation_id and repeat.status == "draft"  # text 3 was not accepted
+    assert P.progress(store, p)["done"] == 1
+    undone, _ = Q.undo(store, p, "a")  # one undo: the repeat recorded nothing
+    assert undone.text_id == a1.text_id and undone.status == "draft"
+    Q.accept(store, p, a1.annotation_id, "a")
+    # b left text 2 idle past the time-out; c took it: b's accept is refused like an edit, c's counts once
+    c2 = Q.claim_next(store, p, "c", claim_ttl=0)
+    assert c2.text_id == b1.text_id
+    with pytest.raises(ValueError, match="handed to another annotator"):
+        Q.accept(store, p, b1.annotation_id, "b")
+    Q.accept(store, p, c2.annotation_id, "c")
+    with pytest.raises(ValueError, match="handed to another annotator"):  # and after c accepted it, too
+        Q.accept(store, p, b1.annotation_id, "b", claim_ttl=0)
+    rows = [r for r in P.project_annotations(store, p) if r["text_id"] == b1.text_id]
+    assert [(r["annotator"], r["status"]) for r in rows if r["status"] == "accepted"] == [("c", "accepted")]
+
+
 def test_concurrent_annotators_never_share_or_lose_a_text(store):
     p = _project(store, n=60)
     got: dict[str, list[int]] = {}

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import plotly.graph_objects as go
 
 from ..store import Store
+from ..store import entities as ents
 from ..store import projects as P
 from ..store import queue as Q
 from ..store.agreement import AGREEMENT_HEADERS, agreement
@@ -24,11 +25,12 @@ from ..formats import file_stem
 from ..store.formats import EXPORT_FORMATS, EXPORT_SUFFIXES, read_corpus, write_annotations
 from .batch import check_texts, uploaded_file
 from .context import AppContext, InputError, check_threshold, run_model
-from .span_select import render
+from .span_select import render, selection
 
-__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "project_names", "create_project", "open_project", "add",
-           "select", "remove", "relabel", "accept", "skip", "undo", "previous", "forward", "export",
-           "agreement_view", "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
+__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "ACTIONS", "require_store", "project_names",
+           "create_project", "create_or_explain", "open_project", "add", "select", "select_event", "remove", "relabel",
+           "accept", "skip", "undo", "previous", "forward", "export", "agreement_view",
+           "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
 
 ROW_HEADERS = ["text", "label", "start", "end"]
 NO_MODEL = "(none)"
@@ -37,9 +39,11 @@ ORDERS = {"corpus order": "corpus", "most uncertain first": "uncertainty"}
 
 @dataclass
 class View:
-    """What the view shows after an action: the open annotation, its text as HTML, rows, choices and a status."""
+    """What the view shows after an action: the open annotation and its text's id, the text as HTML, rows, choices
+    and a status."""
 
     annotation_id: int | None
+    text_id: int | None
     html: str
     rows: list[list]
     choices: list[tuple[str, str]]
@@ -60,7 +64,8 @@ def _user_errors(fn: Callable) -> Callable:
     return run
 
 
-def _store(store: Store | None) -> Store:
+def require_store(store: Store | None) -> Store:
+    """The open store; InputError when the app runs without one."""
     if store is None:
         raise InputError("No annotation database is open (start the app with --db PATH).")
     return store
@@ -69,7 +74,7 @@ def _store(store: Store | None) -> Store:
 def _project(store: Store | None, name: Any) -> P.Project:
     if not name:
         raise InputError("Pick a project first, or create one from a corpus file.")
-    return P.get_project(_store(store), str(name))
+    return P.get_project(require_store(store), str(name))
 
 
 def _order(order: Any) -> str:
@@ -81,7 +86,7 @@ def _view(store: Store, project: P.Project, annotator: str, item: Q.Item | None,
     summary = (f"**{pr['done']} of {pr['total']} done** in “{project.name}” · you: {pr['accepted']} accepted, "
                f"{pr['skipped']} skipped")
     if item is None:
-        return View(None, render(None, [], project.labels, "Nothing left for you in this project: every text is "
+        return View(None, None, render(None, [], project.labels, "Nothing left for you in this project: every text is "
                                  "done or held by another annotator."), [], [], f"{note}  \n{summary}".strip(),
                     project.labels)
     origin = (f"pre-annotated by {item.model}" + (f" at {item.threshold:g}" if item.threshold is not None else "")
@@ -91,7 +96,7 @@ def _view(store: Store, project: P.Project, annotator: str, item: Q.Item | None,
     rows = [[item.text[e["start"]:e["end"]], e["label"], e["start"], e["end"]] for e in item.entities]
     choices = [(f"{item.text[e['start']:e['end']][:50]} · {e['label']} [{e['start']}:{e['end']}]",
                 f"{e['start']}:{e['end']}") for e in item.entities]
-    return View(item.annotation_id, render(item.text, item.entities, project.labels), rows, choices,
+    return View(item.annotation_id, item.text_id, render(item.text, item.entities, project.labels), rows, choices,
                 f"{note}  \n{status}".strip(), project.labels)
 
 
@@ -115,7 +120,7 @@ def project_names(store: Store | None) -> list[str]:
 def create_project(ctx: AppContext, store: Store | None, name: str, upload: Any, labels: str, model: str | None,
                    threshold: float, overlap: float) -> tuple[list[str], str]:
     """A project from an uploaded corpus (.txt, .jsonl, CoNLL, Label Studio .json); returns names and a note."""
-    store = _store(store)
+    store = require_store(store)
     P.check_project_name(name)  # before reading the upload
     path = uploaded_file(upload, ctx.limits, "a corpus file: .txt (a text per line), .jsonl, CoNLL or a Label "
                          "Studio .json export")
@@ -133,6 +138,14 @@ def create_project(ctx: AppContext, store: Store | None, name: str, upload: Any,
                                int(overlap or 1))
     n = P.add_texts(store, project, docs)
     return project_names(store), f"Created “{project.name}” with {n} texts, labels {', '.join(project.labels)}."
+
+
+def create_or_explain(ctx: AppContext, store: Store | None, *args) -> tuple[list[str] | None, str]:
+    """:func:`create_project`, a refusal given as ``(None, note)`` (a note, not an error over the project list)."""
+    try:
+        return create_project(ctx, store, *args)
+    except InputError as exc:
+        return None, f"**Not created:** {exc}"
 
 
 def _act(fn: Callable[..., tuple[Q.Item | None, str]]) -> Callable[..., View]:
@@ -162,13 +175,20 @@ def add(store: Store, project: P.Project, annotator: str, aid: Any, span: str, l
 
 
 @_act
-def select(store: Store, project: P.Project, annotator: str, aid: Any, start: Any, end: Any, label: str) -> tuple:
-    """Add the entity the mouse selected (character offsets, snapped to words)."""
-    try:
-        span = (int(start), int(end))
-    except (TypeError, ValueError):
-        raise InputError("Select the entity's words in the text with the mouse.") from None
-    return Q.add(store, project, aid, annotator, span, label)
+def select(store: Store, project: P.Project, annotator: str, aid: Any, start: Any, end: Any, label: str,
+           selected: Any = None, error: Any = None) -> tuple:
+    """Add the entity the mouse selected: code-point offsets and the selected characters, checked against the text."""
+    if error:
+        raise InputError(f"Nothing was added: {error}")
+    return Q.edit(store, project, aid, annotator, lambda text, es: ents.add(
+        text, es, selection(text, start, end, selected), label, project.labels))
+
+
+def select_event(ctx: AppContext, store: Store | None, project: Any, annotator: Any, aid: Any, label: str,
+                 data: dict) -> View:
+    """:func:`select` for the view's ``select`` event data: ``{start, end, text}`` or ``{error}``."""
+    return select(ctx, store, project, annotator, aid, data.get("start"), data.get("end"), label, data.get("text"),
+                  data.get("error"))
 
 
 @_act
@@ -183,16 +203,27 @@ def relabel(store: Store, project: P.Project, annotator: str, aid: Any, entity: 
     return Q.relabel(store, project, aid, annotator, entity, label)
 
 
-@_act
-def accept(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
-    """Accept the open text (committed) and open the next one."""
-    return Q.accept(store, project, aid, annotator, _order(order)), "Accepted and saved."
+def _finish(store: Store, project: P.Project, annotator: str, text_id: Any, order: Any, status: str) -> tuple:
+    """Accept or skip the text the page showed (``text_id``): once only, however often it is pressed."""
+    item = Q.annotation_of(store, project, text_id, annotator)
+    if item.status == status:
+        note = (f"Text {item.position + 1} was already {status}; nothing changed (showing the text after it).")
+    else:
+        note = "Accepted and saved." if status == "accepted" else "Skipped."
+    fn = Q.accept if status == "accepted" else Q.skip
+    return fn(store, project, item.annotation_id, annotator, _order(order)), note
 
 
 @_act
-def skip(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
-    """Skip the open text and open the next one."""
-    return Q.skip(store, project, aid, annotator, _order(order)), "Skipped."
+def accept(store: Store, project: P.Project, annotator: str, text_id: Any, order: Any = "corpus") -> tuple:
+    """Accept the text ``text_id`` the page shows (committed) and open the next one; a repeat changes nothing."""
+    return _finish(store, project, annotator, text_id, order, "accepted")
+
+
+@_act
+def skip(store: Store, project: P.Project, annotator: str, text_id: Any, order: Any = "corpus") -> tuple:
+    """Skip the text ``text_id`` the page shows and open the next one; a repeat changes nothing."""
+    return _finish(store, project, annotator, text_id, order, "skipped")
 
 
 @_act
@@ -211,6 +242,15 @@ def previous(store: Store, project: P.Project, annotator: str, aid: Any) -> tupl
 def forward(store: Store, project: P.Project, annotator: str, aid: Any, order: Any = "corpus") -> tuple:
     """Show the next text (a new one once this one is accepted or skipped)."""
     return Q.forward(store, project, aid, annotator, _order(order)), ""
+
+
+# The queue's buttons: API name -> (action, the view's inputs after project and annotator, whether it may open a new
+# text to pre-annotate). Accept and Skip take the id of the text the page shows ("shown"), the others the open
+# annotation ("aid").
+ACTIONS = {"add": (add, ("aid", "add_span", "label"), False), "remove": (remove, ("aid", "pick"), False),
+           "relabel": (relabel, ("aid", "pick", "label"), False), "accept": (accept, ("shown", "order"), True),
+           "skip": (skip, ("shown", "order"), True), "undo": (undo, (), False),
+           "previous": (previous, ("aid",), False), "next": (forward, ("aid", "order"), True)}
 
 
 @_user_errors

@@ -47,6 +47,11 @@ class Job:
     rows: list[list] = field(default_factory=list)
     done: str = ""  # final message once finished
 
+    @property
+    def note(self) -> str:
+        """The message shown when the run starts."""
+        return f"Started fine-tuning {self.base} → “{self.version}”."
+
 
 def _versions_dir(ctx: AppContext, store: Store) -> Path:
     """Where new model versions are saved: next to an SQLite database, else in the app's work folder."""

@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="this machine's speed relative to the 2-core reference of the cost model (default 1)")
     p.add_argument("--db", default=None, help="annotation database: SQLite file or SQLAlchemy URL "
                    f"(default $SPANDEC_DB, else {default_db()})")
+    p.add_argument("--auth", default=None, metavar="FILE",
+                   help="users file (`spandec users add FILE NAME --role admin|annotator`): users log in, the annotator "
+                        "is the logged-in user, only admins create projects, export and fine-tune")
     p.add_argument("--db-timeout", type=float, default=10.0, help="seconds to wait for a locked database (default 10)")
     return p.parse_args(argv)
 

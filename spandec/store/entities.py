@@ -1,7 +1,9 @@
 """Entity spans of one text: the rules every edit and every import follows (one place).
 
-An entity is ``{"start": int, "end": int, "label": str}`` over characters; edits snap a span to whole words
-(:func:`spandec.text.split_words`), entities never overlap, and a label is one word of at most 40 characters.
+An entity is ``{"start": int, "end": int, "label": str}`` over characters (code points); an edit keeps exactly the
+selected characters (whitespace at its edges dropped) and widens a span that begins or ends inside a word to whole words
+(:func:`spandec.text.split_words`), saying so in its note; entities never overlap, and a label is one word of at
+most 40 characters.
 Problems raise ``ValueError`` with a message written for the user.
 """
 
@@ -86,7 +88,8 @@ def add(text: str, entities: list[dict], span: str | tuple[int, int], label: str
     s, e = span if isinstance(span, tuple) else find_span(text, str(span or ""), entities)
     if not 0 <= s < e <= len(text):
         raise ValueError(f"Offsets {s}:{e} are outside the text (0:{len(text)}).")
-    s, e = snap(text, s, e)
+    s0, e0 = s + len(text[s:e]) - len(text[s:e].lstrip()), e - len(text[s:e]) + len(text[s:e].rstrip())
+    s, e = snap(text, s0, e0) if s0 < e0 else snap(text, s, e)
     clash = [t for t in entities if s < t["end"] and e > t["start"]]
     if clash and (clash[0]["start"], clash[0]["end"]) == (s, e):
         raise ValueError(f"“{text[s:e][:60]}” is already an entity ({clash[0]['label']}); "
@@ -96,7 +99,11 @@ def add(text: str, entities: list[dict], span: str | tuple[int, int], label: str
         raise ValueError(f"“{text[s:e][:60]}” overlaps “{text[c['start']:c['end']][:60]}” ({c['label']}); "
                          "remove or relabel that one instead.")
     new = sorted(entities + [{"start": s, "end": e, "label": label}], key=lambda t: t["start"])
-    return new, f"Added “{text[s:e][:60]}” as {label}."
+    note = f"Added “{text[s:e][:60]}” as {label}."
+    if (s, e) != (s0, e0):  # never silently: the annotator sees what was stored instead of the selection
+        note += (f" The selection “{text[s0:e0][:60]}” began or ended inside a word, so it was widened to the "
+                 f"whole words ({s}:{e}).")
+    return new, note
 
 
 def _index(entities: list[dict], ref: Any) -> int:

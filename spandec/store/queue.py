@@ -22,7 +22,7 @@ from .projects import Project
 from .schema import annotations, cursors, history, texts
 
 __all__ = ["Item", "ORDERS", "current", "claim_next", "get_item", "edit", "add", "remove", "relabel", "accept",
-           "skip", "undo", "previous", "forward", "preannotate", "check_annotator"]
+           "skip", "undo", "previous", "forward", "preannotate", "check_annotator", "annotation_of"]
 
 ORDERS = ("corpus", "uncertainty")
 CLAIM_TTL = 30 * 60.0
@@ -222,21 +222,45 @@ def _after(c: Connection, project: Project, annotator: str, annotation_id: int) 
 
 
 def _finish(store: Store, project: Project, annotation_id: int, annotator: str, status: str,
-            order: str) -> Item | None:
+            order: str, claim_ttl: float = CLAIM_TTL) -> Item | None:
+    """Give the annotation ``status`` and return the annotator's next text. Giving it the status it already has
+    changes nothing (a repeated Accept never reaches the next text); a draft whose claim went to someone else, or
+    whose text got all its accepts meanwhile, is refused like an edit."""
     with store.tx() as c:
         item = _own(c, annotation_id, annotator)
-        _record(c, project, item)
-        _set_status(c, project, item, status)
+        if item.status != status:
+            if item.status == "draft" and not _claim_text(c, item.text_id, item.annotator, claim_ttl,
+                                                          project.overlap if status == "accepted" else None):
+                raise ValueError("This text was handed to another annotator while it was left idle, and it is "
+                                 "theirs now; nothing was saved as accepted. Press Next.")
+            _record(c, project, item)
+            _set_status(c, project, item, status)
         nxt = _after(c, project, item.annotator, item.annotation_id)
         if nxt is not None:
             _set_cursor(c, project, item.annotator, nxt)
             return _item(c, nxt)
-    return claim_next(store, project, item.annotator, order)
+    return claim_next(store, project, item.annotator, order, claim_ttl)
 
 
-def accept(store: Store, project: Project, annotation_id: int, annotator: str, order: str = "corpus") -> Item | None:
+def annotation_of(store: Store, project: Project, text_id: Any, annotator: str) -> Item:
+    """``annotator``'s annotation of the text ``text_id`` in ``project`` (the text an Accept names)."""
+    try:
+        tid = int(text_id)
+    except (TypeError, ValueError):
+        raise ValueError("No text is open: pick a project and press “Open”.") from None
+    with store.tx() as c:
+        aid = c.execute(select(annotations.c.id).join(texts, texts.c.id == annotations.c.text_id)
+                        .where(texts.c.project_id == project.id, texts.c.id == tid,
+                               annotations.c.annotator == check_annotator(annotator))).scalar()
+        if aid is None:
+            raise ValueError(f"You have not opened text id {tid} in “{project.name}”.")
+        return _item(c, aid)
+
+
+def accept(store: Store, project: Project, annotation_id: int, annotator: str, order: str = "corpus",
+           claim_ttl: float = CLAIM_TTL) -> Item | None:
     """Accept the annotation (committed), then return the next text (None: the queue is empty)."""
-    return _finish(store, project, annotation_id, annotator, "accepted", order)
+    return _finish(store, project, annotation_id, annotator, "accepted", order, claim_ttl)
 
 
 def skip(store: Store, project: Project, annotation_id: int, annotator: str, order: str = "corpus") -> Item | None:
@@ -255,12 +279,26 @@ def undo(store: Store, project: Project, annotator: str) -> tuple[Item, str]:
         item = _item(c, last.annotation_id)
         if last.status != item.status:
             _set_status(c, project, item, last.status)
+            _hand_back(c, project, annotator, item.annotation_id)
         c.execute(update(annotations).where(annotations.c.id == item.annotation_id)
                   .values(entities=list(last.entities or []), updated_at=now()))
         c.execute(delete(history).where(history.c.id == last.id))
         _set_cursor(c, project, annotator, item.annotation_id)
         what = "the edit" if last.status == item.status else f"“{item.status}” (back to {last.status})"
         return _item(c, item.annotation_id), f"Undid {what} on text {item.position + 1}."
+
+
+def _hand_back(c: Connection, project: Project, annotator: str, after: int) -> None:
+    """Release the texts handed to ``annotator`` after annotation ``after`` that they have not touched (an undone
+    accept or skip takes them back to the earlier text): others can have them, and they come back in queue order."""
+    rows = c.execute(select(annotations.c.id, annotations.c.text_id).join(texts, texts.c.id == annotations.c.text_id)
+                     .where(texts.c.project_id == project.id, annotations.c.annotator == annotator,
+                            annotations.c.id > after, annotations.c.status == "draft",
+                            annotations.c.edits == 0)).all()
+    for aid, tid in rows:
+        if c.execute(select(history.c.id).where(history.c.annotation_id == aid).limit(1)).first() is None:
+            c.execute(delete(annotations).where(annotations.c.id == aid))
+            _release(c, tid, annotator)
 
 
 def previous(store: Store, project: Project, annotation_id: Any, annotator: str) -> Item:
