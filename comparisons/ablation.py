@@ -27,7 +27,7 @@ def summarise_run(run: Path, test, batch_size: int) -> dict:
     """Test F1 (SpanDec and, for SF models, SF-SpanDec), GFLOPs and training record of one depth."""
     model = load_model(run / "best", device="cpu")
     sizes = average_sizes(model, test)
-    sf_model = model.strategy == "sf-spandec"
+    sf_model = model.has_span_filter
     scores = lambda result: {k: result[k] for k in ("f1", "precision", "recall", "samples_per_second")}
     row = {
         "encoder_layers": model.config.encoder_layers,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from spandec import load_model
 from spandec.benchmark import (average_sizes, interleaved, latency, machine_info, measured_gflops, peak_memory_mb,
-                               result_name, round_summary, sf_sweep)
+                               round_summary, sf_sweep)
 from spandec.data import data_dir, read_dataset_dir
 from spandec.evaluation import evaluate
 from spandec.flops import model_gflops
@@ -81,11 +81,11 @@ def main(argv=None) -> int:
         args.clock = "wall" if any(m.device.type == "cuda" for m, _ in models.values()) else "cpu"
     if args.threads or args.clock == "cpu":
         torch.set_num_threads(args.threads or 1)
-    entries = {result_name(name): (m, {}) for name, (m, _) in models.items()}
+    entries = {name: (m, {}) for name, (m, _) in models.items()}
     served_as = {}
     if "sf-spandec" in models and "spandec" not in models and not args.no_spandec:
-        entries[result_name("spandec")] = (models["sf-spandec"][0], {"threshold": 0.0})
-        served_as[result_name("spandec")] = "sf-spandec@0"
+        entries["spandec"] = (models["sf-spandec"][0], {"threshold": 0.0})
+        served_as["spandec"] = "sf-spandec@0"
     results: dict = {"dataset": args.dataset, "split": "test", "sentences": len(test), "machine": machine_info(),
                      "strategies": {}}
     if args.throughput_only:

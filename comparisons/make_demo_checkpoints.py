@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from spandec import load_model
+from spandec.models.runtime import CONFIG_NAME
 
 NAMES = {"token": "Token classification", "pl-marker": "PL-Marker", "spandec": "SpanDec",
          "sf-spandec": "SF-SpanDec (SpanDec with SF head)"}
@@ -81,7 +82,7 @@ def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3
         cmd += " --freeze-word-embeddings"
     if t.get("sample_words"):
         cmd += f" --sample-words {t['sample_words']}"
-    config = run / "best" / "config.json"
+    config = run / "best" / CONFIG_NAME
     if t.get("sample_words") and config.is_file() and json.loads(config.read_text()).get("window_subwords"):
         cmd += f" --window-subwords {json.loads(config.read_text())['window_subwords']}"
     if a.get("cpu_bf16"):
@@ -132,7 +133,7 @@ def card(strategy: str, model, run: Path, results: dict | None, length: dict | N
     epochs, steps = budget(stages)
     lines += ["", f"Budget from the pretrained encoder, warm starts included: {epochs} epochs, {steps} optimizer steps.",
               "", f"Best dev F1: {stages[-1][1].get('best_f1') if stages else '?'}"]
-    if getattr(model, "token_head", None) is not None:
+    if model.has_span_filter:
         sweep = r / "best" / "threshold_sweep.json" if stages else None
         chosen = (f"; chosen on dev by `comparisons/choose_threshold.py` (best dev F1 at <= "
                   f"{100 * json.loads(sweep.read_text())['max_decoded']:.0f} % of spans decoded)"

@@ -25,7 +25,8 @@ from spandec import new_model
 from spandec.benchmark import machine_info
 from spandec.data import data_dir, read_conll
 from spandec.samples import PAPER_SAMPLE_WORDS, document_samples
-from spandec.training import TrainingArgs, cpu_supports_bf16, train
+from spandec.models.runtime import native_bf16
+from spandec.training import TrainingArgs, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     if args.plm_paths:
         return compare_plm_paths(args, samples, labels)
     configs = {"sentences fp32": (sentences, False, None), "samples fp32": (samples, False, args.window_subwords)}
-    if cpu_supports_bf16():
+    if native_bf16():
         configs["samples bf16"] = (samples, True, args.window_subwords)
     words = {name: statistics.fmean(len(s.words) for s in data) for name, (data, _, _) in configs.items()}
     times: dict[str, dict[str, list[float]]] = {s: {c: [] for c in configs} for s in args.strategies.split(",")}

@@ -42,11 +42,6 @@ def round_summary(row: Mapping) -> dict[str, float]:
     return {"median": row["round_median"], "min": row["round_min"], "max": row["round_max"]}
 
 
-def result_name(strategy: str) -> str:
-    """The key a strategy's figures are stored under in compare.py's results (the strategy name itself)."""
-    return strategy
-
-
 def strategy_of(name: str) -> str:
     """The strategy of a stored results key: ``spandec`` for ``spandec`` and for older ``spandec (sf-spandec@0)``."""
     return name.split(" (", 1)[0].strip()

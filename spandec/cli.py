@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -12,12 +13,14 @@ from pathlib import Path
 
 from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
 from .inputs import read_inputs
+from .argtypes import positive_int, precision, tag_column, threshold
 from .cli_hub import add_commands
 from .formats import check_conll, entity_columns, json_text, write_conll
-from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
-from .models.runtime import PRECISIONS, check_precision
+from .models import STRATEGIES, NERConfig, PLMarkerConfig, SpanDecConfig, load_model, model_class
+from .models.runtime import PRECISIONS
 from .samples import PAPER_SAMPLE_WORDS, document_samples
-from .spans import Document, check_threshold
+from .spans import Document
+from .stream import MAX_CHARS
 
 
 def load_sentences(source: str, split: str = "train", scheme: str = "auto", limit: int | None = None,
@@ -89,6 +92,26 @@ def _init_model(path: str, strategy: str, labels: list[str], encoder_layers: int
     return model, before
 
 
+#: model-shape options of ``spandec train`` (default None: the config class's default); each goes to the strategies
+#: whose config has that field
+MODEL_OPTIONS = ("max_span_words", "window_subwords", "decoder_layers", "encoder_layers", "decoder_init", "threshold",
+                 "marker_max_length")
+
+
+def _model_options(args) -> dict:
+    """The config settings of ``spandec train``'s model-shape options for the chosen strategy (its config class's
+    fields); one given that the strategy has no setting for is an error naming it."""
+    fields = {f.name for f in dataclasses.fields(model_class(args.strategy).config_class)}
+    options = {}
+    for name in MODEL_OPTIONS:
+        value = getattr(args, name)
+        if value is not None and name in fields:
+            options[name] = value
+        elif value is not None:
+            raise ValueError(f"--{name.replace('_', '-')} does not apply to {args.strategy} models")
+    return options
+
+
 def _cmd_train(args) -> int:
     from .models.auto import new_model
     from .training import TrainingArgs, train
@@ -104,14 +127,7 @@ def _cmd_train(args) -> int:
         train_data = document_samples(train_data, args.sample_words)
         dev_data = document_samples(dev_data, args.sample_words) if dev_data else dev_data
     labels = sorted({t for s in train_data for _, _, t in s.entities})
-    options = {"max_span_words": args.max_span_words, "window_subwords": args.window_subwords}
-    if args.strategy in SPAN_STRATEGIES:
-        options.update(decoder_layers=args.decoder_layers or 1, encoder_layers=args.encoder_layers,
-                       decoder_init=args.decoder_init)
-        if args.threshold is not None:
-            options["threshold"] = args.threshold
-    if args.strategy == "pl-marker":
-        options["marker_max_length"] = args.marker_max_length
+    options = _model_options(args)
     init_labels = None
     if args.init_from:
         model, init_labels = _init_model(args.init_from, args.strategy, labels, args.encoder_layers, args.decoder_layers)
@@ -210,7 +226,8 @@ def _cmd_export(args) -> int:
 
     form = "fp16" if args.fp16 else args.format
     model = load_model(args.model, device="cpu", precision="fp32" if form == "fp16" else form)
-    if args.threshold is not None and hasattr(model.config, "threshold"):
+    if args.threshold is not None:
+        model.check_options({"threshold": args.threshold})  # a model without a threshold says so
         model.config.threshold = args.threshold
     model.save_pretrained(args.output, dtype=torch.float16 if form == "fp16" else None, skip_unchanged=args.skip_unchanged)
     size = sum(f.stat().st_size for f in Path(args.output).iterdir()) / 2**20
@@ -218,46 +235,8 @@ def _cmd_export(args) -> int:
     return 0
 
 
-def positive_int(value: str) -> int:
-    """argparse type of counts and sizes: an integer of at least 1."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
-def _tag_column(value: str) -> int:
-    """argparse type of --tag-column: a column index other than 0 (the word); negative counts from the end."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a column number, got {value!r}") from None
-    if n == 0:
-        raise argparse.ArgumentTypeError("column 0 is the word; the tag is 1 or later, or -1 for the last column")
-    return n
-
-
 TAG_COLUMN_HELP = ("CoNLL column of the gold tag, 0 = word, -1 = last (default: the last, or the second in "
                    "'word gold predicted' files such as --output-conll writes)")
-
-
-def _threshold(value: str) -> float:
-    """argparse type of --threshold: :func:`spandec.spans.check_threshold` as a usage error."""
-    try:
-        return check_threshold(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def precision_type(value: str) -> str:
-    """argparse type of --precision: :func:`spandec.models.runtime.check_precision` as a usage error."""
-    try:
-        return check_precision(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 PRECISION_HELP = ("how the encoder runs: " + ", ".join(PRECISIONS) + " or auto (on CPU: onnx-int8 for token and "
@@ -269,13 +248,26 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``spandec`` argument parser."""
     p = argparse.ArgumentParser(prog="spandec", description="Train, evaluate and run span-based NER models (token classification, PL-Marker, SpanDec, SF-SpanDec).")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_stats, _add_train, _add_evaluate, _add_predict, _add_export):
+        add(sub)
+    add_commands(sub)  # space build | space deploy | push
 
+    from .store.cli import add_parser as add_annotations_parser
+
+    add_annotations_parser(sub)
+    _add_users(sub)
+    return p
+
+
+def _add_stats(sub) -> None:
     s = sub.add_parser("stats", help="print sentence/mention counts of a CoNLL file or of every file in a folder")
     s.add_argument("path", help="CoNLL file, or a folder searched recursively for .txt/.tsv/.conll files")
     s.add_argument("--scheme", default="auto", help="tag scheme: auto (detect), iob1, iob2/bio, iobes (default auto)")
-    s.add_argument("--tag-column", type=_tag_column, default=None, help=TAG_COLUMN_HELP)
+    s.add_argument("--tag-column", type=tag_column, default=None, help=TAG_COLUMN_HELP)
     s.set_defaults(func=_cmd_stats)
 
+
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train one strategy with the paper's recipe")
     t.add_argument("--strategy", required=True, choices=STRATEGIES, help="which NER strategy to train")
     t.add_argument("--train", required=True, help="training data: CoNLL file, dataset folder, or HF datasets name/path")
@@ -292,17 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate multiplier for weights not in the pretrained encoder (default 10)")
     t.add_argument("--schedule", default="onecycle", choices=("onecycle", "linear"), help="lr schedule, 3%% warm-up (default onecycle)")
     t.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    t.add_argument("--max-span-words", type=positive_int, default=8, help="longest span in words for span strategies (default 8)")
+    t.add_argument("--max-span-words", type=positive_int, default=None,
+                   help=f"longest span in words for span strategies (default {NERConfig.max_span_words})")
     t.add_argument("--encoder-layers", type=positive_int, default=None,
                    help="SpanDec: encoder layers kept (default: all but the last; with --init-from: the model's, "
                         "fewer keeps its first N trained layers)")
     t.add_argument("--decoder-layers", type=positive_int, default=None,
                    help="SpanDec: decoder layers (default 1; with --init-from: the model's, more adds identity-initialised layers)")
-    t.add_argument("--decoder-init", default="encoder", choices=("encoder", "random"),
-                   help="SpanDec: start the decoder from the dropped encoder layer(s) or from random weights (default encoder)")
-    t.add_argument("--threshold", default=None, type=_threshold,
+    t.add_argument("--decoder-init", default=None, choices=("encoder", "random"),
+                   help=f"SpanDec: start the decoder from the dropped encoder layer(s) or from random weights "
+                        f"(default {SpanDecConfig.decoder_init})")
+    t.add_argument("--threshold", default=None, type=threshold,
                    help=f"SF-SpanDec: default pruning threshold saved with the model (default {SpanDecConfig.threshold})")
-    t.add_argument("--marker-max-length", type=positive_int, default=128, help="PL-Marker: markers per packed group (default 128)")
+    t.add_argument("--marker-max-length", type=positive_int, default=None,
+                   help=f"PL-Marker: markers per packed group (default {PLMarkerConfig.marker_max_length})")
     t.add_argument("--max-train-sentences", type=positive_int, default=None, help="use only the first N training sentences")
     t.add_argument("--max-dev-sentences", type=positive_int, default=None, help="use only the first N dev sentences")
     t.add_argument("--sample-train-sentences", type=positive_int, default=None, metavar="N",
@@ -319,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "uses mixed precision)")
     t.add_argument("--max-steps", type=positive_int, default=None, help="stop after N optimizer steps (smoke runs)")
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
-    t.add_argument("--tag-column", type=_tag_column, default=None, help=TAG_COLUMN_HELP)
+    t.add_argument("--tag-column", type=tag_column, default=None, help=TAG_COLUMN_HELP)
     t.add_argument("--freeze-word-embeddings", action="store_true",
                    help="keep the encoder's word embeddings as pretrained (checkpoints can then omit them)")
     t.add_argument("--init-from", default=None, metavar="MODEL",
@@ -330,24 +325,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="seqeval (IOB2 strict) precision/recall/F1 of a saved model on gold data")
     e.add_argument("model", help="saved model folder or Hub id")
     e.add_argument("data", help="gold data: CoNLL file, dataset folder, or HF datasets name/path")
     e.add_argument("--split", default="test", help="split for dataset folders / datasets (default test)")
     e.add_argument("--output-conll", help="write 'word gold pred' lines here (conlleval input)")
     e.add_argument("--json", help="also write the scores to this JSON file")
-    e.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
+    e.add_argument("--threshold", type=threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
     e.add_argument("--batch-size", type=positive_int, default=32, help="sentences per forward pass (default 32)")
     e.add_argument("--sample-words", type=positive_int, default=None, metavar="N",
                    help="also score document-context samples (consecutive sentences of a document up to N words, "
                         f"the paper: {PAPER_SAMPLE_WORDS}); the sentence-level result is reported beside it")
     e.add_argument("--max-sentences", type=positive_int, default=None, help="evaluate only the first N sentences")
     e.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
-    e.add_argument("--tag-column", type=_tag_column, default=None, help=TAG_COLUMN_HELP)
+    e.add_argument("--tag-column", type=tag_column, default=None, help=TAG_COLUMN_HELP)
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    e.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
+    e.add_argument("--precision", type=precision, default=None, help=PRECISION_HELP)
     e.set_defaults(func=_cmd_evaluate)
 
+
+def _add_predict(sub) -> None:
     r = sub.add_parser("predict", help="tag a text or a file; writes JSON lines {text|tokens, entities}")
     r.add_argument("model", help="saved model folder or Hub id")
     src = r.add_mutually_exclusive_group(required=True)
@@ -361,21 +360,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tag on Ray Data (a local cluster unless ADDRESS is given); needs the 'ray' extra")
     r.add_argument("--on-error", default="fail", choices=("skip", "fail"),
                    help="bad records (invalid JSON, empty, over --max-chars): report and skip, or stop (default fail)")
-    r.add_argument("--max-chars", type=positive_int, default=100_000, help="longest text accepted, in characters (default 100000)")
+    r.add_argument("--max-chars", type=positive_int, default=MAX_CHARS,
+                   help="longest text accepted, in characters (default %(default)s)")
     r.add_argument("--shard-size", type=positive_int, default=1000, help="records per output shard, the unit of resumption (default 1000)")
     r.add_argument("--split", default=None, help="split of a datasets folder with several (default: the only one)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--output-format", choices=("jsonl", "conll"), default="jsonl",
                    help="jsonl (default; keeps any token) or conll ('word tag' lines to --output, read whole; refuses "
                         "tokens CoNLL cannot hold, naming the record)")
-    r.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
+    r.add_argument("--threshold", type=threshold, default=None, help="SF-SpanDec pruning threshold (default: the model's)")
     r.add_argument("--batch-size", type=positive_int, default=8, help="inputs per forward pass (default 8)")
     r.add_argument("--all-spans", action="store_true", help="return every span scoring at least --min-score, overlaps allowed")
     r.add_argument("--min-score", type=float, default=0.0, help="minimum entity score (default 0)")
     r.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    r.add_argument("--precision", type=precision_type, default=None, help=PRECISION_HELP)
+    r.add_argument("--precision", type=precision, default=None, help=PRECISION_HELP)
     r.set_defaults(func=_cmd_predict)
 
+
+def _add_export(sub) -> None:
     x = sub.add_parser("export", help="re-save a model for serving (bf16, int8, ONNX Runtime) or compactly (fp16)")
     x.add_argument("model", help="saved model folder or Hub id")
     x.add_argument("output", help="folder to write")
@@ -385,13 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "pl-marker); fp16 (storage only, loaded back as fp32). The span filter stays float32. Default fp32")
     x.add_argument("--fp16", action="store_true", help="same as --format fp16")
     x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")
-    x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
+    x.add_argument("--threshold", type=threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
     x.set_defaults(func=_cmd_export)
-    add_commands(sub)  # space build | space deploy | push
 
-    from .store.cli import add_parser as add_annotations_parser
 
-    add_annotations_parser(sub)
+def _add_users(sub) -> None:
     u = sub.add_parser("users", help="the app's users file (python app.py --auth FILE): add a user")
     acts = u.add_subparsers(dest="action", required=True)
     a = acts.add_parser("add", help="add a user or change their password and role; the password is read from stdin "
@@ -401,7 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--role", choices=["annotator", "admin"], default="annotator",
                    help="admin: may also create projects, export and fine-tune (default annotator)")
     a.set_defaults(func=_cmd_users_add)
-    return p
 
 
 def _cmd_users_add(args) -> int:

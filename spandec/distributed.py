@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator
 
-from .stream import Item, cpu_cores, entity_type, item_error, tag_items
+from .stream import MAX_CHARS, Item, cpu_cores, entity_type, item_error, tag_items
 
 __all__ = ["Predictor", "ShardTagger", "predict_dataset", "ray_runner", "ray_engine"]
 
@@ -30,7 +30,7 @@ class Predictor:
     """
 
     def __init__(self, model: str, threads: int = 1, batch_size: int = 8, device: str | None = None,
-                 precision: str | None = None, max_chars: int = 100_000, **settings):
+                 precision: str | None = None, max_chars: int = MAX_CHARS, **settings):
         import torch
 
         from . import load_model

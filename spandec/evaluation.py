@@ -64,7 +64,7 @@ def evaluate(model, sentences: Sequence[Sentence], batch_size: int = 32, output_
         candidates=stats.candidates,
         decoded=stats.decoded,
     )
-    if model.strategy != "token":
+    if model.enumerates_spans:
         result["unreachable_gold"] = len(unreachable(gold, model.config.max_span_words))
     if output_conll:
         write_conll(output_conll, [(x.words, x.tags, p) for x, p in zip(sentences, pred)],

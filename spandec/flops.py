@@ -194,18 +194,10 @@ def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
 
 
 def model_gflops(model: Any, S: float, M: float, kept: float = 1.0) -> float:
-    """Appendix D GFLOPs of a built ``model``'s architecture at S tokens and M span queries.
-
-    SpanDec models are counted at their own depths; SF-SpanDec with ``kept`` < 1 adds its real
-    filter head (one logit per token) and decodes ``kept`` of the queries.
-    """
-    enc = EncoderShape.from_hf_config(model.encoder.config)
-    types = len(model.config.labels)
-    if model.strategy == "token":
-        return token_classification_gflops(enc, S, num_labels=2 * types + 1)
-    if model.strategy == "pl-marker":
-        return pl_marker_gflops(enc, S, M, marker_max_length=model.config.marker_max_length, num_types=types)
-    kwargs = dict(num_types=types, encoder_layers=enc.layers, decoder_layers=model.config.decoder_layers)
-    if model.strategy == "sf-spandec" and kept < 1.0:
-        return sf_spandec_gflops(enc, S, M, kept_fraction=max(0.0, kept), token_head_labels=1, **kwargs)
-    return spandec_gflops(enc, S, M, **kwargs)
+    """Appendix D GFLOPs of a built ``model``'s architecture at S tokens and M span queries (``kept``: the share of
+    queries a span filter keeps), as its class counts them (``model.gflops``, which calls the formulas above);
+    ``TypeError`` for a model that does not say."""
+    count = getattr(model, "gflops", None)
+    if not callable(count):
+        raise TypeError(f"{type(model).__name__} does not say how its FLOPs are counted (no gflops method)")
+    return count(S, M, kept)

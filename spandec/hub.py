@@ -52,7 +52,9 @@ def split_front_matter(text: str) -> tuple[str, str]:
 
 def model_card(model, dataset: str | None = None, f1: float | None = None, body: str | None = None,
                name: str | None = None) -> str:
-    """A model card (README.md) with the Hub metadata header; ``body`` (e.g. an existing card) follows it."""
+    """A model card (README.md) with the Hub metadata header; ``body`` (e.g. an existing card) follows it.
+
+    ``model`` is a spandec model (its ``strategy``, ``config`` and ``encoder_hub_id``); this module imports none."""
     from huggingface_hub import EvalResult, ModelCardData
 
     strategy = model.strategy
@@ -65,7 +67,7 @@ def model_card(model, dataset: str | None = None, f1: float | None = None, body:
     data = ModelCardData(library_name="spandec", pipeline_tag=TASK[0], license="apache-2.0",
                          tags=["ner", "token-classification", "spandec", strategy],
                          datasets=[dataset] if dataset else None, metrics=["f1"],
-                         base_model=_encoder_id(model.config.encoder), model_name=name or f"spandec-{strategy}",
+                         base_model=model.encoder_hub_id, model_name=name or f"spandec-{strategy}",
                          eval_results=results)
     if body is None:
         body = (f"# spandec {strategy} model\n\n{strategy} NER model on the encoder `{model.config.encoder}`, "
@@ -98,12 +100,3 @@ def push_to_hub(model, repo_id: str, token: str | None = None, private: bool = F
         api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="model",
                           commit_message=f"Upload spandec {model.strategy} model")
     return str(url)
-
-
-def _encoder_id(encoder: str) -> str | None:
-    """The encoder as a Hub id for ``base_model`` (the shipped MiniLM under its Hub name); None for a local path."""
-    from .models.encoder import _DEFAULT_ALIASES, DEFAULT_ENCODER
-
-    if encoder in _DEFAULT_ALIASES:
-        return DEFAULT_ENCODER
-    return encoder if is_hub_id(encoder) else None

@@ -30,7 +30,7 @@ __all__ = ["InputRecord", "iter_records", "item_error", "tag_items", "predict_fi
            "output_schema", "entity_type", "MAX_CHARS"]
 
 Item = str | list[str]
-MAX_CHARS = 100_000
+MAX_CHARS = 100_000  # the longest text tagged by default (--max-chars), in characters
 _COLUMNS = ("id", "text", "tokens")
 
 
@@ -176,6 +176,8 @@ def _error_line(rec: InputRecord) -> str:
 
 def _fingerprint(path: str) -> str:
     """Content-ish identity of a file or folder (names, sizes, modification times; config.json's bytes)."""
+    from .models.runtime import CONFIG_NAME
+
     p = Path(path)
     if not p.exists():
         return path  # a Hub id
@@ -184,7 +186,7 @@ def _fingerprint(path: str) -> str:
     for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(p) if p.is_dir() else f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-        if f.name == "config.json":
+        if f.name == CONFIG_NAME:
             h.update(f.read_bytes())
     return h.hexdigest()[:16]
 

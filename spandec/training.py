@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .data import Sentence
 from .evaluation import evaluate
 from .gpu import autocast_dtype
+from .models.runtime import WEIGHTS_NAME, native_bf16
 
 
 @dataclass
@@ -167,7 +168,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     use_amp = args.mixed_precision and device.type == "cuda" or (args.cpu_bf16 and device.type == "cpu")
-    if args.cpu_bf16 and device.type == "cpu" and not cpu_supports_bf16():
+    if args.cpu_bf16 and device.type == "cpu" and not native_bf16():
         raise ValueError("--bf16: this CPU has no native bf16 (avx512_bf16 or AMX); train without it")
     amp_dtype = autocast_dtype(device) or torch.bfloat16  # CUDA: bf16 where supported, else fp16; CPU: bf16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -238,14 +239,6 @@ def recorded_window(model, longest: int) -> int:
     return min(max(longest, MIN_RECORDED_WINDOW), max_text_length(model.encoder.config, model.tokenizer))
 
 
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (oneDNN's check: avx512_bf16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def _resized_schedule(optimizer, scheduler, args: TrainingArgs, total: int, step: int):
     """The resumed schedule, or, when this run has another length (more epochs, other max_steps),
     a fresh schedule of ``total`` steps advanced to ``step`` (a loaded OneCycleLR keeps its old length
@@ -278,7 +271,7 @@ def load_optimizer_state(optimizer, state: dict) -> None:
 def _load_checkpoint(model, optimizer, scheduler, path: Path, device) -> dict:
     from safetensors.torch import load_file
 
-    weights = load_file(str(path / "model.safetensors"))
+    weights = load_file(str(path / WEIGHTS_NAME))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     model.to(device)
     ckpt = torch.load(path / "trainer_state.pt", map_location=device, weights_only=True)  # tensors and plain data only

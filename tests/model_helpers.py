@@ -12,7 +12,7 @@ STRATEGIES = ("token", "pl-marker", "spandec", "sf-spandec")
 SPANMARKER_KEYS = {"span", "label", "score", "char_start_index", "char_end_index", "word_start_index", "word_end_index"}
 
 # Model settings: short spans (the fixture's longest mention has 4 words), small windows
-# (22 subwords; every fixture sentence fits in one, a few joined sentences need several).
+# (24 subwords with the two special tokens; every fixture sentence fits in one, a few joined sentences need several).
 MODEL_KW = {"max_span_words": 4, "window_subwords": 24, "window_context_words": 4}
 
 

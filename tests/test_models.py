@@ -378,3 +378,64 @@ def test_words_reach_the_tokenizer_nfkc_normalised(tiny_encoder, strategy) -> No
     assert found and all(e["word_start_index"] not in invisible and e["word_end_index"] - 1 not in invisible
                          for e in found)
     assert model.predict("\u200b\u200b \u200b", **options) == []
+
+
+# =============================================================================================
+# Options checked where they enter; what a model class says it can do
+# =============================================================================================
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_misspelt_options_are_errors(tiny_encoder, strategy) -> None:
+    """``predict(text, treshold=0.3)`` raises, naming the option and the accepted ones, on every path in."""
+    from spandec.models.base import UnknownOption
+
+    model = make(strategy, tiny_encoder, **MODEL_KW).eval()
+    text = "Maria Lopez moved to Buenos Aires ."
+    for call in (lambda **o: model.predict(text, **o), lambda **o: model.predict_with_stats([text], **o),
+                 lambda **o: evaluate(model, [], **o)):
+        with pytest.raises(TypeError, match=r"'treshold'.*accepted: batch_size, flat, min_score") as err:
+            call(treshold=0.3)
+        assert isinstance(err.value, (UnknownOption, ValueError))
+    if strategy in ("spandec", "sf-spandec"):
+        assert "threshold" in model.predict_options
+        with pytest.raises(TypeError, match="accepted: batch_size, flat, min_score, threshold"):
+            model.predict(text, thresold=0.3)
+        model.predict(text, threshold=0.3)  # the accepted spelling runs
+    else:  # no span filter: a threshold is not silently ignored
+        with pytest.raises(TypeError, match=f"'threshold' for a {strategy} model"):
+            model.predict(text, threshold=0.3)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_model_classes_say_what_they_can_do(tiny_encoder, strategy) -> None:
+    from spandec.flops import EncoderShape, model_gflops, pl_marker_gflops, spandec_gflops, token_classification_gflops
+
+    model = make(strategy, tiny_encoder, **MODEL_KW)
+    span = strategy != "token"
+    assert model.strategy == strategy and spandec.models.model_class(strategy).strategy_of(model.config) == strategy
+    assert model.enumerates_spans == span
+    assert model.has_span_decoder == (strategy in ("spandec", "sf-spandec"))
+    assert model.has_span_filter == (strategy == "sf-spandec")
+    assert bool(model.onnx_parts) == (strategy != "pl-marker") and ("decoder" in model.onnx_parts) == model.has_span_decoder
+    enc = EncoderShape.from_hf_config(model.encoder.config)
+    expected = {"token": lambda: token_classification_gflops(enc, 30, num_labels=2 * len(LABELS) + 1),
+                "pl-marker": lambda: pl_marker_gflops(enc, 30, 40, marker_max_length=128, num_types=len(LABELS)),
+                "spandec": lambda: spandec_gflops(enc, 30, 40, num_types=len(LABELS), encoder_layers=enc.layers),
+                "sf-spandec": lambda: spandec_gflops(enc, 30, 40, num_types=len(LABELS), encoder_layers=enc.layers)}
+    assert model_gflops(model, 30, 40) == pytest.approx(expected[strategy]())
+    assert (model_gflops(model, 30, 40, 0.25) < model_gflops(model, 30, 40)) == model.has_span_filter
+
+
+def test_flops_of_an_unknown_model_are_an_error(tiny_encoder) -> None:
+    """flops.py counts nothing for a model that does not say how (it used to count SpanDec's)."""
+    from spandec.flops import model_gflops
+
+    class Other(NERModel):
+        model_type = "other"
+
+    model = Other(spandec.NERConfig(labels=LABELS, encoder=tiny_encoder), make("token", tiny_encoder).encoder,
+                  make("token", tiny_encoder).tokenizer)
+    with pytest.raises(NotImplementedError, match="Other does not say how its FLOPs are counted"):
+        model_gflops(model, 30, 40)
+    with pytest.raises(TypeError, match="object does not say how its FLOPs are counted"):
+        model_gflops(object(), 30, 40)

@@ -149,12 +149,14 @@ def test_auto_serves_the_fastest_form_per_strategy(fp32_models) -> None:
     """auto: onnx-int8 on CPU where the strategy has an ONNX form that kept F1; SpanDec (int8 cost it 0.41 F1) and
     PL-Marker (no ONNX form) run bf16 (native) or fp32."""
     assert check_precision("AUTO") == "auto"
-    assert auto_precision("cpu", "sf-spandec") == auto_precision("cpu", "token") == "onnx-int8"
-    assert auto_precision("cpu", "pl-marker") == auto_precision("cpu", "spandec") == ("bf16" if native_bf16() else "fp32")
-    assert auto_precision("cuda", "sf-spandec") == "fp32"
+    model = {strategy: m for strategy, (m, _) in fp32_models.items()}
+    assert auto_precision("cpu", model["sf-spandec"]) == auto_precision("cpu", model["token"]) == "onnx-int8"
+    assert (auto_precision("cpu", model["pl-marker"]) == auto_precision("cpu", model["spandec"])
+            == ("bf16" if native_bf16() else "fp32"))
+    assert auto_precision("cuda", model["sf-spandec"]) == "fp32"
     for strategy in ("token", "spandec", "pl-marker"):
         _, path = fp32_models[strategy]
-        assert spandec.load_model(path, device="cpu", precision="auto").precision == auto_precision("cpu", strategy)
+        assert spandec.load_model(path, device="cpu", precision="auto").precision == auto_precision("cpu", model[strategy])
 
 
 def test_onnx_conversion_is_cached_per_weights_file(fp32_models, tmp_path) -> None:
@@ -189,7 +191,7 @@ def test_app_pool_auto_serves_and_names_the_fast_form(fp32_models) -> None:
     pool = ModelPool.load([ModelSpec("SF", str(fp32_models["sf-spandec"][1])), ModelSpec("PLM", str(fp32_models["pl-marker"][1]))],
                           device="cpu", log=lambda m: None, precision="auto")
     rows = {r[0]: r for r in pool.status_rows()}
-    assert rows["SF"][4] == "onnx-int8" and rows["PLM"][4] == auto_precision("cpu", "pl-marker")
+    assert rows["SF"][4] == "onnx-int8" and rows["PLM"][4] == auto_precision("cpu", fp32_models["pl-marker"][0])
     assert pool.get("SF").label == "SF (onnx-int8)"
 
 

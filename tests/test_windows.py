@@ -91,7 +91,7 @@ def test_windows_cover_every_span_once(tiny_encoder, overfit_data) -> None:
 
 def _memorize_long_text(model, sentences, steps: int) -> None:
     """Full-batch Adam on ``sentences`` (each one window of at most 126 subwords)."""
-    saved, model.window_subwords = model.window_subwords, 126
+    saved, model.window_subwords = model.window_subwords, 128
     try:
         batch = model.collate([f for s in sentences for f in model.training_features(s.words, s.entities)])
     finally:
@@ -109,7 +109,7 @@ def _memorize_long_text(model, sentences, steps: int) -> None:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_windows_give_the_same_entities(tiny_encoder, overfit_data, strategy) -> None:
-    """Windowed prediction (22-subword windows) of a long text equals one-window prediction.
+    """Windowed prediction (24-subword windows, 22 of text) of a long text equals one-window prediction.
 
     A model overfitted on 20 short sentences does not carry over to other contexts, so the
     model here memorizes the long text itself and each of its windows as a sentence: the
@@ -117,7 +117,7 @@ def test_windows_give_the_same_entities(tiny_encoder, overfit_data, strategy) ->
     from cutting the text into windows and merging their results.
     """
     model = no_dropout(make(strategy, tiny_encoder, **MODEL_KW))
-    assert model.window_subwords == 22
+    assert model.window_subwords == 24  # as the config's: special tokens included
     words, gold, edges, cut = _long_text(overfit_data, model, 60)
     sentences = [Sentence(words, spans_to_tags(len(words), gold))]
     for w in model.windows(words):
@@ -129,7 +129,7 @@ def test_windows_give_the_same_entities(tiny_encoder, overfit_data, strategy) ->
     assert len(model.windows(words)) == len(edges) + 1 >= 3
     windowed = entity_set(model.predict(words))
     windowed_all = entity_set(model.predict(words, flat=False, min_score=0.5))
-    model.window_subwords = 126
+    model.window_subwords = 128
     assert len(model.windows(words)) == 1
     whole = entity_set(model.predict(words))
     whole_all = entity_set(model.predict(words, flat=False, min_score=0.5))

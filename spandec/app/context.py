@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from .. import spans
 from ..data import Sentence, split_lines
-from ..models import PredictStats, is_span_decoder
+from ..models import PredictStats
 from ..models.explain import SpanScores, score_spans
 from .cost import Cost, check_budget, estimate
 from .errors import EmptyInput, InputError
@@ -201,7 +201,7 @@ class AppContext:
                 self._scores.move_to_end(key)
                 return self._scores[key]
         entry = get_entry(self, name)
-        if not is_span_decoder(entry.base_strategy):
+        if not entry.has_span_decoder:
             raise InputError(f"{name} is a {entry.strategy} model; this view needs a SpanDec or SF-SpanDec model.")
         check_request(self, [name], [text])
         with self.lock(entry.model) as lock:  # one window per pass, waiting requests served between passes

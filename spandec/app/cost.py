@@ -1,9 +1,9 @@
 """What one request costs, estimated before any model runs, and the budget that bounds it.
 
 The work of a request is counted from the texts alone: words, encoder windows, candidate spans and, per
-window, the strategy's Appendix D GFLOPs (:func:`spandec.flops.model_gflops`: the encoder over the window,
-SpanDec's decoder over every candidate span, PL-Marker's text re-encoded once per marker group). A
-per-strategy speed (GFLOP/s, measured on a 2-core CPU; ``--cpu-speed`` scales it) turns that into seconds.
+window, the model's Appendix D GFLOPs (``model.gflops``: the encoder over the window,
+SpanDec's decoder over every candidate span, PL-Marker's text re-encoded once per marker group). The model class's
+speed (``cpu_gflops_per_second``, measured on a 2-core CPU; ``--cpu-speed`` scales it) turns that into seconds.
 A request over its budget is refused before it runs, with a message saying how much fits.
 """
 
@@ -13,16 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..flops import model_gflops
 from ..spans import Document
 from .errors import InputError
 
-__all__ = ["Cost", "GFLOPS_PER_SECOND", "estimate", "check_budget", "words_that_fit"]
-
-#: GFLOP/s each strategy reaches on the reference machine (2 CPU cores, torch 2.13, MiniLM-L6): a 10,000-character
-#: text took PL-Marker 90 s (~3,000 GFLOPs) and SF-SpanDec 6.6-10 s (~160 GFLOPs). SpanDec's per-span work runs
-#: below the encoder's rate. ``Limits.cpu_speed`` scales them for a faster or slower machine.
-GFLOPS_PER_SECOND = {"token": 40.0, "pl-marker": 33.0, "spandec": 20.0, "sf-spandec": 20.0}
+__all__ = ["Cost", "estimate", "check_budget", "words_that_fit"]
 
 
 @dataclass(frozen=True)
@@ -36,14 +30,14 @@ class Cost:
     windows: int
     spans: int  # candidate spans (0 for token classification)
     gflops: float
-    seconds: float  # gflops at the strategy's speed on the reference machine
+    seconds: float  # gflops at the model's speed on the reference machine (``cpu_gflops_per_second``)
 
 
 def estimate(name: str, model: Any, items: Sequence[str | Sequence[str]], speed: float = 1.0) -> Cost:
     """The work of ``model`` (served as ``name``) on ``items``: windows, spans, GFLOPs and seconds."""
     words = windows = spans = 0
     gflops = 0.0
-    span_model = model.strategy != "token"
+    span_model = model.enumerates_spans
     max_span = model.config.max_span_words
     for item in items:
         doc_words = Document.from_input(item).words
@@ -55,8 +49,8 @@ def estimate(name: str, model: Any, items: Sequence[str | Sequence[str]], speed:
             core = sum(min(max_span, n - i) for i in range(*win.core)) if span_model else 0
             windows += 1
             spans += core
-            gflops += model_gflops(model, len(win.input_ids), 2 * core)
-    rate = GFLOPS_PER_SECOND.get(model.strategy, min(GFLOPS_PER_SECOND.values())) * speed
+            gflops += model.gflops(len(win.input_ids), 2 * core)
+    rate = model.cpu_gflops_per_second * speed
     return Cost(name, model.strategy, len(items), words, windows, spans, round(gflops, 3), gflops / rate)
 
 

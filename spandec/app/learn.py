@@ -87,7 +87,7 @@ def start(ctx: AppContext, store: Store, project: str, epochs: int = 2, held_out
     cmd = [sys.executable, "-m", "spandec.cli", "train", "--strategy", entry.base_strategy,
            "--init-from", str(entry.spec.source), "--train", str(train), "--dev", str(dev), "--output", str(out),
            "--epochs", str(int(epochs)), "--batch-size", "8", "--per-device-batch-size", "8",
-           "--window-subwords", str(entry.model.window_subwords + 2)]  # the base model's window, not the corpus's
+           "--window-subwords", str(entry.model.window_subwords)]  # the base model's window, not the corpus's
     if max_steps:
         cmd += ["--max-steps", str(int(max_steps))]
     log = out / "train.log"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import gpu
-from ..cli import precision_type
+from ..argtypes import precision
 from ..store import default_db
 from .context import DEFAULT_EXAMPLES, DEFAULT_RESULTS, AppContext, Limits, read_examples
 from .pool import ModelPool, resolve_specs
@@ -24,7 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or $GRADIO_SERVER_NAME)")
     p.add_argument("--port", type=int, default=None, help="port (default 7860, or $GRADIO_SERVER_PORT)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--precision", default="auto", type=precision_type,
+    p.add_argument("--precision", default="auto", type=precision,
                    help="how the encoders run: fp32, bf16, int8, onnx, onnx-int8, or auto (default: the fastest form "
                         "within 0.3 F1 of fp32 in comparisons/results/serving.md: on CPU onnx-int8 for token and "
                         "SF-SpanDec, bf16 for SpanDec and PL-Marker on CPUs with native bfloat16; fp32 on CUDA). A spec's #PRECISION overrides it")

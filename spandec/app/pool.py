@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..hub import is_hub_id, snapshot
-from ..models import SPAN_STRATEGIES, SpanDecConfig, load_model
-from ..models.runtime import check_precision
+from ..models import SpanDecConfig, load_model, saved_class
+from ..models.runtime import CONFIG_NAME, check_precision
 from ..spans import check_threshold
 
 __all__ = [
@@ -173,14 +173,23 @@ class LoadedModel:
         return self.error is not None
 
     @property
+    def model_class(self) -> Any:
+        """The served model's class (what it can do), from the model or, while it loads, its config.json."""
+        return type(self.model) if self.model is not None else saved_class(self.meta)
+
+    @property
+    def config(self) -> Any:
+        """The served model's config, or, while it loads, the one its config.json gives (None: unknown type)."""
+        if self.model is not None:
+            return self.model.config
+        klass = saved_class(self.meta)
+        return None if klass is None else klass.config_class.from_dict(self.meta)
+
+    @property
     def base_strategy(self) -> str:
         """The saved model's strategy: token, pl-marker, spandec or sf-spandec."""
-        if self.model is not None:
-            return self.model.strategy
-        kind = self.meta.get("model_type", "unknown")
-        if kind in SPAN_STRATEGIES:
-            return "sf-spandec" if self.meta.get("span_filter") else "spandec"
-        return "token" if kind == "token-classification" else kind
+        klass = self.model_class
+        return self.meta.get("model_type", "unknown") if klass is None else klass.strategy_of(self.config)
 
     @property
     def strategy(self) -> str:
@@ -191,7 +200,13 @@ class LoadedModel:
     @property
     def has_filter(self) -> bool:
         """Whether the model has a span filter (SF-SpanDec weights)."""
-        return self.base_strategy == "sf-spandec"
+        klass = self.model_class
+        return klass is not None and klass.filters_spans(self.config)
+
+    @property
+    def has_span_decoder(self) -> bool:
+        """Whether the model has a span decoder (the span-filter and cross-attention views need one)."""
+        return bool(getattr(self.model_class, "has_span_decoder", False))
 
     @property
     def labels(self) -> list[str]:
@@ -209,8 +224,8 @@ class LoadedModel:
         return self.name if p in ("fp32", "-") or p in self.name else f"{self.name} ({p})"
 
     def options(self, threshold: float | None) -> dict:
-        """Prediction options for a UI threshold: span-decoder models get one, pinned or given."""
-        if self.base_strategy not in SPAN_STRATEGIES:
+        """Prediction options for a UI threshold: models that take one get it, pinned or given."""
+        if "threshold" not in getattr(self.model_class, "predict_options", ()):
             return {}
         thr = self.spec.threshold if self.spec.threshold is not None else threshold
         return {} if thr is None else {"threshold": float(thr)}
@@ -251,7 +266,7 @@ class ModelPool:
             entry = LoadedModel(spec)
             try:
                 folders[spec.name] = _locate(spec.source, Path(base) if base is not None else None)
-                entry.meta = json.loads((Path(folders[spec.name]) / "config.json").read_text(encoding="utf-8"))
+                entry.meta = json.loads((Path(folders[spec.name]) / CONFIG_NAME).read_text(encoding="utf-8"))
             except Exception as exc:  # noqa: BLE001 - reported in the UI
                 entry.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, FileNotFoundError) else str(exc)
                 entry.ready.set()
@@ -284,16 +299,6 @@ class ModelPool:
             load_all()
         return pool
 
-    @classmethod
-    def from_models(cls, models: Mapping[str, Any]) -> "ModelPool":
-        """A pool of already built models (tests, notebooks)."""
-        pool = cls()
-        for name, m in models.items():
-            entry = LoadedModel(ModelSpec(name, f"<{name}>"), model=m, meta=m.config.to_dict())
-            entry.ready.set()
-            pool.entries[name] = entry
-        return pool
-
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every model has loaded or failed; False on timeout."""
         return all(e.ready.wait(timeout) for e in self.entries.values())
@@ -310,7 +315,7 @@ class ModelPool:
 
     def span_models(self) -> list[str]:
         """Available models with a span decoder (the span-filter and cross-attention views need one)."""
-        return [n for n in self.available if self.entries[n].base_strategy in SPAN_STRATEGIES]
+        return [n for n in self.available if self.entries[n].has_span_decoder]
 
     def labels(self) -> list[str]:
         """Entity labels of all available models, first seen first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..models import SpanDecConfig, is_span_decoder
+from ..models import SpanDecConfig
 from ..models.explain import cross_attention, kept_summary
 from .context import AppContext, InputError, check_threshold, clean_text, get_entry
 from .figures import attention_heatmaps, attention_window, span_grid, token_strip, window_title, word_window
@@ -85,7 +85,7 @@ def attention(ctx: AppContext, text: str, model_name: str, span: Any, threshold:
     Without a span: the first entity predicted at ``threshold``, else the first candidate span."""
     text, _ = clean_text(text, ctx.limits.max_chars, ctx.limits.max_file_chars)
     entry = get_entry(ctx, model_name)
-    if not is_span_decoder(entry.base_strategy):
+    if not entry.has_span_decoder:
         raise InputError(f"{model_name} is a {entry.strategy} model; cross-attention needs a SpanDec or SF-SpanDec model.")
     if span is None or (isinstance(span, str) and not span.strip()):
         first = span_choices(ctx, text, model_name, SpanDecConfig.threshold if threshold is None else threshold, limit=1)

@@ -23,7 +23,7 @@ from ..data import DataError, read_conll, spans_to_tags
 from ..evaluation import predict_tags, score
 from ..flops import model_gflops as architecture_gflops
 from ..flops import num_spans
-from ..models import SpanDecConfig, is_span_decoder
+from ..models import SpanDecConfig
 from ..models.explain import score_spans
 from ..spans import Document
 from .batch import check_lengths, uploaded_file
@@ -192,7 +192,7 @@ def evaluate_upload(ctx: AppContext, path: Any, max_sentences: int | float | Non
             if id(entry.model) in seen:  # same weights (SpanDec / SF-SpanDec)
                 ev.span_scores[name] = ev.span_scores[seen[id(entry.model)]]
                 continue
-            start, span_model = time.perf_counter(), is_span_decoder(entry.base_strategy)
+            start, span_model = time.perf_counter(), entry.has_span_decoder
             out: list = []
             for c in range(0, len(words), chunk):
                 if progress:

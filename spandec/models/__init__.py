@@ -1,6 +1,6 @@
 """The four NER strategies: one file per model family, dispatch in :mod:`spandec.models.auto`."""
 
-from .auto import SPAN_STRATEGIES, STRATEGIES, is_span_decoder, load_model, model_class, new_model
+from .auto import STRATEGIES, load_model, model_class, new_model, saved_class
 from .base import NERConfig, NERModel
 from .outputs import Prediction, PredictStats
 from .runtime import PRECISIONS
@@ -9,7 +9,7 @@ from .spandec import SpanDecConfig, SpanDecModel
 from .token_classifier import TokenClassifierConfig, TokenClassifierModel
 
 __all__ = [
-    "SPAN_STRATEGIES", "STRATEGIES", "is_span_decoder", "load_model", "model_class", "new_model", "NERConfig",
+    "STRATEGIES", "load_model", "model_class", "new_model", "saved_class", "NERConfig",
     "NERModel", "Prediction", "PredictStats", "PLMarkerConfig", "PLMarkerModel", "SpanDecConfig", "SpanDecModel",
     "TokenClassifierConfig", "TokenClassifierModel", "PRECISIONS",
 ]

@@ -1,7 +1,9 @@
 """Strategy names and dispatch: the one place that knows all four model classes (like transformers' ``auto/``).
 
 Model files know nothing of each other or of this module; :func:`load_model` reads a saved
-model's ``model_type`` and calls that class's ``from_pretrained``.
+model's ``model_type`` and calls that class's ``from_pretrained``. What a strategy can do is asked of its class
+(``NERModel.enumerates_spans``, ``has_span_decoder``, ``predict_options``, ...), never decided by its name.
+Adding a strategy: its model file, a line in ``MODEL_CLASSES`` and its name in ``STRATEGIES``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from .spandec import SpanDecModel
 from .token_classifier import TokenClassifierModel
 
 STRATEGIES = ("token", "pl-marker", "spandec", "sf-spandec")
-SPAN_STRATEGIES = ("spandec", "sf-spandec")  # strategies with a span decoder (viewers of span scores need one)
 MODEL_CLASSES: dict[str, type[NERModel]] = {
     name: klass
     for klass in (TokenClassifierModel, PLMarkerModel, SpanDecModel)
@@ -26,16 +27,16 @@ MODEL_CLASSES: dict[str, type[NERModel]] = {
 }
 
 
-def is_span_decoder(strategy: str) -> bool:
-    """Whether ``strategy`` is SpanDec or SF-SpanDec."""
-    return strategy in SPAN_STRATEGIES
-
-
 def model_class(model_type: str) -> type[NERModel]:
     """The model class saved under ``model_type`` in config.json (or named by a strategy)."""
     if model_type not in MODEL_CLASSES:
         raise ValueError(f"unknown model type {model_type!r}; expected one of {', '.join(STRATEGIES)}")
     return MODEL_CLASSES[model_type]
+
+
+def saved_class(config: dict) -> type[NERModel] | None:
+    """The model class of a saved config.json dict (None for an unknown ``model_type``)."""
+    return MODEL_CLASSES.get(config.get("model_type", ""))
 
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device | None = None,
@@ -49,7 +50,7 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device | Non
 
 
 def new_model(strategy: str, labels: Sequence[str], encoder: str | None = None, **kwargs) -> NERModel:
-    """A fresh model of ``strategy`` on a pretrained encoder; ``sf-spandec`` switches the span filter on."""
-    if strategy in SPAN_STRATEGIES:
-        kwargs.setdefault("span_filter", strategy == "sf-spandec")
-    return model_class(strategy).from_encoder(labels, encoder or DEFAULT_ENCODER, **kwargs)
+    """A fresh model of ``strategy`` on a pretrained encoder (its class's ``strategy_settings``: ``sf-spandec``
+    switches the span filter on)."""
+    klass = model_class(strategy)
+    return klass.from_encoder(labels, encoder or DEFAULT_ENCODER, **{**klass.strategy_settings(strategy), **kwargs})

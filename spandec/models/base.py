@@ -1,9 +1,12 @@
-"""What every strategy shares: its config, saving and loading, windowed prediction.
+"""What every strategy shares: its config, saving and loading, windowed prediction, and what it can do.
 
 A strategy subclasses :class:`NERModel` and implements four hooks:
 ``window_features`` (one encoded window -> training/inference features),
 ``collate`` (features -> batch tensors), ``forward`` (batch -> loss) and
-``score_windows`` (batch -> per-window candidates or word probabilities).
+``score_windows`` (batch -> per-window candidates or word probabilities), plus :meth:`NERModel.gflops`.
+What a strategy can do is said by the class (``enumerates_spans``, ``has_span_decoder``, ``predict_options``,
+``onnx_parts``, ``auto_precisions``, ``cpu_gflops_per_second``, ``has_span_filter``, ``strategy_of``): callers
+ask these instead of comparing strategy names.
 """
 
 from __future__ import annotations
@@ -24,12 +27,17 @@ from torch import nn
 from ..gpu import autocast_dtype, select_device
 from ..spans import Candidate, Document, decode, entity_dicts, make_windows
 from ..text import is_blank_word, model_word
-from .encoder import DEFAULT_ENCODER, encoder_from_config, load_encoder, load_tokenizer, max_text_length
+from .encoder import DEFAULT_ENCODER, encoder_from_config, encoder_hub_id, load_encoder, load_tokenizer, max_text_length
 from .outputs import Prediction, PredictStats
-from .runtime import TorchRuntime, check_precision, loadable_state, set_precision
+from .runtime import CONFIG_NAME, WEIGHTS_NAME, TorchRuntime, check_precision, loadable_state, set_precision
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+#: keywords every ``predict`` call takes besides the strategy's ``predict_options``
+SHARED_PREDICT_OPTIONS = ("batch_size", "flat", "min_score")
+
+
+class UnknownOption(TypeError, ValueError):
+    """An option a strategy does not take: a ``TypeError`` as for any unknown keyword, and a ``ValueError`` so that
+    command lines and servers report it as bad input."""
 
 
 @dataclass
@@ -78,6 +86,23 @@ class NERModel(nn.Module):
     model_types: ClassVar[tuple[str, ...]] = ()  # config.json model_type values this class loads (aliases)
     label_layers: ClassVar[tuple[str, ...]] = ("classifier",)  # modules whose output rows are output_rows
 
+    # ----- what the strategy can do: callers ask these, never the strategy's name -----------------
+    #: scores candidate spans of up to ``config.max_span_words`` words (gold entities longer than that are unreachable)
+    enumerates_spans: ClassVar[bool] = False
+    #: has SpanDec's span decoder: per-span scores and decoder attention a viewer shows (:mod:`spandec.models.explain`)
+    has_span_decoder: ClassVar[bool] = False
+    #: options ``predict`` hands to :meth:`score_windows` (e.g. ``threshold``); any other is an error
+    predict_options: ClassVar[tuple[str, ...]] = ()
+    #: what the ONNX forms export ("encoder", "decoder"); empty: no ONNX form, ``onnx_refusal`` says why
+    onnx_parts: ClassVar[tuple[str, ...]] = ("encoder",)
+    onnx_refusal: ClassVar[str] = ""
+    #: CPU precisions ``auto`` serves, fastest first (the first this machine runs; else fp32): the forms whose F1 stayed
+    #: within 0.3 of fp32 in comparisons/results/serving.md. Unmeasured strategies: bf16 only.
+    auto_precisions: ClassVar[tuple[str, ...]] = ("bf16",)
+    #: Appendix D GFLOP/s on the reference machine (2 CPU cores, torch 2.13, MiniLM-L6), what the app's cost model
+    #: (:mod:`spandec.app.cost`) divides a request's GFLOPs by; unmeasured strategies get the slowest rate measured
+    cpu_gflops_per_second: ClassVar[float] = 20.0
+
     def __init__(self, config: NERConfig, encoder: nn.Module, tokenizer: Any):
         super().__init__()
         self.config = config
@@ -88,7 +113,7 @@ class NERModel(nn.Module):
         self.id2label = ["O"] + list(config.labels)
         self.label2id = {label: i for i, label in enumerate(self.id2label)}
         limit = max_text_length(encoder.config, tokenizer)
-        self.window_subwords = min(config.window_subwords or limit, limit) - 2
+        self.window_subwords = min(config.window_subwords or limit, limit)  # as in the config: special tokens included
         self.runtime = TorchRuntime()  # how the encoder runs (spandec.models.runtime)
         config.precision = self.runtime.precision
 
@@ -97,8 +122,7 @@ class NERModel(nn.Module):
         limit = max_text_length(self.encoder.config, self.tokenizer)
         if not 8 <= subwords <= limit:
             raise ValueError(f"window of {subwords} subwords: expected 8 to {limit} (the encoder's limit)")
-        self.config.window_subwords = int(subwords)
-        self.window_subwords = int(subwords) - 2
+        self.config.window_subwords = self.window_subwords = int(subwords)
 
     # ----- construction, saving, loading -------------------------------------------------
     @classmethod
@@ -169,6 +193,11 @@ class NERModel(nn.Module):
         return self.runtime(self.encoder, **inputs)
 
     @property
+    def encoder_hub_id(self) -> str | None:
+        """The Hub id of the encoder it was initialised from (a model card's ``base_model``); None for a local folder."""
+        return encoder_hub_id(self.config.encoder)
+
+    @property
     def precision(self) -> str:
         """How the encoder runs: fp32, bf16, int8, onnx or onnx-int8."""
         return self.runtime.precision
@@ -179,10 +208,43 @@ class NERModel(nn.Module):
 
         return push_to_hub(self, repo_id, token=token, private=private, **card)
 
+    @classmethod
+    def strategy_of(cls, config: NERConfig) -> str:
+        """The strategy name a model of this class with ``config`` serves as (a class may serve several)."""
+        return cls.model_type
+
+    @classmethod
+    def filters_spans(cls, config: NERConfig) -> bool:
+        """Whether a model of this class with ``config`` has a span filter (its ``threshold`` prunes spans)."""
+        return False
+
     @property
     def strategy(self) -> str:
         """Strategy name: token, pl-marker, spandec or sf-spandec."""
-        return self.model_type
+        return self.strategy_of(self.config)
+
+    @property
+    def has_span_filter(self) -> bool:
+        """Whether this model prunes spans by its word entity probabilities before decoding (SF-SpanDec)."""
+        return self.filters_spans(self.config)
+
+    @classmethod
+    def strategy_settings(cls, strategy: str) -> dict:
+        """Config settings that make a new model of this class the strategy ``strategy`` (``auto.new_model``)."""
+        return {}
+
+    def gflops(self, S: float, M: float, kept: float = 1.0) -> float:
+        """Appendix D GFLOPs of this architecture on S subword tokens and M span queries (``kept``: the share of
+        queries a span filter keeps), from the formulas in :mod:`spandec.flops`."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how its FLOPs are counted (no gflops method)")
+
+    def check_options(self, options: dict) -> None:
+        """:class:`UnknownOption` naming any option this strategy does not take, and the ones it does."""
+        unknown = [k for k in options if k not in self.predict_options]
+        if unknown:
+            accepted = ", ".join((*SHARED_PREDICT_OPTIONS, *self.predict_options))
+            raise UnknownOption(f"unknown option{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} for a "
+                            f"{self.strategy} model; accepted: {accepted}")
 
     @property
     def device(self) -> torch.device:
@@ -216,11 +278,12 @@ class NERModel(nn.Module):
         """Encode ``words`` as overlapping windows that fit the encoder (one window for short texts)."""
         context = max(self.config.window_context_words, self.config.max_span_words)
         out = []
-        min_context = self.config.max_span_words - 1 if self.model_type != "token" else 0
-        for start, end, cs, ce in make_windows(self.subword_counts(words), self.window_subwords, context, min_context):
+        min_context = self.config.max_span_words - 1 if self.enumerates_spans else 0
+        content = self.window_subwords - 2  # the special tokens take two
+        for start, end, cs, ce in make_windows(self.subword_counts(words), content, context, min_context):
             ids, first, last = self.encode_window(words[start:end])
-            if len(ids) > self.window_subwords + 2:  # a single over-long word: keep its first subwords
-                ids, first, last = _clip(ids, first, last, self.window_subwords + 2)
+            if len(ids) > self.window_subwords:  # a single over-long word: keep its first subwords
+                ids, first, last = _clip(ids, first, last, self.window_subwords)
             out.append(WindowInput(ids, first, last, (cs - start, ce - start), start, doc))
         return out
 
@@ -236,7 +299,7 @@ class NERModel(nn.Module):
         for k, d in enumerate(todo):
             doc, ids = docs[d], enc["input_ids"][k]
             first, last = _word_bounds(enc.word_ids(k), len(doc.words))
-            if len(ids) <= self.window_subwords + 2 and min(first) >= 0:
+            if len(ids) <= self.window_subwords and min(first) >= 0:
                 out.append(WindowInput(ids, first, last, (0, len(doc.words)), 0, d))
             else:  # several windows, or words the tokenizer drops
                 out.extend(self.windows(doc.words, d))
@@ -251,8 +314,11 @@ class NERModel(nn.Module):
         """Pad a list of features into batch tensors."""
         raise NotImplementedError
 
-    def score_windows(self, features: Sequence[dict], **options) -> tuple[list[Any], PredictStats]:
-        """Run the model on a batch of inference features: one result per window, and the batch's stats."""
+    def score_windows(self, features: Sequence[dict], pause: Callable[[], None] | None = None,
+                      **options) -> tuple[list[Any], PredictStats]:
+        """Run the model on a batch of inference features: one result per window, and the batch's stats.
+
+        ``options`` are the class's ``predict_options`` (checked by :meth:`run_windows`); ``pause`` as there."""
         raise NotImplementedError
 
     def merge(self, windows: Sequence[WindowInput], results: Sequence[Any]) -> list[Candidate]:
@@ -278,7 +344,7 @@ class NERModel(nn.Module):
                 owner = next(w for w in windows if w.offset + w.core[0] <= s < w.offset + w.core[1])
                 if e > owner.offset + len(owner.word_first):
                     report["cut"] = report.get("cut", 0) + 1
-                elif self.model_type != "token" and e - s > self.config.max_span_words:
+                elif self.enumerates_spans and e - s > self.config.max_span_words:
                     report["too_long"] = report.get("too_long", 0) + 1
         return feats
 
@@ -290,7 +356,9 @@ class NERModel(nn.Module):
 
         ``score`` (features -> (results, stats)) replaces :meth:`score_windows` (viewers scoring every span).
         ``pause`` is called between forward passes (a server yields its model lock there, or cancels by raising).
+        ``options`` must be among the strategy's ``predict_options`` (else :class:`UnknownOption`).
         """
+        self.check_options(options)
         score = score or (lambda feats: self.score_windows(feats, pause=pause, **options))
         self.eval()
         windows = self.all_windows(docs)
@@ -329,7 +397,8 @@ class NERModel(nn.Module):
 
         A list of strings counts as one pre-split sentence unless an item holds whitespace,
         in which case it is a list of texts. ``flat=False`` returns every span with a score of
-        at least ``min_score`` (overlaps allowed); options go to the strategy (e.g. ``threshold``).
+        at least ``min_score`` (overlaps allowed); options go to the strategy (its ``predict_options``, e.g.
+        ``threshold``); any other raises :class:`UnknownOption` (a ``TypeError``) naming it.
         """
         single = isinstance(inputs, str) or (
             isinstance(inputs, (list, tuple)) and len(inputs) > 0 and all(isinstance(x, str) for x in inputs)

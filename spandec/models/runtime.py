@@ -37,10 +37,11 @@ import torch
 from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
+CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with its ``precision``
+WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
 EXPORT_VERSION = 3  # bump when what an export writes changes: cached conversions are then made anew
 DECODER_NAME = "decoder.onnx"  # SpanDec / SF-SpanDec with one decoder layer: the span decoder and classifier
-ONNX_UNSUPPORTED = ("pl-marker",)  # encoder fed inputs_embeds, position ids and 4-D masks per packed row
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
 
@@ -53,7 +54,8 @@ def check_precision(value: Any) -> str:
 
 
 def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): the one probe, for serving's auto and
+    training's ``--bf16``."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -68,21 +70,21 @@ def has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-#: strategies whose onnx-int8 form lost more than 0.3 F1 on CoNLL++ test (comparisons/results/serving.md:
-#: SpanDec 86.89 -> 86.48, its int8 encoder's cost; token -0.22, SF-SpanDec -0.25): auto serves them bf16
-AUTO_NOT_INT8 = ("spandec",)
-
-
-def auto_precision(device: str | torch.device | None = None, strategy: str = "") -> str:
-    """The serving default, the fastest form whose F1 stayed within 0.3 of fp32 in comparisons/results/serving.md:
-    on CPU, onnx-int8 (ONNX Runtime) where the strategy has an ONNX form and int8 kept F1, else bf16 on CPUs
-    with native bfloat16, else fp32; on CUDA, fp32 (predict already runs fp16 autocast)."""
+def auto_precision(device: str | torch.device | None = None, model: Any = None) -> str:
+    """The serving default for ``model``: on CPU the first of its ``auto_precisions`` (fastest first: the forms whose
+    F1 stayed within 0.3 of fp32 in comparisons/results/serving.md) this machine runs (ONNX forms need
+    onnxruntime and an ONNX form of the model, bf16 a CPU with native bfloat16), else fp32; on CUDA, fp32
+    (predict already runs fp16 autocast)."""
     on_cpu = not torch.cuda.is_available() if device is None else torch.device(device).type == "cpu"
     if not on_cpu:
         return "fp32"
-    if strategy not in ONNX_UNSUPPORTED and strategy not in AUTO_NOT_INT8 and has_onnxruntime():
-        return "onnx-int8"
-    return "bf16" if native_bf16() else "fp32"
+    for precision in getattr(model, "auto_precisions", ()):
+        if precision.startswith("onnx") and (not getattr(model, "onnx_parts", ()) or not has_onnxruntime()):
+            continue
+        if precision == "bf16" and not native_bf16():
+            continue
+        return check_precision(precision)
+    return "fp32"
 
 
 class TorchRuntime:
@@ -168,13 +170,13 @@ class OrtRuntime(TorchRuntime):
         self._tmp: tempfile.TemporaryDirectory | None = None  # conversions of models saved nowhere
 
     def prepare(self, model, folder=None) -> None:
-        if getattr(model, "strategy", "") in ONNX_UNSUPPORTED:
-            raise ValueError("ONNX Runtime is not supported for pl-marker: its encoder takes inputs_embeds, position ids "
-                             "and 4-D attention masks per packed row; use --precision bf16 or int8")
+        if not model.onnx_parts:
+            raise ValueError(f"ONNX Runtime is not supported for {model.strategy}: {model.onnx_refusal}; "
+                             "use --precision bf16 or int8")
         quantize = self.precision == "onnx-int8"
         self.onnx_path = self._file(model, folder, ONNX_NAME, lambda path: export_onnx(model.encoder, path, quantize))
         self.session = _session(self.onnx_path)
-        graph = model.decoder_graph() if hasattr(model, "decoder_graph") else None
+        graph = model.decoder_graph() if "decoder" in model.onnx_parts else None
         if graph is not None:
             hidden = model.encoder.config.hidden_size
             self.decoder_path = self._file(model, folder, DECODER_NAME,
@@ -264,7 +266,7 @@ def set_precision(model: nn.Module, precision: str, folder: str | os.PathLike | 
     for its device and strategy) in place; returns it."""
     precision = check_precision(precision)
     if precision == "auto":
-        precision = auto_precision(model.device, getattr(model, "strategy", ""))
+        precision = auto_precision(model.device, model)
     current = getattr(model, "runtime", TorchRuntime()).precision
     if precision == current:
         return model
@@ -386,7 +388,7 @@ def _cache_path(folder: str | os.PathLike | None, precision: str, name: str = ON
 
     import onnxruntime
 
-    weights = Path(folder) / "model.safetensors" if folder is not None else None
+    weights = Path(folder) / WEIGHTS_NAME if folder is not None else None
     if weights is None or not weights.is_file():
         return None
     stat = weights.stat()
@@ -404,6 +406,6 @@ def _folder_precision(folder: str | os.PathLike) -> str:
     import json
 
     try:
-        return json.loads((Path(folder) / "config.json").read_text()).get("precision", "fp32")
+        return json.loads((Path(folder) / CONFIG_NAME).read_text()).get("precision", "fp32")
     except (OSError, ValueError):
         return "fp32"

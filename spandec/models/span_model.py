@@ -17,6 +17,8 @@ __all__ = ["SpanModel"]
 class SpanModel(NERModel):
     """Base of the span strategies: enumerate spans per window core, label them, merge by offset."""
 
+    enumerates_spans = True
+
     def window_features(self, window: WindowInput, spans=None) -> dict:
         cs, ce = window.core
         cands = span_grid(len(window.word_first), self.config.max_span_words, cs, ce)  # (N, 2), cached

@@ -21,7 +21,7 @@ from .db import Store, now
 from .projects import Project
 from .schema import annotations, cursors, history, texts
 
-__all__ = ["Item", "ORDERS", "current", "claim_next", "get_item", "edit", "add", "remove", "relabel", "accept",
+__all__ = ["Item", "ORDERS", "current", "claim_next", "edit", "add", "remove", "relabel", "accept",
            "skip", "undo", "previous", "forward", "preannotate", "check_annotator", "annotation_of"]
 
 ORDERS = ("corpus", "uncertainty")
@@ -141,12 +141,6 @@ def current(store: Store, project: Project, annotator: str, order: str = "corpus
             if item.status != "draft" or _claim_text(c, item.text_id, annotator, claim_ttl):
                 return item
     return claim_next(store, project, annotator, order, claim_ttl)
-
-
-def get_item(store: Store, annotation_id: int) -> Item:
-    """One annotation with its text."""
-    with store.tx() as c:
-        return _item(c, int(annotation_id))
 
 
 def _own(c: Connection, annotation_id: Any, annotator: str) -> Item:
