@@ -11,7 +11,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
+from .data import DataError, Sentence, dataset_stats, format_stats, read_conll, read_dataset_dir
+from .hf_datasets import load_hf_dataset
 from .inputs import read_inputs
 from .argtypes import positive_int, precision, tag_column, threshold
 from .cli_hub import add_commands

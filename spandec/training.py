@@ -140,15 +140,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
     if args.freeze_word_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     out = Path(args.output_dir)
-    unlearnable = {"too_long": 0, "cut": 0}
-    features = [f for s in train_data for f in model.training_features(s.words, s.entities, unlearnable)]
-    if not features:
-        raise ValueError("no training sentences")
-    if model.config.window_subwords is None:  # record the longest window trained on: inference never exceeds it
-        model.set_window(recorded_window(model, max(len(f["input_ids"]) for f in features)))
-    if rank == 0 and any(unlearnable.values()):
-        print(f"gold entities the model cannot learn: {unlearnable['too_long']} longer than "
-              f"{model.config.max_span_words} words, {unlearnable['cut']} cut by windows", flush=True)
+    features, unlearnable = _training_features(model, train_data, report=rank == 0)
     per_step = args.per_device_batch_size * world
     accum = max(1, args.batch_size // per_step)
     micro_per_epoch = math.ceil(len(features) / per_step)
@@ -207,26 +199,46 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
         bar.close()
         record = {"epoch": epoch + 1, "step": state["step"], "train_loss": sum(losses) / max(len(losses), 1),
                   "seconds": round(time.time() - started, 1)}
+        state["epoch"] = epoch + 1
         if rank == 0:
-            if dev_data:
-                model.eval()
-                record["dev"] = evaluate(model, dev_data, batch_size=args.eval_batch_size)
-                f1 = record["dev"]["f1"]
-                if f1 > state["best_f1"]:
-                    state["best_f1"] = f1
-                    model.save_pretrained(out / "best")
-            else:
-                model.save_pretrained(out / "best")
-            state["epoch"] = epoch + 1
-            state["history"].append(record)
-            _save_checkpoint(model, optimizer, scheduler, state, out / "last", args)
-            print(json.dumps(record), flush=True)
-        else:
-            state["epoch"] = epoch + 1
+            _end_epoch(model, dev_data, record, state, optimizer, scheduler, args)
         if world > 1:
             dist.barrier()
     return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world,
             "unlearnable_gold": unlearnable}
+
+
+def _training_features(model, train_data: Sequence[Sentence], report: bool) -> tuple[list[dict], dict[str, int]]:
+    """Every window's training features, and the gold entities the model cannot learn (printed when ``report``);
+    a model without a recorded window records the longest trained (inference never exceeds it)."""
+    unlearnable = {"too_long": 0, "cut": 0}
+    features = [f for s in train_data for f in model.training_features(s.words, s.entities, unlearnable)]
+    if not features:
+        raise ValueError("no training sentences")
+    if model.config.window_subwords is None:
+        model.set_window(recorded_window(model, max(len(f["input_ids"]) for f in features)))
+    if report and any(unlearnable.values()):
+        print(f"gold entities the model cannot learn: {unlearnable['too_long']} longer than "
+              f"{model.config.max_span_words} words, {unlearnable['cut']} cut by windows", flush=True)
+    return features, unlearnable
+
+
+def _end_epoch(model, dev_data: Sequence[Sentence] | None, record: dict, state: dict, optimizer, scheduler,
+               args: TrainingArgs) -> None:
+    """Rank 0 after an epoch: score dev, save OUTPUT/best when it improved (always without dev data), save the
+    resumable OUTPUT/last and print the epoch's record."""
+    out = Path(args.output_dir)
+    if dev_data:
+        model.eval()
+        record["dev"] = evaluate(model, dev_data, batch_size=args.eval_batch_size)
+        if record["dev"]["f1"] > state["best_f1"]:
+            state["best_f1"] = record["dev"]["f1"]
+            model.save_pretrained(out / "best")
+    else:
+        model.save_pretrained(out / "best")
+    state["history"].append(record)
+    _save_checkpoint(model, optimizer, scheduler, state, out / "last", args)
+    print(json.dumps(record), flush=True)
 
 
 MIN_RECORDED_WINDOW = 64  # subwords: a corpus of short texts still records windows that hold a span and its context

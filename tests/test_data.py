@@ -10,9 +10,10 @@ import pytest
 
 from spandec.data import (
     DataError, Sentence, data_dir, dataset_stats, detect_scheme, entity_types, format_stats,
-    load_hf_dataset, read_conll, read_dataset_dir, spans_to_tags, tags_to_spans, to_hf_dataset,
+    read_conll, read_dataset_dir, spans_to_tags, tags_to_spans,
     to_iob2,
 )
+from spandec.hf_datasets import load_hf_dataset, to_hf_dataset
 from spandec.text import split_words
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "fixtures"

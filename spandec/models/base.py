@@ -25,10 +25,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..gpu import autocast_dtype, select_device
-from ..spans import Candidate, Document, decode, entity_dicts, make_windows
-from ..text import is_blank_word, model_word
+from ..spans import Candidate, Document, decode, entity_dicts
+from ..text import is_blank_word
 from .encoder import DEFAULT_ENCODER, encoder_from_config, encoder_hub_id, load_encoder, load_tokenizer, max_text_length
 from .outputs import Prediction, PredictStats
+from .windows import WindowInput, Windowing
 from .runtime import CONFIG_NAME, WEIGHTS_NAME, TorchRuntime, check_precision, loadable_state, set_precision
 
 #: keywords every ``predict`` call takes besides the strategy's ``predict_options``
@@ -66,19 +67,7 @@ class NERConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-@dataclass
-class WindowInput:
-    """One encoder window: subword ids plus each word's first and last subword index."""
-
-    input_ids: list[int]
-    word_first: list[int]
-    word_last: list[int]
-    core: tuple[int, int]  # window-local word indices this window owns
-    offset: int  # document index of the window's first word
-    doc: int = 0
-
-
-class NERModel(nn.Module):
+class NERModel(Windowing, nn.Module):
     """Base class: encoder + strategy head, with Hugging Face style save/load and ``predict``."""
 
     config_class: ClassVar[type[NERConfig]] = NERConfig
@@ -249,61 +238,6 @@ class NERModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
-
-    # ----- windows ----------------------------------------------------------------------
-    def encode_window(self, words: Sequence[str]) -> tuple[list[int], list[int], list[int]]:
-        """Subword ids (with special tokens) of ``words`` and each word's first/last subword index."""
-        tok = self.tokenizer
-        words = tokenizer_words(words)
-        enc = tok(words, is_split_into_words=True, add_special_tokens=True, truncation=False)
-        ids = enc["input_ids"]
-        first, last = _word_bounds(enc.word_ids(), len(words))
-        if min(first, default=0) < 0:  # words the tokenizer drops (e.g. zero-width characters) become [UNK]
-            fixed = [w if first[k] >= 0 else tok.unk_token for k, w in enumerate(words)]
-            return self.encode_window(fixed)
-        return ids, first, last
-
-    def subword_counts(self, words: Sequence[str]) -> list[int]:
-        """Number of subwords of each word (at least 1)."""
-        if not words:
-            return []
-        enc = self.tokenizer(tokenizer_words(words), is_split_into_words=True, add_special_tokens=False)
-        counts = [0] * len(words)
-        for w in enc.word_ids():
-            if w is not None:
-                counts[w] += 1
-        return [max(1, c) for c in counts]
-
-    def windows(self, words: Sequence[str], doc: int = 0) -> list[WindowInput]:
-        """Encode ``words`` as overlapping windows that fit the encoder (one window for short texts)."""
-        context = max(self.config.window_context_words, self.config.max_span_words)
-        out = []
-        min_context = self.config.max_span_words - 1 if self.enumerates_spans else 0
-        content = self.window_subwords - 2  # the special tokens take two
-        for start, end, cs, ce in make_windows(self.subword_counts(words), content, context, min_context):
-            ids, first, last = self.encode_window(words[start:end])
-            if len(ids) > self.window_subwords:  # a single over-long word: keep its first subwords
-                ids, first, last = _clip(ids, first, last, self.window_subwords)
-            out.append(WindowInput(ids, first, last, (cs - start, ce - start), start, doc))
-        return out
-
-    def all_windows(self, docs: Sequence[Document]) -> list[WindowInput]:
-        """The windows of every document, as :meth:`windows` gives them; documents that fit one window
-        (most sentences) are tokenized together in one call."""
-        todo = [d for d, doc in enumerate(docs) if doc.words]
-        if not todo:
-            return []
-        enc = self.tokenizer([tokenizer_words(docs[d].words) for d in todo], is_split_into_words=True, add_special_tokens=True,
-                             truncation=False)
-        out = []
-        for k, d in enumerate(todo):
-            doc, ids = docs[d], enc["input_ids"][k]
-            first, last = _word_bounds(enc.word_ids(k), len(doc.words))
-            if len(ids) <= self.window_subwords and min(first) >= 0:
-                out.append(WindowInput(ids, first, last, (0, len(doc.words)), 0, d))
-            else:  # several windows, or words the tokenizer drops
-                out.extend(self.windows(doc.words, d))
-        return out
 
     # ----- hooks -------------------------------------------------------------------------
     def window_features(self, window: WindowInput, spans: Sequence[tuple[int, int, str]] | None = None) -> dict:
@@ -486,12 +420,6 @@ def unchanged_encoder_keys(model: NERModel) -> list[str]:
     ]
 
 
-def tokenizer_words(words: Sequence[str]) -> list[str]:
-    """The words as every strategy's tokenizer gets them (:func:`spandec.text.model_word`: NFKC); offsets stay the
-    original words'."""
-    return [model_word(w) for w in words]
-
-
 def visible_candidates(doc: Document, candidates: Sequence[Candidate]) -> list[Candidate]:
     """``candidates`` without those that start or end on a word with nothing visible (:func:`spandec.text.is_blank_word`)."""
     blank = [is_blank_word(w) for w in doc.words]
@@ -515,26 +443,9 @@ def length_mask(lengths: Sequence[int]) -> torch.Tensor:
     return torch.arange(max(int(n.max()) if len(n) else 0, 1))[None, :] < n[:, None]
 
 
-def _word_bounds(word_ids: Sequence[int | None], n_words: int) -> tuple[list[int], list[int]]:
-    """Each word's first and last subword index (-1 for words without subwords)."""
-    first, last = [-1] * n_words, [-1] * n_words
-    for pos, w in enumerate(word_ids):
-        if w is None:
-            continue
-        if first[w] < 0:
-            first[w] = pos
-        last[w] = pos
-    return first, last
-
-
 def default_device() -> torch.device:
     """CUDA when available (or on ZeroGPU), else CPU."""
     return select_device(None)
-
-
-def _clip(ids: list[int], first: list[int], last: list[int], limit: int):
-    keep = ids[: limit - 1] + ids[-1:]
-    return keep, [min(f, limit - 2) for f in first], [min(l, limit - 2) for l in last]
 
 
 def read_saved_config(name_or_path: str | os.PathLike) -> tuple[str, dict]:

@@ -19,8 +19,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..data import DataError, Sentence, load_hf_dataset, read_conll, read_text, spans_to_tags, split_lines, to_hf_dataset
+from ..data import DataError, Sentence, read_conll, read_text, spans_to_tags, split_lines
 from ..formats import json_text, write_conll
+from ..hf_datasets import load_hf_dataset, to_hf_dataset
 from ..inputs import CONLL_SUFFIXES, looks_like_conll
 from ..text import split_words
 from .entities import normalize
