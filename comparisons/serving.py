@@ -27,8 +27,9 @@ from spandec.app.pool import DEFAULT_SPECS, parse_specs
 from spandec.benchmark import latency, machine_info, peak_memory_mb, throughput
 from spandec.data import data_dir, read_conll
 from spandec.evaluation import evaluate
+from spandec.models.auto import saved_class
 from spandec.models.base import read_saved_config
-from spandec.models.runtime import ONNX_UNSUPPORTED, PRECISIONS, native_bf16
+from spandec.models.runtime import PRECISIONS, native_bf16
 from spandec.spans import Document
 
 REFERENCE = ("Token", "fp32")
@@ -37,11 +38,13 @@ F1_TOLERANCE = 0.3
 
 
 def has_onnx_form(source: str) -> bool:
-    """Whether the saved model at ``source`` has ONNX forms (not PL-Marker); unreadable folders are kept, to be reported."""
+    """Whether the saved model at ``source`` has ONNX forms (its class's ``onnx_parts``: not PL-Marker); unreadable
+    folders and unknown types are kept, to be reported."""
     try:
-        return read_saved_config(source)[1].get("model_type") not in ONNX_UNSUPPORTED
+        klass = saved_class(read_saved_config(source)[1])
     except (OSError, ValueError):
         return True
+    return klass is None or bool(klass.onnx_parts)
 
 
 def folder_mib(path: Path) -> float:

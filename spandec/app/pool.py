@@ -194,8 +194,8 @@ class LoadedModel:
     @property
     def strategy(self) -> str:
         """The served strategy (a pinned threshold of 0 serves SF-SpanDec weights as spandec)."""
-        base = self.base_strategy
-        return "spandec" if base == "sf-spandec" and self.spec.threshold == 0 else base
+        klass = self.model_class
+        return self.base_strategy if klass is None else klass.strategy_of(self.config, self.spec.threshold)
 
     @property
     def has_filter(self) -> bool:

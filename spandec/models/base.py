@@ -198,8 +198,9 @@ class NERModel(Windowing, nn.Module):
         return push_to_hub(self, repo_id, token=token, private=private, **card)
 
     @classmethod
-    def strategy_of(cls, config: NERConfig) -> str:
-        """The strategy name a model of this class with ``config`` serves as (a class may serve several)."""
+    def strategy_of(cls, config: NERConfig, threshold: float | None = None) -> str:
+        """The strategy name a model of this class with ``config`` serves as (a class may serve several), called
+        with the ``threshold`` option it is served at (None: its default)."""
         return cls.model_type
 
     @classmethod

@@ -82,8 +82,9 @@ class SpanDecModel(SpanModel):
                 self._init_from(layer, removed_layers[min(k, len(removed_layers) - 1)])
 
     @classmethod
-    def strategy_of(cls, config: SpanDecConfig) -> str:
-        return "sf-spandec" if cls.filters_spans(config) else "spandec"
+    def strategy_of(cls, config: SpanDecConfig, threshold: float | None = None) -> str:
+        """sf-spandec with a span filter, except at threshold 0, which keeps every span: spandec."""
+        return "sf-spandec" if cls.filters_spans(config) and threshold != 0 else "spandec"
 
     @classmethod
     def filters_spans(cls, config: SpanDecConfig) -> bool:
