@@ -20,6 +20,7 @@ from spandec import load_model
 from spandec.data import read_conll, spans_to_tags
 from spandec.evaluation import score
 from spandec.models.explain import score_spans
+from spandec.models.runtime import CONFIG_NAME
 from spandec.samples import document_samples
 from spandec.spans import check_threshold
 
@@ -59,7 +60,7 @@ def main() -> None:
     p.add_argument("--out", default=None, help="sweep JSON (default: MODEL/threshold_sweep.json)")
     args = p.parse_args()
     model = load_model(args.model, device="cpu")
-    if model.token_head is None:
+    if not model.has_span_filter:
         raise SystemExit(f"{args.model} is a {model.strategy} model: it has no span filter")
     dev = read_conll(args.dev)
     inputs = document_samples(dev, args.sample_words) if args.sample_words else dev
@@ -73,7 +74,7 @@ def main() -> None:
     out.write_text(json.dumps({"model": args.model, "dev": args.dev, "sample_words": args.sample_words,
                                "max_decoded": args.max_decoded, "chosen": best, "sweep": rows}, indent=2) + "\n")
     if args.write:
-        config_path = Path(args.model) / "config.json"
+        config_path = Path(args.model) / CONFIG_NAME
         config = json.loads(config_path.read_text())
         config["threshold"] = check_threshold(best["threshold"])
         config_path.write_text(json.dumps(config, indent=2) + "\n")

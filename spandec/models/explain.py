@@ -104,7 +104,7 @@ def score_spans(model: SpanDecModel, items: Sequence[str | Sequence[str]], batch
             if ws.word_probs is not None:
                 cs, ce = win.core
                 tokens.append(ws.word_probs[cs:ce])
-        has_filter = model.token_head is not None
+        has_filter = model.has_span_filter
         out.append(SpanScores(
             doc=doc,
             labels=list(model.id2label),
