@@ -37,6 +37,7 @@ class Predictor:
 
         torch.set_num_threads(max(1, int(threads)))
         self.model = load_model(model, device=device, **({"precision": precision} if precision else {}))
+        self.model.check_options(settings)  # a misspelt option fails here, once, not on every batch
         self.batch_size, self.max_chars, self.settings = batch_size, max_chars, settings
 
     def __call__(self, batch: Any) -> Any:

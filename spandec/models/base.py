@@ -229,8 +229,9 @@ class NERModel(Windowing, nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not say how its FLOPs are counted (no gflops method)")
 
     def check_options(self, options: dict) -> None:
-        """:class:`UnknownOption` naming any option this strategy does not take, and the ones it does."""
-        unknown = [k for k in options if k not in self.predict_options]
+        """:class:`UnknownOption` naming any keyword of a ``predict`` call (``options``) this strategy does not take, and
+        the ones it does."""
+        unknown = [k for k in options if k not in self.predict_options and k not in SHARED_PREDICT_OPTIONS]
         if unknown:
             accepted = ", ".join((*SHARED_PREDICT_OPTIONS, *self.predict_options))
             raise UnknownOption(f"unknown option{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} for a "
