@@ -449,3 +449,22 @@ def test_no_torchao_kernel_noise() -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout)["entities"]
     assert "Failed to load" not in proc.stderr and "_C_mxfp8" not in proc.stderr
     assert "Enum subclass" not in proc.stderr
+
+
+def test_options_a_strategy_does_not_take_are_errors(capsys, tmp_path, tiny_encoder) -> None:
+    """A model-shape option for another strategy, and a threshold for a model without a span filter: one line each."""
+    import spandec
+
+    code, _, err = run(capsys, "train", "--strategy", "token", "--train", OVERFIT, "--output", tmp_path / "t",
+                       "--encoder", tiny_encoder, "--decoder-layers", "2")
+    assert code == 2 and "--decoder-layers does not apply to token models" in error_line(err)
+    code, _, err = run(capsys, "train", "--strategy", "pl-marker", "--train", OVERFIT, "--output", tmp_path / "t",
+                       "--encoder", tiny_encoder, "--threshold", "0.5")
+    assert code == 2 and "--threshold does not apply to pl-marker models" in error_line(err)
+    spandec.new_model("token", ["LOC", "MISC", "ORG", "PER"], tiny_encoder).save_pretrained(tmp_path / "token")
+    code, _, err = run(capsys, "evaluate", tmp_path / "token", OVERFIT, "--threshold", "0.5")
+    assert code == 2 and "unknown option 'threshold' for a token model; accepted: batch_size, flat, min_score" in error_line(err)
+    code, _, err = run(capsys, "predict", tmp_path / "token", "--text", "Maria lives in Rome .", "--threshold", "0.5")
+    assert code == 2 and "unknown option 'threshold' for a token model" in error_line(err)
+    code, _, err = run(capsys, "export", tmp_path / "token", tmp_path / "out", "--threshold", "0.5")
+    assert code == 2 and "unknown option 'threshold' for a token model" in error_line(err)
