@@ -110,6 +110,13 @@ def test_no_import_from_a_lower_layer_to_a_higher_one() -> None:
     assert not upward, "lower layer imports a higher one: " + ", ".join(upward)
 
 
+def test_hub_sits_below_the_models() -> None:
+    """models load from the Hub (``models.base`` -> ``hub``); the Hub helpers ask a model, never import one."""
+    graph = import_graph()
+    assert "spandec.hub" in graph["spandec.models.base"]
+    assert not [d for d in graph["spandec.hub"] if _in(d, ("spandec.models",))], graph["spandec.hub"]
+
+
 def test_layout_checks_find_what_they_look_for() -> None:
     """The checks themselves: a two-module cycle is found, a package's re-export is resolved to its module."""
     assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
