@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..hub import is_hub_id, snapshot
-from ..models import SpanDecConfig, load_model, saved_class
+from ..models import load_model, saved_class
 from ..models.runtime import CONFIG_NAME, check_precision
 from ..spans import check_threshold
 
@@ -234,7 +234,7 @@ class LoadedModel:
         """The threshold this model really uses for a UI threshold (0 for models without a span filter)."""
         if not self.has_filter:
             return 0.0
-        return float(self.options(threshold).get("threshold", self.meta.get("threshold", SpanDecConfig.threshold)))
+        return float(self.options(threshold).get("threshold", self.config.threshold))  # else the model's default
 
     def status(self) -> str:
         """loaded / loading / failed, for the UI."""
