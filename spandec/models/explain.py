@@ -143,12 +143,12 @@ class SpanAnalysis:
 def analyze(model: SpanDecModel, text: str | Sequence[str], threshold: float | None = None) -> SpanAnalysis:
     """Score every candidate span of one text (pruned ones too) and report what the filter keeps."""
     check_span_model(model)
-    thr = model.resolve_threshold(threshold)
+    threshold = model.resolve_threshold(threshold)
     s = score_spans(model, [text])[0]
     return SpanAnalysis(
         s.words, s.doc.offsets, s.doc.text, None if s.token_probs is None else s.token_probs.tolist(),
-        [(int(a), int(b)) for a, b in s.spans], s.kept(thr).tolist(),
-        [{label: float(v) for label, v in zip(s.labels, row)} for row in s.probs.tolist()], thr, s.entities(thr))
+        [(int(a), int(b)) for a, b in s.spans], s.kept(threshold).tolist(),
+        [{label: float(v) for label, v in zip(s.labels, row)} for row in s.probs.tolist()], threshold, s.entities(threshold))
 
 
 def cross_attention(model: SpanDecModel, text: str | Sequence[str], span: tuple[int, int]) -> dict:

@@ -309,8 +309,8 @@ class SpanDecModel(SpanModel):
     # ----- inference ----------------------------------------------------------------------------
     def resolve_threshold(self, threshold: float | None = None) -> float:
         """The span-filter threshold a call uses: the given one (checked) or ``config.threshold``; 0 without a filter."""
-        thr = check_threshold(self.config.threshold if threshold is None else threshold)
-        return thr if self.token_head is not None else 0.0
+        threshold = check_threshold(self.config.threshold if threshold is None else threshold)
+        return threshold if self.has_span_filter else 0.0
 
     #: spans per window and decoder forward at inference: bounds memory and the time between ``pause`` calls
     max_spans_per_forward = 4096
@@ -323,12 +323,12 @@ class SpanDecModel(SpanModel):
         that re-threshold without the model); word probabilities are computed when needed. Spans are
         decoded ``max_spans_per_forward`` per window at a time, ``pause()`` called in between.
         """
-        thr = self.resolve_threshold(threshold)
+        threshold = self.resolve_threshold(threshold)
         dev = self.device
         batch = {k: v.to(dev) for k, v in self.collate_text(features).items()}
         z = self.encode(batch["input_ids"], batch["attention_mask"])
         word_probs = None
-        if self.token_head is not None and (thr > 0 or decode_all):
+        if self.token_head is not None and (threshold > 0 or decode_all):
             with torch.autocast(z.device.type, enabled=False):  # the span filter decides in float32
                 word_probs = self.token_logits(z.float(), batch["word_first"]).float().sigmoid().cpu().numpy()
         out = []
@@ -336,7 +336,7 @@ class SpanDecModel(SpanModel):
             spans = np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2)
             wp = None if word_probs is None else word_probs[i, : len(f["word_first"])]
             mins = span_min(wp, spans) if wp is not None else np.ones(len(spans), dtype=np.float32)
-            kept = keep(mins, thr)
+            kept = keep(mins, threshold)
             decoded = np.arange(len(spans)) if decode_all else np.nonzero(kept)[0]
             out.append(WindowScores(spans, mins, kept, decoded, torch.zeros(0, len(self.id2label)), wp))
         n_decoded = sum(len(w.decoded) for w in out)
