@@ -54,7 +54,7 @@ def measure(strategy: str, data, labels, steps: int, batch: int, bf16: bool, win
 
 def compare_plm_paths(args, samples, labels) -> int:
     """PL-Marker packed rows vs text once on the same samples and batches, alternating; writes the ratio."""
-    bf16 = cpu_supports_bf16()
+    bf16 = native_bf16()
     paths = {"packed": False, "text-once": True}
     times: dict[str, list[float]] = {p: [] for p in paths}
     losses: dict[str, list[float]] = {p: [] for p in paths}

@@ -1,5 +1,6 @@
 """The package's shape: its import graph (deferred imports included) has no cycles and no import from a lower
-layer (data, models, store, hub) to a higher one (app, cli); no module over 500 lines, no function over 80."""
+layer (data, models, store, hub) to a higher one (app, cli); no package module over 500 lines, no function over 80
+(in the package and app.py)."""
 
 from __future__ import annotations
 
@@ -143,5 +144,5 @@ def test_no_module_over_500_lines() -> None:
 
 
 def test_no_function_over_80_lines() -> None:
-    long = [f for p in _modules().values() for f in _long_functions(p)]
+    long = [f for p in [*_modules().values(), ROOT / "app.py"] for f in _long_functions(p)]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: " + ", ".join(long)
