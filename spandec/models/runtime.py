@@ -33,12 +33,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import torch
 from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 ONNX_NAME = "encoder.onnx"
-EXPORT_VERSION = 3  # bump when what an export writes changes: cached conversions are then made anew
+EXPORT_VERSION = 4  # bump when what an export writes changes: cached conversions are then made anew
 DECODER_NAME = "decoder.onnx"  # SpanDec / SF-SpanDec with one decoder layer: the span decoder and classifier
 ONNX_UNSUPPORTED = ("pl-marker",)  # encoder fed inputs_embeds, position ids and 4-D masks per packed row
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
@@ -307,8 +309,8 @@ class _LastHidden(nn.Module):
 
 
 def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = False) -> Path:
-    """Write ``encoder`` (input_ids, attention_mask -> last hidden state; dynamic batch and length) as ONNX,
-    its matmuls quantised to int8 by ONNX Runtime when ``quantize``."""
+    """Write ``encoder`` (input_ids, attention_mask -> last hidden state; dynamic batch and length) as ONNX, its
+    weight matmuls int8 with per-row activation scales when ``quantize`` (:func:`quantize_rows_int8`)."""
     dummy = (torch.ones(2, 12, dtype=torch.long), torch.ones(2, 12, dtype=torch.long))
     dynamic = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
                "last_hidden_state": {0: "batch", 1: "length"}}
@@ -318,7 +320,7 @@ def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = Fa
 
 def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, quantize: bool = False) -> Path:
     """Write a SpanDec decoder graph (``SpanDecModel.decoder_graph()``: z, attention_mask, batch_idx, starts, ends ->
-    logits; dynamic batch, length and span count) as ONNX, its matmuls int8 when ``quantize``."""
+    logits; dynamic batch, length and span count) as ONNX, its weight matmuls per-row int8 when ``quantize``."""
     dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), torch.tensor([0, 1, 1]),
              torch.tensor([1, 2, 4]), torch.tensor([1, 5, 4]))
     names = ["z", "attention_mask", "batch_idx", "starts", "ends"]
@@ -329,6 +331,7 @@ def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, 
 
 def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[str], dynamic: dict,
             path: str | os.PathLike, quantize: bool) -> Path:
+    """Trace ``module`` to ONNX at ``path``; its weight matmuls per-row int8 (:func:`quantize_rows_int8`) when ``quantize``."""
     import warnings
 
     path = Path(path)
@@ -339,15 +342,79 @@ def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[st
         torch.onnx.export(module.eval(), dummy, str(raw), input_names=inputs, output_names=outputs,
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
     if quantize:
-        import logging
-
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice
-        quantize_dynamic(str(raw), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])  # embeddings (Gather) stay float32
+        quantize_rows_int8(raw, path)
         raw.unlink()
     return path
+
+
+def quantize_rows_int8(source: Path, target: Path) -> None:
+    """Rewrite ``source``'s weight matmuls (MatMul with a constant right side) as int8 x int8 with a scale per activation
+    row (token) and per weight column: symmetric, computed from the row itself, so no scale depends on the batch
+    (ONNX Runtime's ``quantize_dynamic`` takes one scale per tensor, i.e. from the whole padded batch). Activations
+    are shifted to uint8 around 128 for MLAS's u8s8 kernels; attention (activation x activation) and embeddings stay
+    float32."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    new_inits = [numpy_helper.from_array(np.array(1.0 / 127, dtype=np.float32), "q_inv127"),
+                 numpy_helper.from_array(np.array(1e-8, dtype=np.float32), "q_eps"),
+                 numpy_helper.from_array(np.array(128.0, dtype=np.float32), "q_128"),
+                 numpy_helper.from_array(np.array(0.0, dtype=np.float32), "q_0"),
+                 numpy_helper.from_array(np.array(128, dtype=np.uint8), "q_zero"),
+                 numpy_helper.from_array(np.array([-1], dtype=np.int64), "q_minus1"),
+                 numpy_helper.from_array(np.array([0], dtype=np.int64), "q_0i"),
+                 numpy_helper.from_array(np.array([-1], dtype=np.int64), "q_last"),
+                 numpy_helper.from_array(np.array([1], dtype=np.int64), "q_axis1")]
+    consts: set[str] = set()
+    quantized: dict[str, tuple[str, str, str]] = {}  # activation -> (uint8 rows (R, K), row scales (R, 1), its shape)
+    nodes, used_weights = [], set()
+    for node in graph.node:
+        w = weights.get(node.input[1]) if node.op_type == "MatMul" else None
+        if w is None or len(w.dims) != 2:
+            nodes.append(node)
+            continue
+        a, tag = node.input[0], f"q{len(used_weights)}_{node.name or node.output[0]}".replace("/", "_")
+        if a not in quantized:  # once per activation (the three attention projections share theirs)
+            p = f"rowq_{len(quantized)}"
+            nodes += [helper.make_node("Shape", [a], [p + "_shape"]),
+                      helper.make_node("Gather", [p + "_shape", "q_last"], [p + "_k"]),
+                      helper.make_node("Concat", ["q_minus1", p + "_k"], [p + "_2d"], axis=0),
+                      helper.make_node("Reshape", [a, p + "_2d"], [p + "_x"]),  # (rows, K)
+                      helper.make_node("Abs", [p + "_x"], [p + "_abs"]),
+                      helper.make_node("ReduceMax", [p + "_abs"], [p + "_max"], axes=[1], keepdims=0),
+                      helper.make_node("Max", [p + "_max", "q_eps"], [p + "_maxe"]),
+                      helper.make_node("Mul", [p + "_maxe", "q_inv127"], [p + "_scale"]),  # (rows,)
+                      helper.make_node("Mul", [p + "_scale", "q_0"], [p + "_z"]),
+                      helper.make_node("Add", [p + "_z", "q_128"], [p + "_zf"]),
+                      helper.make_node("Cast", [p + "_zf"], [p + "_zp"], to=TensorProto.UINT8),
+                      helper.make_node("QuantizeLinear", [p + "_x", p + "_scale", p + "_zp"], [p + "_u8"], axis=0),
+                      helper.make_node("Unsqueeze", [p + "_scale", "q_axis1"], [p + "_scol"])]
+            quantized[a] = (p + "_u8", p + "_scol", p + "_shape")
+        rows, scale, shape = quantized[a]
+        q, col_scale = quantize_rows(torch.from_numpy(numpy_helper.to_array(w).T.copy()))  # (N, K) rows = columns
+        new_inits += [numpy_helper.from_array(q.numpy().T.copy(), tag + "_w"),
+                      numpy_helper.from_array(col_scale.numpy(), tag + "_ws")]
+        used_weights.add(w.name)
+        nodes += [helper.make_node("MatMulInteger", [rows, tag + "_w", "q_zero"], [tag + "_i32"]),
+                  helper.make_node("Cast", [tag + "_i32"], [tag + "_f"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", [tag + "_f", scale], [tag + "_rs"]),
+                  helper.make_node("Mul", [tag + "_rs", tag + "_ws"], [tag + "_y"]),
+                  helper.make_node("Slice", [shape, "q_0i", "q_minus1"], [tag + "_lead"]),
+                  helper.make_node("Concat", [tag + "_lead", "q_n" + str(w.dims[1])], [tag + "_oshape"], axis=0),
+                  helper.make_node("Reshape", [tag + "_y", tag + "_oshape"], [node.output[0]])]
+        if "q_n" + str(w.dims[1]) not in consts:
+            consts.add("q_n" + str(w.dims[1]))
+            new_inits.append(numpy_helper.from_array(np.array([w.dims[1]], dtype=np.int64), "q_n" + str(w.dims[1])))
+    still_used = {i for n in nodes for i in n.input}
+    keep = [t for t in graph.initializer if t.name not in used_weights or t.name in still_used]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(keep + new_inits)
+    onnx.save(model, str(target))
 
 
 def _is_linear(model: nn.Module, key: str) -> bool:
