@@ -1,4 +1,4 @@
-"""Command line: ``spandec train | evaluate | predict | stats | export | space | push`` (``spandec CMD --help``)."""
+"""Command line: ``spandec train | evaluate | predict | analyse | stats | export | space | push`` (``spandec CMD --help``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .data import DataError, Sentence, dataset_stats, format_stats, load_hf_dataset, read_conll, read_dataset_dir
 from .inputs import read_inputs
+from .cli_analyse import add_commands as add_analyse, apply_config
 from .cli_hub import add_commands
 from .formats import check_conll, entity_columns, json_text, write_conll
 from .models import SPAN_STRATEGIES, STRATEGIES, SpanDecConfig, load_model
@@ -161,6 +162,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    apply_config(args)
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     if args.output_format == "conll":
         return _predict_conll(args, options)
@@ -349,7 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     r = sub.add_parser("predict", help="tag a text or a file; writes JSON lines {text|tokens, entities}")
-    r.add_argument("model", help="saved model folder or Hub id")
+    r.add_argument("model", nargs="?", help="saved model folder or Hub id (or --config)")
+    r.add_argument("--config", help="a serving config (JSON/TOML, as app.py --config and the app's Analyse view "
+                                    "export): its model, threshold and precision")
+    r.add_argument("--name", help="with --config: which of its models (default: the first)")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="one text to tag")
     src.add_argument("--file", help="input read lazily: .txt (a text per line), .jsonl ('text' or 'tokens', optional 'id'), "
@@ -388,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--threshold", type=_threshold, default=None, help="SF-SpanDec: default threshold to record in config.json")
     x.set_defaults(func=_cmd_export)
     add_commands(sub)  # space build | space deploy | push
+    add_analyse(sub, _threshold, precision_type, positive_int)
 
     from .store.cli import add_parser as add_annotations_parser
 
