@@ -9,6 +9,7 @@ without running a model.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, Callable
 
 import pandas as pd
@@ -80,19 +81,25 @@ def run(ctx: AppContext, path: Any, threshold: float, max_sentences: int | None 
     if not models:
         raise InputError("No model is loaded, so there is nothing to analyse.")
     check_request(ctx, [e.name for e in models.values()], words, what=name, seconds=ctx.limits.job_seconds)
-    ms: dict[str, dict[float, float]] = {}
+    timed: dict[int, dict[float, float]] = {}
     with ctx.job(session) as job:
         outputs = run_models([(e.name, e.model, e.spec.source) for e in models.values()], sentences, threshold=thr,
                              progress=(lambda f, d: progress(0.9 * f, d)) if progress else None, pause=job.pause,
                              hold=job.using)
-        for e in models.values():
+        for key, e in models.items():
             if has_span_filter(e.model):
                 if progress:
                     progress(0.9, f"timing {e.name} at {len(THRESHOLDS)} thresholds")
-                ms[e.name] = measure_ms(e.model, words[:SPEED_SAMPLE], THRESHOLDS, hold=job.using)
-    for out in outputs:  # a pinned threshold (NAME=...@T) wins over the slider
-        entry = get_entry(ctx, out.name)
-        out.threshold = entry.threshold(thr) if out.has_filter else 0.0
+                timed[key] = measure_ms(e.model, words[:SPEED_SAMPLE], THRESHOLDS, hold=job.using)
+    by_model = {key: out for key, out in zip(models, outputs)}
+    outputs, ms = [], {}
+    for e in entries:  # every served entry, sharing its weights' scores; a pinned threshold (NAME=...@T) wins
+        out = by_model[id(e.model)]
+        filt = out.has_filter and e.strategy == "sf-spandec"
+        outputs.append(replace(out, name=e.name, strategy=e.strategy, has_filter=filt,
+                               threshold=e.threshold(thr) if filt else 0.0))
+        if filt and id(e.model) in timed:
+            ms[e.name] = timed[id(e.model)]
     if progress:
         progress(1.0, "done")
     return analyse(outputs, sentences, name, ms)
@@ -196,7 +203,8 @@ def score_committee(ctx: AppContext, store: Store | None, project: str | None, t
                 if progress and k % 5 == 0:
                     progress(k / max(1, len(todo)), f"text {k + 1} of {len(todo)}")
                 preds = [run_model(ctx, n, text, thr, check=False)[0] for n in names]
-                scores[tid] = committee_disagreement([[(e["start"], e["end"], e["label"]) for e in p] for p in preds])
+                scores[tid] = committee_disagreement([[(e["char_start_index"], e["char_end_index"], e["label"]) for e in p]
+                                                        for p in preds])
     finally:
         P.set_uncertainty(store, scores, score="disagreement")
     return (f"Scored {len(scores)} texts by how much {len(names)} models disagree ({', '.join(names)}); choose "
