@@ -35,7 +35,10 @@ def _cmd_analyse(args) -> int:
     report = analyse(outputs, sentences, Path(args.gold).name, ms)
     seconds = time.perf_counter() - start
     report["seconds"] = round(seconds, 1)
-    command = "spandec analyse " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
+    flags = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+             if k in ("threshold", "batch_size", "speed_sample", "max_sentences", "device", "precision") and v is not None]
+    command = " ".join(["spandec analyse", *map(shlex.quote, args.models), "--gold", shlex.quote(args.gold),
+                        "--output", shlex.quote(str(args.output)), *flags])
     paths = write_report(report, args.output, command, seconds)
     if progress:
         print(file=sys.stderr)

@@ -5,7 +5,6 @@ serving configs loaded by the app's spec reader and ``spandec predict --config``
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
