@@ -233,3 +233,27 @@ def test_committee_queue_order(ctx, tmp_path):
             P.set_uncertainty(store, {1: 0.5}, score="typo")
     finally:
         store.close()
+
+
+def test_a_0001_database_gains_the_disagreement_column(tmp_path):
+    import sqlite3
+
+    from alembic import command
+
+    from spandec.store.db import _alembic_config
+
+    path = tmp_path / "old.db"
+    store = open_store(path)
+    P.add_texts(store, P.create_project(store, "old", ["PER"]), [P.Doc("Maria Rossi .", "t0")])
+    with store.tx() as conn:
+        command.downgrade(_alembic_config(conn), "0001")  # as a database made before this change
+    store.close()
+    cols = lambda: [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(texts)")]
+    assert "disagreement" not in cols()
+    store = open_store(path)  # migrated on open, the text kept
+    try:
+        assert "disagreement" in cols()
+        proj = P.get_project(store, "old")
+        assert Q.claim_next(store, proj, "ann", "disagreement").text == "Maria Rossi ."
+    finally:
+        store.close()
