@@ -321,7 +321,7 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
 def analyse_tab(ctx: AppContext, store: Store | None, shared: Shared) -> None:
     """Analyse: why the models differ on the user's gold data, and a serving choice exported as a config file."""
     pool = ctx.pool
-    with gr.Tab("Analyse", id="analyse") as tab:
+    with gr.Tab("Analyse", id="analysis") as tab:
         report = gr.State(None)
         with gr.Row():
             gold = gr.File(label="Gold: CoNLL, JSONL with spans, Label Studio or doccano export", elem_id="an-gold",
