@@ -1,4 +1,4 @@
-"""SpanDec web app (Gradio): highlight, span filter, cross-attention, compare, trade-off, annotate.
+"""SpanDec web app (Gradio): highlight, span filter, cross-attention, compare, trade-off, analyse, annotate.
 
 Run ``python app.py`` (http://127.0.0.1:7860). Which models to serve: ``--models NAME=PATH_OR_HUB_ID[@THRESHOLD] ...``,
 ``--config models.json|toml``, or ``SPANDEC_MODELS="Token=data/checkpoints/token,..."``; default: the demo
@@ -21,7 +21,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spandec import gpu
-from spandec.app import annotate, batch, highlight, learn, span_filter, span_select, tradeoff
+from spandec.app import analyse, annotate, batch, highlight, learn, span_filter, span_select, tradeoff
 from spandec.app.auth import Access, bind_message
 from spandec.app.context import AppContext, EmptyInput, InputError
 from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
@@ -96,6 +96,7 @@ def build_demo(ctx: AppContext, store: Store | None = None, access: Access | Non
             compare_tab(ctx, shared)
             tradeoff_tab(ctx, shared, demo)
             file_tab(ctx)
+            analyse_tab(ctx, store, shared)
             annotate_tab(ctx, store, demo, access or Access())
 
         def _models():
@@ -317,6 +318,63 @@ def tradeoff_tab(ctx: AppContext, shared: Shared, demo: gr.Blocks) -> None:
     api_btn.click(guard(_tradeoff, 3), api_name="tradeoff", **tr_io)
 
 
+def analyse_tab(ctx: AppContext, store: Store | None, shared: Shared) -> None:
+    """Analyse: why the models differ on the user's gold data, and a serving choice exported as a config file."""
+    pool = ctx.pool
+    with gr.Tab("Analyse", id="analysis") as tab:
+        report = gr.State(None)
+        with gr.Row():
+            gold = gr.File(label="Gold: CoNLL, JSONL with spans, Label Studio or doccano export", elem_id="an-gold",
+                           file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES])
+            with gr.Column():
+                project = gr.Dropdown(annotate.project_names(store), value=None, label="…or a project's annotations")
+                max_sent = gr.Number(1000, label="Sentences to use", precision=0, minimum=1)
+            with gr.Column():
+                _, threshold, run_btn, _, _ = shared.inputs(tab, "an-run", text=False, button="Analyse")
+                cancel_btn = gr.Button("Cancel", variant="stop", elem_id="an-cancel")
+        info, kinds_plot = gr.Markdown(elem_id="an-info"), gr.Plot(show_label=False)
+        kinds_table = gr.Dataframe(elem_id="an-kinds")
+        dim = gr.Radio(list(analyse.DIMENSIONS), value="label", label="F1 by")
+        bucket_plot, bucket_table = gr.Plot(show_label=False), gr.Dataframe(max_height=240)
+        filter_plot, lost = gr.Plot(show_label=False), gr.Dataframe(label="Gold entities the filter drops", max_height=200)
+        with gr.Row():
+            label = gr.Dropdown([""], value="", label="Disagreements with label")
+            kind = gr.Dropdown(["", *analyse.KINDS], value="", label="…and error kind")
+            pick = gr.Dropdown([], label="Disagreement (most models wrong first)", scale=3, elem_id="an-pick")
+        dis_note, dis_html = gr.Markdown(), gr.HTML(elem_id="an-disagreement")
+        with gr.Row():
+            choice = gr.Dropdown(pool.names, value=_defaults(pool)[0], label="Serve this model")
+            precision = gr.Dropdown(list(analyse.PRECISION_CHOICES), value="auto", label="Precision")
+            choice_thr = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.1, label="Threshold")
+            export_btn = gr.Button("Export config", elem_id="an-export")
+        config_file, config_note = gr.File(label="Config", interactive=False, height=100), gr.Markdown()
+
+    @gpu.on_gpu
+    def _run(gold, project, sentences, threshold, request: gr.Request, progress=gr.Progress()):
+        r = analyse.run(ctx, gold, threshold, sentences, store, project, lambda p, d: progress(p, desc=d),
+                        _session(request))
+        *shown, labels = analyse.view(r)
+        return r, *shown, gr.Dropdown(choices=["", *labels], value="")
+
+    def _choices(r, lab, k):
+        choices, note = analyse.disagreements(r, lab, k)
+        return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None), note
+
+    evt = run_btn.click(guard(_run, 7), [gold, project, max_sent, threshold], [report, info, kinds_plot, kinds_table,
+                        filter_plot, lost, label], api_name="analyse", **HEAVY)
+    cancel_btn.click(canceller(ctx), None, [info], cancels=[evt], api_name="cancel_analyse", queue=False)
+    show_buckets = dict(fn=guard(analyse.buckets, 2, quiet=True), inputs=[report, dim], outputs=[bucket_plot, bucket_table])
+    choose = dict(fn=guard(_choices, 2, quiet=True), inputs=[report, label, kind], outputs=[pick, dis_note])
+    evt.success(**show_buckets).then(**choose)
+    dim.change(api_visibility="private", **show_buckets)
+    label.change(api_visibility="private", **choose)
+    kind.change(api_visibility="private", **choose)
+    pick.change(guard(analyse.show_disagreement, 1, quiet=True), [report, label, kind, pick], [dis_html],
+                api_visibility="private")
+    export_btn.click(guard(functools.partial(analyse.export_config, ctx), 2), [report, choice, precision, choice_thr],
+                     [config_file, config_note], api_name="analyse_export_config")
+
+
 def annotate_tab(ctx: AppContext, store: Store | None, demo: gr.Blocks, access: Access) -> None:
     """Annotate: corpus projects in the database, a queue per annotator, select-to-label, export, agreement."""
     with gr.Tab("Annotate", id="annotate"):
@@ -392,7 +450,7 @@ def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: Sim
                      agree_note]
     with gr.Accordion("Order the queue by model uncertainty", open=False):
         with gr.Row():
-            ui.score_model = gr.Dropdown(models, value=default, label="Model")
+            ui.score_model = gr.Dropdown(models + [annotate.COMMITTEE], value=default, label="Model (or all: committee)")
             score_btn = gr.Button("Score the remaining texts")
         score_note = gr.Markdown()
 
@@ -436,8 +494,9 @@ def learn_panel(ctx: AppContext, store: Store | None, access: Access, ui: Simple
 
     def _learn_poll(project):
         text, rows, running = learn.poll(ctx, annotate.require_store(store), project)
-        choices = gr.Dropdown(choices=[annotate.NO_MODEL] + ctx.pool.available)
-        return text, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), choices, choices
+        choices = [annotate.NO_MODEL] + ctx.pool.available
+        return (text, df(rows, learn.RESULT_HEADERS), gr.Timer(active=running), gr.Dropdown(choices=choices),
+                gr.Dropdown(choices=choices + [annotate.COMMITTEE]))
 
     learn_btn.click(guard(access.admin_only(_learn, "start fine-tuning", gr.Request), 2),
                     [ui.project, epochs, held_out], [note, timer], api_name="annotate_learn")

@@ -1,4 +1,4 @@
-"""Command line: ``spandec train | evaluate | predict | stats | export | space | push`` (``spandec CMD --help``)."""
+"""Command line: ``spandec train | evaluate | predict | analyse | stats | export | space | push`` (``spandec CMD --help``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .data import DataError, Sentence, dataset_stats, format_stats, read_conll, 
 from .hf_datasets import load_hf_dataset
 from .inputs import read_inputs
 from .argtypes import positive_int, precision, tag_column, threshold
+from .cli_analyse import add_commands as add_analyse, apply_config
 from .cli_hub import add_commands
 from .formats import check_conll, entity_columns, json_text, write_conll
 from .models import STRATEGIES, NERConfig, PLMarkerConfig, SpanDecConfig, load_model, model_class
@@ -178,6 +179,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    apply_config(args)
     options = {"threshold": args.threshold} if args.threshold is not None else {}
     if args.output_format == "conll":
         return _predict_conll(args, options)
@@ -252,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_stats, _add_train, _add_evaluate, _add_predict, _add_export):
         add(sub)
     add_commands(sub)  # space build | space deploy | push
+    add_analyse(sub, threshold, precision, positive_int)
 
     from .store.cli import add_parser as add_annotations_parser
 
@@ -349,7 +352,10 @@ def _add_evaluate(sub) -> None:
 
 def _add_predict(sub) -> None:
     r = sub.add_parser("predict", help="tag a text or a file; writes JSON lines {text|tokens, entities}")
-    r.add_argument("model", help="saved model folder or Hub id")
+    r.add_argument("model", nargs="?", help="saved model folder or Hub id (or --config)")
+    r.add_argument("--config", help="a serving config (JSON/TOML, as app.py --config and the app's Analyse view "
+                                    "export): its model, threshold and precision")
+    r.add_argument("--name", help="with --config: which of its models (default: the first)")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="one text to tag")
     src.add_argument("--file", help="input read lazily: .txt (a text per line), .jsonl ('text' or 'tokens', optional 'id'), "

@@ -27,14 +27,16 @@ from .batch import check_texts, uploaded_file
 from .context import AppContext, InputError, check_threshold, run_model
 from .span_select import render, selection
 
-__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "ORDERS", "ACTIONS", "require_store", "project_names",
+__all__ = ["View", "ROW_HEADERS", "NO_MODEL", "COMMITTEE", "ORDERS", "ACTIONS", "require_store", "project_names",
            "create_project", "create_or_explain", "open_project", "add", "select", "select_event", "remove", "relabel",
            "accept", "skip", "undo", "previous", "forward", "export", "agreement_view",
            "score_uncertainty", "AGREEMENT_HEADERS", "EXPORT_FORMATS"]
 
 ROW_HEADERS = ["text", "label", "start", "end"]
 NO_MODEL = "(none)"
-ORDERS = {"corpus order": "corpus", "most uncertain first": "uncertainty"}
+COMMITTEE = "(all loaded models: how much they disagree)"  # query by committee, for "models disagree most first"
+ORDERS = {"corpus order": "corpus", "most uncertain first": "uncertainty",
+          "models disagree most first": "disagreement"}  # the last: spandec.app.analyse.score_committee
 
 
 @dataclass
@@ -292,7 +294,12 @@ def agreement_view(store: Store | None, project: Any) -> tuple[list[list], go.Fi
 @_user_errors
 def score_uncertainty(ctx: AppContext, store: Store | None, project: Any, model: str | None, threshold: float,
                       progress: Callable[[float, str], None] | None = None, limit: int = 500) -> str:
-    """Score texts still wanted by how unsure ``model`` is (a span near 0.5); the queue can then start there."""
+    """Score texts still wanted by how unsure ``model`` is (a span near 0.5); the queue can then start there.
+    ``model`` :data:`COMMITTEE`: by how much the loaded models disagree (:func:`spandec.app.analyse.score_committee`)."""
+    if model == COMMITTEE:
+        from .analyse import score_committee
+
+        return score_committee(ctx, store, project, threshold, progress)
     proj = _project(store, project)
     name = model if model and model != NO_MODEL else proj.model
     if not name:

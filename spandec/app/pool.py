@@ -24,7 +24,7 @@ from ..spans import check_threshold
 
 __all__ = [
     "ModelSpec", "LoadedModel", "ModelPool", "DEFAULT_SPECS", "ENV_VAR", "CONFIG_ENV_VAR", "parse_spec",
-    "parse_specs", "specs_from_file", "resolve_specs",
+    "parse_specs", "specs_from_file", "resolve_specs", "serving_config",
 ]
 
 ENV_VAR = "SPANDEC_MODELS"
@@ -118,13 +118,24 @@ def specs_from_file(path: str | os.PathLike) -> list[ModelSpec]:
         if isinstance(value, str):
             spec = parse_spec(f"{name}={value}" if name else value)
         elif isinstance(value, dict) and isinstance(value.get("path", value.get("source")), str):
-            thr = value.get("threshold")
+            thr, precision = value.get("threshold"), value.get("precision")
+            unknown = sorted(set(value) - {"name", "path", "source", "threshold", "precision"})
+            if unknown:
+                raise ValueError(f"{path}: model {name!r}: unknown option {unknown[0]!r} (path, threshold, precision)")
             source = value.get("path", value.get("source"))
-            spec = parse_spec(f"{name or value.get('name', '')}={source}" + ("" if thr is None else f"@{thr}"))
+            spec = parse_spec(f"{name or value.get('name', '')}={source}" + ("" if thr is None else f"@{thr}")
+                              + ("" if precision is None else f"#{precision}"))
         else:
             raise ValueError(f"{path}: model {name!r} needs a path (string or {{'path': ...}})")
         specs.append(spec)
     return parse_specs(str(s) for s in specs)
+
+
+def serving_config(spec: ModelSpec) -> dict:
+    """The config file (:func:`specs_from_file`'s JSON form) that serves ``spec``: ``{"models": {NAME: {...}}}``."""
+    body = {"path": spec.source} | ({} if spec.threshold is None else {"threshold": spec.threshold}) | (
+        {} if spec.precision is None else {"precision": spec.precision})
+    return {"models": {spec.name: body}}
 
 
 def resolve_specs(cli: Sequence[str] | None = None, config_file: str | None = None,

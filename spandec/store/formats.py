@@ -27,7 +27,8 @@ from ..text import split_words
 from .entities import normalize
 from .projects import Doc
 
-__all__ = ["read_corpus", "write_annotations", "EXPORT_FORMATS", "EXPORT_SUFFIXES", "IMPORT_KINDS", "sentence_doc", "doc_sentence"]
+__all__ = ["read_corpus", "corpus_kind", "write_annotations", "EXPORT_FORMATS", "EXPORT_SUFFIXES", "IMPORT_KINDS",
+           "sentence_doc", "doc_sentence"]
 
 EXPORT_FORMATS = ("conll", "jsonl", "label-studio", "doccano", "datasets")
 EXPORT_SUFFIXES = {  # the file suffix of each export format (datasets: a folder)
@@ -141,7 +142,8 @@ def _read_label_studio(path: Path) -> list[Doc]:
     return docs
 
 
-def _kind(p: Path) -> str:
+def corpus_kind(p: Path) -> str:
+    """What a corpus file holds: datasets, label-studio, jsonl, conll or text (by suffix and content)."""
     if p.is_dir():
         return "datasets"
     suffix = p.suffix.lower()
@@ -161,7 +163,7 @@ def read_corpus(path: str | Path, kind: str = "auto") -> list[Doc]:
         raise DataError(f"{path}: no such file or folder")
     if kind not in IMPORT_KINDS:
         raise DataError(f"{path}: unknown input kind {kind!r}; choose from {', '.join(IMPORT_KINDS)}")
-    kind = _kind(p) if kind == "auto" else kind
+    kind = corpus_kind(p) if kind == "auto" else kind
     if kind in ("jsonl", "doccano"):
         docs = _read_jsonl(p)
     elif kind == "label-studio":

@@ -171,20 +171,24 @@ def project_annotations(store: Store, project: Project, annotators: Sequence[str
         return [dict(r._mapping) for r in c.execute(q)]
 
 
-def unscored_texts(store: Store, project: Project, limit: int = 1000) -> list[tuple[int, str]]:
-    """``(text id, text)`` of texts still wanted and not yet scored for uncertainty."""
+def unscored_texts(store: Store, project: Project, limit: int = 1000,
+                   score: str = "uncertainty") -> list[tuple[int, str]]:
+    """``(text id, text)`` of texts still wanted and not yet scored for ``score`` (uncertainty or disagreement)."""
     with store.tx() as c:
         return [tuple(r) for r in c.execute(
-            select(texts.c.id, texts.c.text).where(texts.c.project_id == project.id, texts.c.uncertainty.is_(None),
+            select(texts.c.id, texts.c.text).where(texts.c.project_id == project.id, texts.c[score].is_(None),
                                                    texts.c.n_accepted < project.overlap)
             .order_by(texts.c.position).limit(limit))]
 
 
-def set_uncertainty(store: Store, scores: dict[int, float]) -> None:
-    """Store model uncertainty per text id (the queue can then hand out the most uncertain first)."""
+def set_uncertainty(store: Store, scores: dict[int, float], score: str = "uncertainty") -> None:
+    """Store model uncertainty (or, ``score="disagreement"``, the committee's disagreement) per text id; the queue can
+    then hand out the highest first."""
+    if score not in ("uncertainty", "disagreement"):
+        raise ValueError(f"unknown text score {score!r}")
     with store.tx() as c:
         for tid, u in scores.items():
-            c.execute(texts.update().where(texts.c.id == tid).values(uncertainty=float(u)))
+            c.execute(texts.update().where(texts.c.id == tid).values({score: float(u)}))
 
 
 def set_model(store: Store, project: Project, model: str | None, threshold: float | None) -> Project:

@@ -24,7 +24,7 @@ from .schema import annotations, cursors, history, texts
 __all__ = ["Item", "ORDERS", "current", "claim_next", "edit", "add", "remove", "relabel", "accept",
            "skip", "undo", "previous", "forward", "preannotate", "check_annotator", "annotation_of"]
 
-ORDERS = ("corpus", "uncertainty")
+ORDERS = ("corpus", "uncertainty", "disagreement")  # the last two: highest score first (texts.uncertainty, ...)
 CLAIM_TTL = 30 * 60.0
 
 
@@ -99,8 +99,7 @@ def claim_next(store: Store, project: Project, annotator: str, order: str = "cor
     if order not in ORDERS:
         raise ValueError(f"Unknown queue order {order!r}; choose from {', '.join(ORDERS)}.")
     mine = select(annotations.c.id).where(annotations.c.text_id == texts.c.id, annotations.c.annotator == annotator)
-    keys = ([texts.c.uncertainty.is_(None), texts.c.uncertainty.desc()] if order == "uncertainty" else []) + [
-        texts.c.position]
+    keys = ([texts.c[order].is_(None), texts.c[order].desc()] if order != "corpus" else []) + [texts.c.position]
     for _attempt in range(20):  # others may claim the candidates first; try again with fresh ones
         try:
             with store.tx() as c:

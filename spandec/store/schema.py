@@ -34,6 +34,7 @@ texts = Table(
     Column("text", Text, nullable=False),
     Column("preannotation", JSON),  # spans that came with the import (Label Studio, doccano, CoNLL), or NULL
     Column("uncertainty", Float),  # model uncertainty, for ordering the queue (NULL: not scored)
+    Column("disagreement", Float),  # how much the served models disagree (query by committee; NULL: not scored)
     Column("n_accepted", Integer, nullable=False, server_default="0"),
     Column("claimed_by", String(200)),  # the annotator working on it now, or NULL
     Column("claimed_at", DateTime(timezone=True)),
