@@ -90,7 +90,7 @@ def test_every_written_file_stays_under_the_work_folder(ctx, tmp_path):
     for name in HOSTILE_FILES:
         up = uploads / name
         up.write_text("Kofi Mensah lives in Accra .\n", encoding="utf-8")
-        files, _, _ = app_batch.tag_file(ctx, str(up), "SF-SpanDec", 0.5)
+        files, _, _, _ = app_batch.tag_file(ctx, str(up), "SF-SpanDec", 0.5)
         for f in files:
             f = Path(f).resolve()
             assert f.is_relative_to(ctx.workdir.resolve()) and f.parent.parent == ctx.workdir.resolve()

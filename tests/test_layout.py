@@ -138,7 +138,7 @@ def _long_functions(path: Path) -> list[str]:
 
 
 def test_no_module_over_500_lines() -> None:
-    long = [f"{p.relative_to(ROOT)} ({n} lines)" for p in _modules().values()
+    long = [f"{p.relative_to(ROOT)} ({n} lines)" for p in [*_modules().values(), ROOT / "app.py"]
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES]
     assert not long, f"modules over {MAX_MODULE_LINES} lines: " + ", ".join(long)
 
