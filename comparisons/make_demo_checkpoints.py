@@ -77,7 +77,7 @@ def stage_command(run: Path, t: dict, full_train: int = 14041, full_dev: int = 3
     if t.get("init_from"):
         init = Path(t["init_from"])
         cmd += (f" --init-from runs/conllpp/{init.parent.name}/best" if (init.parent / "training.json").is_file()
-                else f" --init-from data/checkpoints/{init.name}  # the checkpoint shipped before this stage")
+                else f" --init-from runs/conllpp/{init.name}/best")  # a shipped checkpoint: its card's last stage
     if a.get("freeze_word_embeddings", True):
         cmd += " --freeze-word-embeddings"
     if t.get("sample_words"):
@@ -146,11 +146,15 @@ def card(strategy: str, model, run: Path, results: dict | None, length: dict | N
                 t = e.get("throughput", {}).get("batch8", {})
                 sam = (f", F1 {e['samples']['f1']:.2f} on {e['samples']['inputs']} document-context samples "
                        f"(up to {e['samples']['words']} words)" if e.get("samples") else "")
-                lines.append(f"- {name}: F1 {e['f1']:.2f} sentence by sentence{sam}, {t.get('median', '?')} samples/s "
-                             f"at batch 8 ({results['machine'].get('processor')}), spans decoded "
+                speed = (f", {t.get('median', '?')} samples/s at batch 8 ({results['machine'].get('processor')})"
+                         if not e.get("f1_from") else f" (from {e['f1_from'].split(' ')[0]}; speed not remeasured)")
+                lines.append(f"- {name}: F1 {e['f1']:.2f} sentence by sentence{sam}{speed}, spans decoded "
                              f"{100 * e['kept_fraction']:.1f} %")
     lines += length_lines(strategy, length)
-    lines += ["", "## Reproduce", "", "```bash"] + [stage_command(r, t) for r, t in stages] + [
+    sweep = run / "best" / "threshold_sweep.json"
+    choose = ([f"python comparisons/choose_threshold.py runs/conllpp/{run.name}/best ../shared/data/conllpp/dev.txt "
+               f"--max-decoded {json.loads(sweep.read_text())['max_decoded']} --write"] if sweep.is_file() else [])
+    lines += ["", "## Reproduce", "", "```bash"] + [stage_command(r, t) for r, t in stages] + choose + [
               f"spandec export runs/conllpp/{run.name}/best data/checkpoints/{strategy} --fp16 --skip-unchanged",
               "```", "", "Load with `spandec.load_model(\"data/checkpoints/" + strategy + "\")`.", ""]
     return "\n".join(lines)

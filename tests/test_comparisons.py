@@ -166,7 +166,7 @@ def test_card_counts_a_shipped_checkpoints_stages(tmp_path, tiny_encoder) -> Non
     assert "1. 2 epoch(s) on 14041 training sentences, effective batch 64, 14 optimizer steps" in text
     assert "2. 3 epoch(s) on 9000 training sentences" in text
     assert "Budget from the pretrained encoder, warm starts included: 5 epochs, 35 optimizer steps." in text
-    assert "--output runs/conllpp/first" in text and "--init-from data/checkpoints/spandec" in text
+    assert "--output runs/conllpp/first" in text and "--init-from runs/conllpp/spandec/best" in text
 
 
 def test_threshold_sweep_matches_predict(tiny_encoder, overfit_data) -> None:
