@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from spandec import load_model
-from spandec.data import read_conll, spans_to_tags
-from spandec.evaluation import score
+from spandec.data import read_conll
+from spandec.evaluation import rescore
 from spandec.models.explain import score_spans
 from spandec.models.runtime import CONFIG_NAME
 from spandec.samples import document_samples
@@ -31,14 +31,11 @@ def sweep(model, sentences, grid=GRID, batch_size: int = 16) -> list[dict]:
     """Dev F1, precision, recall and the share of candidate spans decoded at each threshold of ``grid``."""
     scores = score_spans(model, [s.words for s in sentences], batch_size=batch_size)
     gold = [s.tags for s in sentences]
-    total = sum(len(s.spans) for s in scores)
     rows = []
     for t in grid:
-        pred = [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in s.decoded(t)]) for s in scores]
-        r = score(gold, pred)
-        kept = sum(int(s.kept(t).sum()) for s in scores)
+        r = rescore(gold, scores, t)
         rows.append({"threshold": t, "f1": r["f1"], "precision": r["precision"], "recall": r["recall"],
-                     "decoded": round(kept / max(total, 1), 4)})
+                     "decoded": round(r["kept_fraction"], 4)})
     return rows
 
 

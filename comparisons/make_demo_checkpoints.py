@@ -57,8 +57,7 @@ def lineage(run: Path) -> list[tuple[Path, dict]]:
 
 def budget(stages: list[tuple[Path, dict]]) -> tuple[int, int]:
     """(epochs, optimizer steps) of all stages, counted from the pretrained encoder."""
-    epochs = sum(t.get("epochs", len(t.get("history", []))) if "card_line" in t else len(t.get("history", []))
-                 for _, t in stages)
+    epochs = sum(t["epochs"] if "card_line" in t else len(t.get("history", [])) for _, t in stages)
     return epochs, sum(int(t.get("steps") or 0) for _, t in stages)
 
 

@@ -22,7 +22,7 @@ from .data import DataError, Sentence, data_dir, read_conll, spans_to_tags, tags
 from .evaluation import predict_tags, score
 from .models.explain import SpanScores, score_spans
 
-__all__ = ["THRESHOLDS", "KINDS", "DIMENSIONS", "ModelOutput", "has_span_filter", "run_models", "analyse",
+__all__ = ["THRESHOLDS", "KINDS", "DIMENSIONS", "ModelOutput", "run_models", "analyse",
            "caps_pattern", "error_kinds", "bucket_scores", "filter_curve", "training_forms", "committee_disagreement",
            "measure_ms"]
 
@@ -32,11 +32,6 @@ THRESHOLDS = tuple(round(0.1 * k, 1) for k in range(11))  # the filter curve: 0,
 KINDS = ("missed", "spurious", "wrong label", "wrong boundary")
 DIMENSIONS = ("label", "entity length", "capitalisation", "seen in training", "input length")
 UNKNOWN = "unknown"
-
-
-def has_span_filter(model: Any) -> bool:
-    """Whether ``model`` prunes spans with a span filter (the model class says so: ``NERModel.has_span_filter``)."""
-    return bool(getattr(model, "has_span_filter", False))
 
 
 @dataclass
@@ -71,7 +66,7 @@ def run_models(models: Sequence[tuple[str, Any, str | None]], sentences: Sequenc
     words = [s.words for s in sentences]
     outs, n = [], max(1, len(models))
     for i, (name, model, source) in enumerate(models):
-        span, filt = model.has_span_decoder, has_span_filter(model)
+        span, filt = model.has_span_decoder, model.has_span_filter
         thr = (model.resolve_threshold(threshold) if filt else 0.0)
         start, got = time.perf_counter(), []
         for c in range(0, len(words), chunk):

@@ -13,7 +13,7 @@ __all__ = ["add_commands", "apply_config"]
 
 
 def _cmd_analyse(args) -> int:
-    from .analysis import THRESHOLDS, analyse, has_span_filter, measure_ms, read_gold, run_models
+    from .analysis import THRESHOLDS, analyse, measure_ms, read_gold, run_models
     from .app.analyse_report import write_report
     from .app.pool import parse_spec
     from .models import load_model
@@ -30,7 +30,7 @@ def _cmd_analyse(args) -> int:
     ms = {}
     sample = [s.words for s in sentences[: args.speed_sample]]
     for name, model, _ in models:
-        if has_span_filter(model) and sample:
+        if model.has_span_filter and sample:
             ms[name] = measure_ms(model, sample, THRESHOLDS, args.batch_size)
     report = analyse(outputs, sentences, Path(args.gold).name, ms)
     seconds = time.perf_counter() - start

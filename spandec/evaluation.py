@@ -48,6 +48,16 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
     }
 
 
+def rescore(gold: Sequence[Sequence[str]], scores: Sequence, threshold: float) -> dict:
+    """:func:`score` of span scores (``spandec.models.explain.SpanScores``, one per gold input) re-thresholded at
+    ``threshold`` without the model, with ``kept_fraction``: the share of candidate spans the filter keeps."""
+    pred = [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in s.decoded(threshold)]) for s in scores]
+    result = score(gold, pred)
+    total = sum(len(s.spans) for s in scores)
+    result["kept_fraction"] = sum(int(s.kept(threshold).sum()) for s in scores) / total if total else 1.0
+    return result
+
+
 def evaluate(model, sentences: Sequence[Sentence], batch_size: int = 32, output_conll: str | Path | None = None,
              **options) -> dict:
     """Score ``model`` on gold ``sentences``; optionally write ``word gold pred`` lines to ``output_conll``."""

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..analysis import (DIMENSIONS, KINDS, THRESHOLDS, analyse, committee_disagreement, has_span_filter, measure_ms,
+from ..analysis import (DIMENSIONS, KINDS, THRESHOLDS, analyse, committee_disagreement, measure_ms,
                         read_gold, run_models)
 from ..data import DataError, Sentence
 from ..models.runtime import PRECISIONS
@@ -87,7 +87,7 @@ def run(ctx: AppContext, path: Any, threshold: float, max_sentences: int | None 
                              progress=(lambda f, d: progress(0.9 * f, d)) if progress else None, pause=job.pause,
                              hold=job.using)
         for key, e in models.items():
-            if has_span_filter(e.model):
+            if e.model.has_span_filter:
                 if progress:
                     progress(0.9, f"timing {e.name} at {len(THRESHOLDS)} thresholds")
                 timed[key] = measure_ms(e.model, words[:SPEED_SAMPLE], THRESHOLDS, hold=job.using)

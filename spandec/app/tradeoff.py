@@ -19,8 +19,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..benchmark import strategy_of
-from ..data import DataError, read_conll, spans_to_tags
+from ..data import DataError, read_conll
 from ..evaluation import predict_tags, score
+from ..evaluation import rescore as rescore_spans
 from ..flops import model_gflops as architecture_gflops
 from ..flops import num_spans
 from ..models import SpanDecConfig
@@ -222,12 +223,7 @@ def rescore(ev: EvalSet, name: str, threshold: float) -> dict:
         result = score(ev.gold, ev.tags[name])
         result["kept_fraction"] = None
         return result
-    scores = ev.span_scores[name]
-    pred = [spans_to_tags(len(s.words), [(c.start, c.end, c.label) for c in s.decoded(threshold)]) for s in scores]
-    result = score(ev.gold, pred)
-    total = sum(len(s.spans) for s in scores)
-    result["kept_fraction"] = sum(int(s.kept(threshold).sum()) for s in scores) / total if total else 1.0
-    return result
+    return rescore_spans(ev.gold, ev.span_scores[name], threshold)
 
 
 # ----- latency and GFLOPs ---------------------------------------------------------------------
