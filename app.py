@@ -26,7 +26,6 @@ from spandec.app.highlight import ENTITY_HEADERS, SUMMARY_HEADERS
 from spandec.app.tab_inputs import INTRO, Shared
 from spandec.app.wiring import (CSS, HEAVY, MODEL_HEADERS, QUIET, THEME, _defaults, _session, canceller, df,  # noqa: F401
                                 guard, models_panel, offer_new_models, span_model_choice)
-from spandec.models import SpanDecConfig
 from spandec.app.options import make_context, parse_args
 from spandec.store import Store, StoreError, open_store
 
@@ -92,7 +91,7 @@ def file_tab(ctx: AppContext) -> None:
                                  label="A .txt file holds", elem_id="file-whole")
                 model = gr.Dropdown(ctx.pool.names, value=_defaults(ctx.pool)[0], label="Model", elem_id="file-model")
                 offer_new_models(model, lambda: ctx.pool.names)
-                threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold")
+                threshold = gr.Slider(0, 1, value=ctx.pool.default_threshold(), step=0.01, label="SF-SpanDec threshold")
                 with gr.Row():
                     file_btn = gr.Button("Tag file", variant="primary", elem_id="tag-file")
                     file_cancel = gr.Button("Cancel", variant="stop", elem_id="tag-file-cancel")
@@ -264,7 +263,7 @@ def analyse_tab(ctx: AppContext, store: Store | None, shared: Shared) -> None:
         with gr.Row():
             choice = gr.Dropdown(pool.names, value=_defaults(pool)[0], label="Serve this model")
             precision = gr.Dropdown(list(analyse.PRECISION_CHOICES), value="auto", label="Precision")
-            choice_thr = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.1, label="Threshold")
+            choice_thr = gr.Slider(0, 1, value=ctx.pool.default_threshold(), step=0.1, label="Threshold")
             export_btn = gr.Button("Export config", elem_id="an-export")
         config_file, config_note = gr.File(label="Config", interactive=False, height=100), gr.Markdown()
 
@@ -352,7 +351,7 @@ def project_panels(ctx: AppContext, store: Store | None, access: Access, ui: Sim
                              file_types=[".txt", ".jsonl", ".json", *batch.CONLL_SUFFIXES], elem_id="ann-new-file")
             with gr.Column():
                 ui.new_model = gr.Dropdown(models, value=default, label="Pre-annotate with")
-                threshold = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="Its threshold")
+                threshold = gr.Slider(0, 1, value=ctx.pool.default_threshold(), step=0.01, label="Its threshold")
                 overlap = gr.Number(1, label="Annotators per text (2+: agreement)", precision=0, minimum=1)
         create_btn = gr.Button("Create project", elem_id="ann-create")
         create_note = gr.Markdown(elem_id="ann-create-note")

@@ -82,6 +82,36 @@ def test_pool_reports_failures_and_serves_the_rest(ctx, paths):
     assert bg.available == ["T"] and bg.get("T").model.strategy == "token"
 
 
+def test_threshold_sliders_start_at_the_served_models_own_threshold(paths, tmp_path):
+    """Every threshold slider of the built app starts at the served SF-SpanDec model's recorded threshold (config.json),
+    or at a pinned one; without a span-filter model at the config class's default."""
+    import importlib.util
+    import shutil
+
+    import gradio as gr
+
+    from spandec.models import SpanDecConfig
+
+    sf = tmp_path / "sf"
+    shutil.copytree(paths["sf-spandec"], sf)
+    config = json.loads((sf / "config.json").read_text())
+    config["threshold"] = 0.37
+    (sf / "config.json").write_text(json.dumps(config))
+    pool = ModelPool.load([ModelSpec("Token", paths["token"]), ModelSpec("SF", str(sf))], log=lambda m: None)
+    assert pool.default_threshold() == 0.37
+    assert ModelPool.load([ModelSpec("SF", str(sf), 0.6)], log=lambda m: None).default_threshold() == 0.6
+    assert ModelPool.load([ModelSpec("T", paths["token"])], log=lambda m: None).default_threshold() == SpanDecConfig.threshold
+
+    spec = importlib.util.spec_from_file_location("spandec_app_main", Path(__file__).resolve().parent.parent / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    demo = app.build_demo(AppContext(pool, workdir=tmp_path / "work"))
+    sliders = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and "hreshold" in str(b.label)]
+    assert len(sliders) >= 6 and {s.value for s in sliders} == {0.37}, [(s.label, s.value) for s in sliders]
+    entry = pool.get("SF")
+    assert entry.threshold(None) == 0.37 and entry.options(None) == {}  # predictions use the model's own default
+
+
 # ----- highlight and bad input ------------------------------------------------------------------
 class _Shown(HTMLParser):
     """What a rendered entity view shows: its text (label chips left out) and the (entity text, label) marks."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..hub import is_hub_id, snapshot
-from ..models import load_model, saved_class
+from ..models import SpanDecConfig, load_model, saved_class
 from ..models.runtime import CONFIG_NAME, check_precision
 from ..spans import check_threshold
 
@@ -323,6 +323,15 @@ class ModelPool:
     def available(self) -> list[str]:
         """Names of the models that loaded or are still loading (not failed)."""
         return [n for n, e in self.entries.items() if not e.failed]
+
+    def default_threshold(self) -> float:
+        """Where the app's threshold sliders start: the first served span-filter model's own threshold (the one
+        recorded in its config.json, chosen on dev), else the config class's default."""
+        for name in self.available:
+            entry = self.entries[name]
+            if entry.has_filter:
+                return float(entry.spec.threshold if entry.spec.threshold is not None else entry.config.threshold)
+        return SpanDecConfig.threshold
 
     def span_models(self) -> list[str]:
         """Available models with a span decoder (the span-filter and cross-attention views need one)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..models import SpanDecConfig
 from ..models.explain import cross_attention, kept_summary
 from .context import AppContext, InputError, check_threshold, clean_text, get_entry
 from .figures import attention_heatmaps, attention_window, span_grid, token_strip, window_title, word_window
@@ -88,7 +87,7 @@ def attention(ctx: AppContext, text: str, model_name: str, span: Any, threshold:
     if not entry.has_span_decoder:
         raise InputError(f"{model_name} is a {entry.strategy} model; cross-attention needs a SpanDec or SF-SpanDec model.")
     if span is None or (isinstance(span, str) and not span.strip()):
-        first = span_choices(ctx, text, model_name, SpanDecConfig.threshold if threshold is None else threshold, limit=1)
+        first = span_choices(ctx, text, model_name, entry.threshold(threshold), limit=1)
         if not first:
             raise InputError("This text has no candidate span.")
         span = first[0][1]

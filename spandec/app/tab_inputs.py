@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..models import SpanDecConfig
 from .context import AppContext
 
 __all__ = ["INTRO", "Shared"]
@@ -24,7 +23,7 @@ class Shared:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.text = gr.State(ctx.examples[0] if ctx.examples else "")
-        self.threshold = gr.State(SpanDecConfig.threshold)
+        self.threshold = gr.State(ctx.pool.default_threshold())
 
     def inputs(self, tab: gr.Tab, key: str, text: bool = True, button: str | None = None, side=None):
         """This tab's own text box (with the examples) and threshold slider, carried, ``side()``'s components and a
@@ -39,7 +38,7 @@ class Shared:
                     if self.ctx.examples:
                         gr.Examples([[t] for t in self.ctx.examples], inputs=[box], label="Examples", examples_per_page=4)
             with gr.Column(scale=1, min_width=280):
-                thr = gr.Slider(0, 1, value=SpanDecConfig.threshold, step=0.01, label="SF-SpanDec threshold",
+                thr = gr.Slider(0, 1, value=self.threshold.value, step=0.01, label="SF-SpanDec threshold",
                                 elem_id=f"{key}-threshold", info="Spans with a word below it are pruned (0 = plain SpanDec)")
                 extra = side() if side else None
                 if button:

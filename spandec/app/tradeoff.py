@@ -24,7 +24,6 @@ from ..evaluation import predict_tags, score
 from ..evaluation import rescore as rescore_spans
 from ..flops import model_gflops as architecture_gflops
 from ..flops import num_spans
-from ..models import SpanDecConfig
 from ..models.explain import score_spans
 from ..spans import Document
 from .batch import check_lengths, uploaded_file
@@ -332,7 +331,7 @@ def _scores(v: _View, entry, used: float, is_sf: bool) -> tuple:
         return res["f1"], res["precision"], res["recall"], res["kept_fraction"], f"{entry.precision} (evaluated here)"
     f1, p, r, form = v.stored.scores(entry.strategy, entry.precision)
     kept = _interp(v.stored.sweep, used, "kept_fraction") if is_sf else None
-    if is_sf and v.stored.sweep and abs(used - SpanDecConfig.threshold) > 1e-9:  # stored scores: default threshold
+    if is_sf and v.stored.sweep and abs(used - entry.config.threshold) > 1e-9:  # stored: at its own threshold
         f1, p, r, form = v.stored.sweep_f1(used), None, None, f"fp32 threshold sweep (at {used:.2f})"
     return f1, p, r, kept, form
 
@@ -369,7 +368,7 @@ def _entry(v: _View, entry, sf_curve: bool) -> None:
     stored_ms = None
     if live is None and v.stored is not None:
         on_curve = _interp(v.sweep, used, "latency_ms") if sf_curve and v.sweep else None
-        at_default = abs(used - SpanDecConfig.threshold) < 1e-9 or not entry.has_filter
+        at_default = not entry.has_filter or abs(used - entry.config.threshold) < 1e-9
         stored_ms = on_curve if on_curve is not None else (
             v.stored.latency_ms(entry.strategy, v.bs, entry.precision) if at_default else None)
     ms = live if live is not None else stored_ms
