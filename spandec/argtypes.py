@@ -8,7 +8,7 @@ import argparse
 from .models.runtime import check_precision
 from .spans import check_threshold
 
-__all__ = ["positive_int", "tag_column", "threshold", "precision"]
+__all__ = ["positive_int", "minutes", "tag_column", "threshold", "precision"]
 
 
 def _usage(check):
@@ -30,6 +30,17 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def minutes(value: str) -> float:
+    """argparse type of a period in minutes: a finite number of at least 0."""
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {value!r}") from None
+    if not 0 <= n < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {value!r}")
     return n
 
 

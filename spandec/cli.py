@@ -14,7 +14,7 @@ from pathlib import Path
 from .data import DataError, Sentence, dataset_stats, format_stats, read_conll, read_dataset_dir
 from .hf_datasets import load_hf_dataset
 from .inputs import read_inputs
-from .argtypes import positive_int, precision, tag_column, threshold
+from .argtypes import minutes, positive_int, precision, tag_column, threshold
 from .cli_analyse import add_commands as add_analyse, apply_config
 from .cli_hub import add_commands
 from .formats import check_conll, entity_columns, json_text, write_conll
@@ -142,7 +142,7 @@ def _cmd_train(args) -> int:
         per_device_batch_size=args.per_device_batch_size, learning_rate=args.lr, schedule=args.schedule,
         new_weights_lr_factor=args.new_weights_lr_factor,
         seed=args.seed, resume=not args.no_resume, max_steps=args.max_steps, progress=not args.quiet,
-        freeze_word_embeddings=args.freeze_word_embeddings, cpu_bf16=args.bf16,
+        freeze_word_embeddings=args.freeze_word_embeddings, cpu_bf16=args.bf16, save_every_minutes=args.save_every_minutes,
     )
     result = train(model, train_data, dev_data, targs)
     recipe = {k: v for k, v in asdict(targs).items() if k not in ("output_dir", "progress", "resume")}
@@ -316,6 +316,8 @@ def _add_train(sub) -> None:
                         "config.json) inference; default: the longest window training met")
     t.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU (needs avx512_bf16/AMX; CUDA always "
                                                          "uses mixed precision)")
+    t.add_argument("--save-every-minutes", type=minutes, default=15.0,
+                   help="also save OUTPUT/last mid-epoch this often, so a stopped run resumes within its epoch (0: at epoch ends only)")
     t.add_argument("--max-steps", type=positive_int, default=None, help="stop after N optimizer steps (smoke runs)")
     t.add_argument("--scheme", default="auto", help="tag scheme of CoNLL files (default auto)")
     t.add_argument("--tag-column", type=tag_column, default=None, help=TAG_COLUMN_HELP)

@@ -55,6 +55,7 @@ class TrainingArgs:
     group_by_length: bool = True  # batch sentences of similar length together (less padding)
     freeze_word_embeddings: bool = False  # keep the encoder's word embeddings as pretrained (smaller checkpoints)
     cpu_bf16: bool = False  # bf16 autocast on CPU (where the CPU supports bf16)
+    save_every_minutes: float = 15.0  # also save OUTPUT/last mid-epoch this often (a resumed run goes on from there); 0: epoch ends only
 
 
 def epoch_order(features: Sequence[dict], seed: int, per_step: int, group_by_length: bool = True) -> list[int]:
@@ -155,7 +156,8 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
         state = _load_checkpoint(model, optimizer, scheduler, out / "last", device)
         scheduler = _resized_schedule(optimizer, scheduler, args, total, state["step"])
         if rank == 0:
-            print(f"resumed from {out / 'last'} after epoch {state['epoch']}", flush=True)
+            within = f" and {state['micro_done']} micro-batches of epoch {state['epoch'] + 1}" if state.get("micro_done") else ""
+            print(f"resumed from {out / 'last'} after epoch {state['epoch']}{within}", flush=True)
     wrapped = model
     if world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -164,17 +166,20 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
         raise ValueError("--bf16: this CPU has no native bf16 (avx512_bf16 or AMX); train without it")
     amp_dtype = autocast_dtype(device) or torch.bfloat16  # CUDA: bf16 where supported, else fp16; CPU: bf16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    started = time.time()
+    started = saved_at = time.time()
     for epoch in range(state["epoch"], args.epochs):
         if args.max_steps and state["step"] >= args.max_steps:
             break
         model.train()
         order = epoch_order(features, args.seed + epoch, per_step, args.group_by_length)
         shard = order[rank::world]
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not args.progress or rank != 0)
-        losses = []
+        done, losses = state.pop("micro_done", 0), state.pop("epoch_losses", [])  # a run resumed mid-epoch skips them
+        bar = tqdm(total=steps_per_epoch, initial=done // accum, desc=f"epoch {epoch + 1}/{args.epochs}",
+                   disable=not args.progress or rank != 0)
         micro = [shard[i : i + args.per_device_batch_size] for i in range(0, len(shard), args.per_device_batch_size)]
         for m, idx in enumerate(micro):
+            if m < done:
+                continue
             batch = {k: v.to(device) for k, v in model.collate([features[i] for i in idx]).items()}
             last_micro = (m + 1) % accum == 0 or m + 1 == len(micro)
             sync = wrapped.no_sync() if (world > 1 and not last_micro) else contextlib.nullcontext()
@@ -196,6 +201,10 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
                 bar.set_postfix(loss=f"{sum(losses[-accum:]) / len(losses[-accum:]):.4f}")
                 if args.max_steps and state["step"] >= args.max_steps:
                     break
+                if rank == 0 and m + 1 < len(micro) and 0 < args.save_every_minutes * 60 <= time.time() - saved_at:
+                    _save_checkpoint(model, optimizer, scheduler, {**state, "micro_done": m + 1, "epoch_losses": losses},
+                                     out / "last", args)
+                    saved_at = time.time()
         bar.close()
         record = {"epoch": epoch + 1, "step": state["step"], "train_loss": sum(losses) / max(len(losses), 1),
                   "seconds": round(time.time() - started, 1)}

@@ -77,6 +77,38 @@ def test_resume_after_interruption(tiny_encoder, data, tmp_path, capsys) -> None
     assert fresh["steps"] == 2 and len(fresh["history"]) == 1
 
 
+def test_resume_within_an_epoch(tiny_encoder, data, tmp_path, capsys) -> None:
+    """A run killed mid-epoch resumes from its last mid-epoch save (weights, optimizer, schedule, random state and
+    place in the epoch) and ends with the weights of a run that was never stopped."""
+    train_data = data[:16]  # 4 optimizer steps per epoch
+    whole = make("spandec", tiny_encoder)
+    train(whole, train_data, None, args(tmp_path / "whole", epochs=2))
+
+    model, calls = make("spandec", tiny_encoder), {"n": 0}
+    forward = model.forward
+
+    def dies_in_step_3(*a, **k):  # a kill after two mid-epoch saves
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return forward(*a, **k)
+
+    model.forward = dies_in_step_3
+    with pytest.raises(KeyboardInterrupt):
+        train(model, train_data, None, args(tmp_path / "cut", epochs=2, save_every_minutes=1e-9))
+    saved = torch.load(tmp_path / "cut" / "last" / "trainer_state.pt", weights_only=False)["state"]
+    assert (saved["epoch"], saved["step"], saved["micro_done"], len(saved["epoch_losses"])) == (0, 2, 2, 2)
+    capsys.readouterr()
+    resumed = make("spandec", tiny_encoder)
+    result = train(resumed, train_data, None, args(tmp_path / "cut", epochs=2, save_every_minutes=1e-9))
+    assert "and 2 micro-batches of epoch 1" in capsys.readouterr().out
+    assert result["steps"] == 8 and [h["step"] for h in result["history"]] == [4, 8]
+    expected = whole.state_dict()
+    assert all(torch.allclose(v, expected[k], atol=1e-6) for k, v in resumed.state_dict().items())
+    final = torch.load(tmp_path / "cut" / "last" / "trainer_state.pt", weights_only=False)["state"]
+    assert "micro_done" not in final and final["epoch"] == 2
+
+
 def test_resume_linear_schedule_with_more_epochs(tiny_encoder, data, tmp_path) -> None:
     train_data = data[:8]
     first = train(make("token", tiny_encoder), train_data, None, args(tmp_path, epochs=1, schedule="linear"))
