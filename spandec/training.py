@@ -189,14 +189,7 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
                 scaler.scale(loss).backward()
             losses.append(loss.item() * accum)
             if last_micro:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                if state["step"] < total:
-                    scheduler.step()
-                state["step"] += 1
+                _optimizer_step(model, optimizer, scheduler, scaler, args.max_grad_norm, state, total)
                 bar.update(1)
                 bar.set_postfix(loss=f"{sum(losses[-accum:]) / len(losses[-accum:]):.4f}")
                 if args.max_steps and state["step"] >= args.max_steps:
@@ -215,6 +208,18 @@ def train(model, train_data: Sequence[Sentence], dev_data: Sequence[Sentence] | 
             dist.barrier()
     return {"history": state["history"], "best_f1": state["best_f1"], "steps": state["step"], "world_size": world,
             "unlearnable_gold": unlearnable}
+
+
+def _optimizer_step(model, optimizer, scheduler, scaler, max_grad_norm: float, state: dict, total: int) -> None:
+    """One optimizer step on the accumulated gradients (clipped), the schedule advanced (not past ``total``)."""
+    scaler.unscale_(optimizer)
+    nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    if state["step"] < total:
+        scheduler.step()
+    state["step"] += 1
 
 
 def _training_features(model, train_data: Sequence[Sentence], report: bool) -> tuple[list[dict], dict[str, int]]:
