@@ -1,12 +1,13 @@
 """Serving cost of every strategy x precision on CPU: F1, samples/s at several batch sizes,
 batch-1 latency, peak memory and size on disk, with ratios against fp32 token classification.
 
-    PYTHONPATH=. python comparisons/serving.py --threads 1 --clock cpu --sentences 300 --f1-sentences 1000 \\
+    PYTHONPATH=. python comparisons/serving.py --threads 1 2 --clock cpu --sentences 300 --f1-sentences 1000 \\
         --models Token=data/checkpoints/token SF-SpanDec=data/checkpoints/sf-spandec SpanDec=data/checkpoints/spandec
 
 F1 is on the whole CoNLL++ test set (``--f1-sentences`` for a subset); throughput at each
 batch size is measured on the first ``--sentences`` test sentences, every form in one
-interleaved run (forms alternate within each round), so the ratios share the machine's state.
+interleaved run (forms alternate within each round), so the ratios share the machine's state; each
+``--threads`` count is its own run (forms loaded anew: ONNX Runtime sessions take the thread count at load).
 Writes comparisons/results/serving.{json,md} and the latency-vs-F1 figure serving.html.
 """
 
@@ -71,72 +72,114 @@ def load_forms(specs, precisions) -> dict[tuple[str, str], tuple]:
 
 
 def run(args) -> dict:
-    """Measure every form; returns the results dict written to serving.json."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    """Measure every form at each thread count (F1 once, at the first); returns the results dict written to serving.json.
+
+    Each row keeps its speed per thread count under ``threads``; its flat ``samples_per_s_b*`` / ratio / latency keys
+    (what the app's trade-off view reads) are those of the last thread count, the app's (a Space's CPU has 2 cores)."""
     test = read_conll(args.data or data_dir() / "conllpp" / "test.txt")
     f1_set = test[: args.f1_sentences] if args.f1_sentences else test
     speed_set = test[: args.sentences]
-    forms = load_forms(parse_specs(args.models), args.precisions)
-    rows = {f"{n} ({p})": {"model": n, "precision": p, "strategy": m.strategy, "size_mib": size}
-            for (n, p), (m, _, size) in forms.items()}
-    named = {f"{n} ({p})": (m, o) for (n, p), (m, o, _) in forms.items()}
-    for key, (model, options) in named.items():
-        start = time.perf_counter()
-        scores = evaluate(model, f1_set, batch_size=32, **options)
-        rows[key].update(f1=scores["f1"], entity_precision=scores["precision"], entity_recall=scores["recall"])
-        print(f"{key}: F1 {rows[key]['f1']} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
-    for bs in args.batch_sizes:
-        clock = CLOCKS[args.clock]
-        speed = throughput(named, speed_set[: args.batch1_sentences] if bs == 1 else speed_set, batch_size=bs,
-                           rounds=args.rounds, clock=clock)
-        for key, r in speed.items():
-            rows[key][f"samples_per_s_b{bs}"] = r["median"]
-        print(f"batch {bs}: " + ", ".join(f"{k} {v['median']}" for k, v in speed.items()), file=sys.stderr, flush=True)
-    docs = [Document.from_input(s.words) for s in speed_set]
-    clock = CLOCKS[args.clock]
-    for key, (model, options) in named.items():
-        lat = latency(model, speed_set, batch_size=1, limit=args.latency_calls, clock=clock, **options)
-        rows[key].update(p50_ms=lat["p50"], p95_ms=lat["p95"], mean_ms_b1=lat["mean"])
-        rows[key]["peak_mib_b32"] = peak_memory_mb(lambda: model.predict_candidates(docs[:256], 32, **options),
-                                                   torch.device("cpu"))
-    ref = rows.get(f"{REFERENCE[0]} ({REFERENCE[1]})")
-    for key, row in rows.items():
+    rows: dict[str, dict] = {}
+    for t, threads in enumerate(args.threads):
+        torch.set_num_threads(threads)  # before loading: ONNX Runtime sessions take torch's thread count
+        forms = load_forms(parse_specs(args.models), args.precisions)
+        named = {f"{n} ({p})": (m, o) for (n, p), (m, o, _) in forms.items()}
+        if t == 0:
+            rows = {f"{n} ({p})": {"model": n, "precision": p, "strategy": m.strategy, "size_mib": size, "threads": {}}
+                    for (n, p), (m, _, size) in forms.items()}
+            f1_scores(named, rows, f1_set)
+        for key, speed in speeds(named, speed_set, args).items():
+            rows[key]["threads"][str(threads)] = speed
+        del forms, named
+    for row in rows.values():
         base = rows.get(f"{row['model']} (fp32)")
         row["f1_delta_vs_fp32"] = round(row["f1"] - base["f1"], 2) if base else None
-        for bs in args.batch_sizes:
-            col = f"samples_per_s_b{bs}"
-            if ref and ref.get(col):
-                row[f"x_token_fp32_b{bs}"] = round(row[col] / ref[col], 2)
-            same = rows.get(f"{REFERENCE[0]} ({row['precision']})")
-            if same and same.get(col):
-                row[f"x_token_same_precision_b{bs}"] = round(row[col] / same[col], 2)
+    for threads in map(str, args.threads):
+        ratios(rows, threads, args.batch_sizes)
+    for row in rows.values():
+        row.update(row["threads"].get(str(args.threads[-1]), {}))
     return {"machine": machine_info() | {"native_bf16": native_bf16()},
             "settings": {"f1_sentences": len(f1_set), "speed_sentences": len(speed_set), "rounds": args.rounds,
-                         "batch_sizes": args.batch_sizes,
+                         "batch_sizes": args.batch_sizes, "threads": args.threads,
                          "batch1_sentences": min(args.batch1_sentences, len(speed_set)), "latency_calls": args.latency_calls,
                          "reference": " ".join(REFERENCE), "clock": args.clock, "f1_tolerance": F1_TOLERANCE,
                          "command": "python comparisons/serving.py " + " ".join(sys.argv[1:])},
             "results": rows}
 
 
+def f1_scores(named: dict, rows: dict, f1_set) -> None:
+    """F1, precision and recall of every form on ``f1_set`` (batch 32), into ``rows``."""
+    for key, (model, options) in named.items():
+        start = time.perf_counter()
+        scores = evaluate(model, f1_set, batch_size=32, **options)
+        rows[key].update(f1=scores["f1"], entity_precision=scores["precision"], entity_recall=scores["recall"])
+        print(f"{key}: F1 {rows[key]['f1']} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+
+
+def speeds(named: dict, speed_set, args) -> dict[str, dict]:
+    """Every form's samples/s per batch size (median, min and max of the interleaved rounds), batch-1 latency and peak
+    memory at batch 32, at the current thread count."""
+    out: dict[str, dict] = {key: {} for key in named}
+    clock = CLOCKS[args.clock]
+    for bs in args.batch_sizes:
+        speed = throughput(named, speed_set[: args.batch1_sentences] if bs == 1 else speed_set, batch_size=bs,
+                           rounds=args.rounds, clock=clock)
+        for key, r in speed.items():
+            out[key].update({f"samples_per_s_b{bs}": r["median"], f"samples_per_s_b{bs}_min": r["min"],
+                             f"samples_per_s_b{bs}_max": r["max"]})
+        print(f"{torch.get_num_threads()} threads, batch {bs}: " + ", ".join(f"{k} {v['median']}" for k, v in speed.items()),
+              file=sys.stderr, flush=True)
+    docs = [Document.from_input(s.words) for s in speed_set]
+    for key, (model, options) in named.items():
+        lat = latency(model, speed_set, batch_size=1, limit=args.latency_calls, clock=clock, **options)
+        out[key].update(p50_ms=lat["p50"], p95_ms=lat["p95"], mean_ms_b1=lat["mean"])
+        out[key]["peak_mib_b32"] = peak_memory_mb(lambda: model.predict_candidates(docs[:256], 32, **options),
+                                                  torch.device("cpu"))
+    return out
+
+
+def ratios(rows: dict, threads: str, batch_sizes) -> None:
+    """Each form's speed at ``threads`` against fp32 token classification and against token classification at its
+    own precision (the same thread count, the same interleaved run)."""
+    ref = rows.get(f"{REFERENCE[0]} ({REFERENCE[1]})")
+    for row in rows.values():
+        mine = row["threads"].get(threads)
+        same = rows.get(f"{REFERENCE[0]} ({row['precision']})")
+        for bs in batch_sizes:
+            col = f"samples_per_s_b{bs}"
+            if mine is None or not mine.get(col):
+                continue
+            if ref and ref["threads"].get(threads, {}).get(col):
+                mine[f"x_token_fp32_b{bs}"] = round(mine[col] / ref["threads"][threads][col], 2)
+            if same and same["threads"].get(threads, {}).get(col):
+                mine[f"x_token_same_precision_b{bs}"] = round(mine[col] / same["threads"][threads][col], 2)
+
+
 def markdown(result: dict) -> str:
-    """The results as a Markdown table, with the settings."""
+    """The results as Markdown: F1 per form, then one speed table per thread count, with the settings."""
     s, bss = result["settings"], result["settings"]["batch_sizes"]
-    head = (["form", "F1", "ΔF1 vs fp32"] + [f"samples/s b{b}" for b in bss] + [f"x token fp32 b{b}" for b in bss]
-            + ["x token same precision b8", "p50 ms b1", "p95 ms b1", "peak MiB b32", "MiB on disk"])
-    lines = [f"Serving on CPU ({result['machine']['processor']}, {result['machine']['torch_threads']} torch threads; "
-             f"native bf16: {result['machine']['native_bf16']}). F1 on {s['f1_sentences']} CoNLL++ test sentences; "
-             f"speed on the first {s['speed_sentences']} (batch 1: {s['batch1_sentences']}), {s['rounds']} interleaved "
-             f"rounds (median, {s['clock']} clock); "
-             f"latency over {s['latency_calls']} single-sentence calls.", "",
-             f"`{s['command']}`", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for key, r in result["results"].items():
-        cells = [key, r["f1"], r["f1_delta_vs_fp32"]] + [r.get(f"samples_per_s_b{b}") for b in bss]
-        cells += [r.get(f"x_token_fp32_b{b}") for b in bss] + [r.get("x_token_same_precision_b8"), r["p50_ms"],
-                                                                 r["p95_ms"], r["peak_mib_b32"], r["size_mib"]]
+    lines = [f"Serving on CPU ({result['machine']['processor']}; native bf16: {result['machine']['native_bf16']}). "
+             f"F1 on {s['f1_sentences']} CoNLL++ test sentences; speed on the first {s['speed_sentences']} (batch 1: "
+             f"{s['batch1_sentences']}), {s['rounds']} interleaved rounds, median [min-max] samples/s ({s['clock']} clock); "
+             f"latency over {s['latency_calls']} single-sentence calls.", "", f"`{s['command']}`", "",
+             "| form | F1 | ΔF1 vs fp32 | precision | recall | MiB on disk |", "|---|---|---|---|---|---|"]
+    rows = result["results"]
+    for key, r in rows.items():
+        cells = [key, r["f1"], r["f1_delta_vs_fp32"], r.get("entity_precision"), r.get("entity_recall"), r["size_mib"]]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    for threads in s.get("threads") or [result["machine"].get("torch_threads")]:
+        head = ([f"form, {threads} thread{'s' if threads != 1 else ''}"] + [f"samples/s b{b}" for b in bss]
+                + [f"x token fp32 b{b}" for b in bss] + [f"x token same precision b{b}" for b in bss]
+                + ["p50 ms b1", "p95 ms b1", "peak MiB b32"])
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for key, r in rows.items():
+            t = r.get("threads", {}).get(str(threads), r)
+            spread = [f"{t.get(f'samples_per_s_b{b}')} [{t.get(f'samples_per_s_b{b}_min')}-{t.get(f'samples_per_s_b{b}_max')}]"
+                      if t.get(f"samples_per_s_b{b}") is not None else None for b in bss]
+            cells = ([key] + spread + [t.get(f"x_token_fp32_b{b}") for b in bss]
+                     + [t.get(f"x_token_same_precision_b{b}") for b in bss] + [t.get("p50_ms"), t.get("p95_ms"),
+                                                                               t.get("peak_mib_b32")])
+            lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +207,8 @@ def main(argv=None) -> int:
     p.add_argument("--latency-calls", type=int, default=300)
     p.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                    help="wall time, or the process's CPU time (with --threads 1 on a machine other jobs share)")
-    p.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads (default torch's)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="torch and ONNX Runtime thread counts, each measured in its own interleaved run (default 1 2)")
     p.add_argument("--out", default="comparisons/results/serving", help="output path without suffix")
     args = p.parse_args(argv)
     result = run(args)

@@ -188,3 +188,39 @@ def test_threshold_sweep_matches_predict(tiny_encoder, overfit_data) -> None:
     assert chosen["decoded"] <= cap and chosen["f1"] == max(r["f1"] for r in rows if r["decoded"] <= cap)
     with pytest.raises(SystemExit):
         ct.choose(rows, -1.0)
+
+
+def test_serving_benchmark_per_thread_count(tmp_path, tiny_encoder) -> None:
+    """serving.py: F1 once, then each thread count's own interleaved run with median [min-max] samples/s and ratios
+    against token classification at the same precision and thread count; the flat keys the app reads are the last
+    count's."""
+    import torch
+
+    from test_app_support import write_gold
+
+    serving = load_script("serving")
+    gold = write_gold(tmp_path / "gold.txt", repeat=2)
+    for strategy in ("token", "sf-spandec"):
+        make(strategy, tiny_encoder).save_pretrained(tmp_path / strategy)
+    threads = torch.get_num_threads()
+    try:
+        assert serving.main(["--models", f"Token={tmp_path / 'token'}", f"SF={tmp_path / 'sf-spandec'}", "--data",
+                             str(gold), "--precisions", "fp32", "onnx", "--sentences", "8", "--batch1-sentences", "4",
+                             "--batch-sizes", "1", "8", "--rounds", "2", "--latency-calls", "3", "--threads", "1", "2",
+                             "--clock", "cpu", "--out", str(tmp_path / "serving")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    result = json.loads((tmp_path / "serving.json").read_text())
+    rows = result["results"]
+    assert set(rows) == {"Token (fp32)", "Token (onnx)", "SF (fp32)", "SF (onnx)"} and result["settings"]["threads"] == [1, 2]
+    for key, row in rows.items():
+        assert set(row["threads"]) == {"1", "2"} and 0 <= row["f1"] <= 100
+        for t in row["threads"].values():
+            assert t["samples_per_s_b8_min"] <= t["samples_per_s_b8"] <= t["samples_per_s_b8_max"]
+        assert row["samples_per_s_b8"] == row["threads"]["2"]["samples_per_s_b8"]  # the app reads the last count's
+    for t in ("1", "2"):
+        sf, token = rows["SF (onnx)"]["threads"][t], rows["Token (onnx)"]["threads"][t]
+        assert sf["x_token_same_precision_b8"] == round(sf["samples_per_s_b8"] / token["samples_per_s_b8"], 2)
+        assert rows["Token (onnx)"]["threads"][t]["x_token_same_precision_b8"] == 1.0
+    md = (tmp_path / "serving.md").read_text()
+    assert "| form, 1 thread |" in md and "| form, 2 threads |" in md and md.count("| SF (onnx) |") == 3
