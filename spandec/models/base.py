@@ -29,7 +29,7 @@ from ..spans import Candidate, Document, decode, entity_dicts
 from ..text import is_blank_word
 from .encoder import DEFAULT_ENCODER, encoder_from_config, encoder_hub_id, load_encoder, load_tokenizer, max_text_length
 from .outputs import Prediction, PredictStats
-from .windows import WindowInput, Windowing
+from .windows import WindowInput, Windowing, same_length_batches
 from .runtime import CONFIG_NAME, WEIGHTS_NAME, TorchRuntime, check_precision, loadable_state, set_precision
 
 #: keywords every ``predict`` call takes besides the strategy's ``predict_options``
@@ -288,7 +288,7 @@ class NERModel(Windowing, nn.Module):
     def run_windows(self, docs: Sequence[Document], batch_size: int = 8, score: Callable | None = None,
                     pause: Callable[[], None] | None = None,
                     **options) -> tuple[list[list[tuple[WindowInput, Any]]], PredictStats]:
-        """Score every window of ``docs`` in length-sorted batches: per document its (window, result) pairs, and the stats.
+        """Score every window of ``docs`` in batches of one window length (:func:`same_length_batches`): per document its (window, result) pairs, and the stats.
 
         ``score`` (features -> (results, stats)) replaces :meth:`score_windows` (viewers scoring every span).
         ``pause`` is called between forward passes (a server yields its model lock there, or cancels by raising).
@@ -298,17 +298,16 @@ class NERModel(Windowing, nn.Module):
         score = score or (lambda feats: self.score_windows(feats, pause=pause, **options))
         self.eval()
         windows = self.all_windows(docs)
-        order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
         results: list[Any] = [None] * len(windows)
         stats = PredictStats()
+        batches = same_length_batches(windows, batch_size)  # never padded: a window's numbers depend on it alone
         with self.autocast():
-            for b in range(0, len(order), batch_size):
-                idx = order[b : b + batch_size]
+            for b, idx in enumerate(batches):
                 outs, batch_stats = score([self.window_features(windows[k]) for k in idx])
                 for k, out in zip(idx, outs):
                     results[k] = out
                 stats = stats + batch_stats
-                if pause is not None and b + batch_size < len(order):
+                if pause is not None and b + 1 < len(batches):
                     pause()
         per_doc: list[list[tuple[WindowInput, Any]]] = [[] for _ in docs]
         for w, r in zip(windows, results):
