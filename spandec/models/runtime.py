@@ -138,21 +138,19 @@ class BF16Runtime(TorchRuntime):
 
 
 class RowBlockLinear(nn.Linear):
-    """An ``nn.Linear`` whose matrix products always have :attr:`rows` rows: its input's rows, zero-padded to a multiple
-    of ``rows``, go through in blocks. oneDNN's bfloat16 GEMM picks its kernel, and with it how a row's sum over the
-    input features is split, by the row count (here: one split up to 32 rows, another above, for 1536 inputs: up to
-    0.03 on the bf16 encoder's states), whereas at a fixed row count a row's result does not depend on the other
-    rows or its place among them."""
+    """An ``nn.Linear`` whose matrix products have at most :attr:`rows` rows: its input's rows go through in blocks.
+    oneDNN's bfloat16 GEMM picks its kernel, and with it how a row's sum over the input features is split, by the row
+    count: up to 32 rows every row comes out as it does alone, above that (1536 inputs) otherwise, by up to 0.03 on the
+    bf16 encoder's states; so a row's numbers would depend on how many rows share its batch."""
 
-    rows = 64
+    rows = 32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
-        n = flat.shape[0]
-        if n % self.rows:
-            flat = torch.cat([flat, flat.new_zeros(self.rows - n % self.rows, flat.shape[1])])
+        if flat.shape[0] <= self.rows:
+            return nn.functional.linear(x, self.weight, self.bias)
         out = torch.cat([nn.functional.linear(block, self.weight, self.bias) for block in flat.split(self.rows)])
-        return out[:n].reshape(*x.shape[:-1], out.shape[-1])
+        return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
 class Int8Runtime(TorchRuntime):
