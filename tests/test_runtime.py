@@ -257,16 +257,3 @@ def test_two_threads_converting_one_model_share_one_file(fp32_models, tmp_path, 
     files = sorted(p.name for p in (tmp_path / "cache" / "onnx").iterdir())
     assert len(files) == 2 and not any(".tmp" in f for f in files)  # encoder and decoder graph, nothing else
     assert triples(results[0].predict(TEXTS[:2])) == triples(results[1].predict(TEXTS[:2]))
-@pytest.mark.parametrize("precision", ["fp32", "onnx", "onnx-int8"])
-@pytest.mark.parametrize("strategy", ["token", "sf-spandec"])
-def test_answer_does_not_depend_on_the_batch(fp32_models, strategy, precision) -> None:
-    """Each text alone, and in one list at batch sizes 2 and 8: the same entities, scores within 1e-3."""
-    _, path = fp32_models[strategy]
-    model = spandec.load_model(path, device="cpu", precision=precision)
-    options = {"threshold": 0.3} if strategy == "sf-spandec" else {}
-    alone = [triples([model.predict_batch([t], batch_size=1, flat=False, **options)[0]]) for t in TEXTS]
-    for bs in (2, 8):
-        listed = [triples([d]) for d in model.predict_batch(TEXTS, batch_size=bs, flat=False, **options)]
-        for a, b in zip(alone, listed):
-            assert set(a) == set(b)
-            assert max((abs(a[k] - b[k]) for k in a), default=0.0) <= 1e-3

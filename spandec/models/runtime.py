@@ -1,11 +1,10 @@
 """Encoder (and span decoder) backends: the one place that knows how a model runs and is stored per precision.
 
-Every strategy calls its encoder through ``model.run_encoder(...)``, which hands the call to
-``model.runtime``, one of:
+Every strategy calls its encoder through ``model.run_encoder(...)``, which hands the call to ``model.runtime``, one of:
 
 - ``fp32``: the torch module as it is (training, reference predictions);
-- ``bf16``: the encoder's weights cast to bfloat16, its output cast back to float32;
-- ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers;
+- ``bf16``: the encoder's weights cast to bfloat16, its output cast back to float32, linear layers in row blocks;
+- ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers (per-row activation scales);
 - ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and
   run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row
   (per-token) activation scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one decoder layer also export their span
@@ -14,12 +13,12 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
   test SpanDec onnx-int8 scored 86.48 with an int8 decoder, 86.47 with a float32 one: the F1 cost is the
   int8 encoder's).
 
-The span filter's word head and the span bookkeeping stay torch float32, so which spans are decoded
-is decided exactly given the encoder's states; other heads run bf16 autocast for bf16 (matmuls bf16,
-softmax and norms float32) and float32 for every other form (for the int8 forms float32 heads measured
-faster than bf16 autocast: SF-SpanDec onnx-int8 0.66 s vs 0.78 s CPU time per 300 CoNLL++ sentences at
-batch 8, torchao int8 1.29 s vs 1.44 s, one thread, interleaved runs). A saved folder's config.json records
-its ``precision``; ``load_model`` picks it up (or converts on load when another is asked for; ONNX
+The span filter's word head and the span bookkeeping stay torch float32, so which spans are decoded is decided exactly
+given the encoder's states; other heads run bf16 autocast for bf16 (matmuls bf16, softmax and norms float32) and
+float32 for every other form (for the int8 forms float32 heads measured faster than bf16 autocast: SF-SpanDec onnx-int8
+0.66 s vs 0.78 s CPU time per 300 CoNLL++ sentences at batch 8, torchao int8 1.29 s vs 1.44 s, one thread, interleaved
+runs). No number depends on the batch (``run_windows`` never pads windows; bf16: :class:`RowBlockLinear`). A folder's
+config.json records its ``precision``; ``load_model`` picks it up (or converts on load when another is asked for; ONNX
 conversions are cached per weights file, see :func:`cache_dir`).
 """
 
@@ -115,8 +114,7 @@ class TorchRuntime:
 
 
 class BF16Runtime(TorchRuntime):
-    """bf16: encoder weights in bfloat16; the states come back as float32 for the heads. Every ``nn.Linear`` of the
-    model runs as a :class:`RowBlockLinear`, so a row's numbers do not depend on how many rows share its batch."""
+    """bf16: encoder weights bfloat16, states back as float32; every ``nn.Linear`` a :class:`RowBlockLinear`."""
 
     precision = "bf16"
 
@@ -138,30 +136,27 @@ class BF16Runtime(TorchRuntime):
 
 
 class RowBlockLinear(nn.Linear):
-    """An ``nn.Linear`` whose matrix products have at most :attr:`rows` rows: its input's rows go through in blocks.
-    oneDNN's bfloat16 GEMM picks its kernel, and with it how a row's sum over the input features is split, by the row
-    count: up to 32 rows every row comes out as it does alone, above that (1536 inputs) otherwise, by up to 0.03 on the
-    bf16 encoder's states; so a row's numbers would depend on how many rows share its batch."""
+    """``nn.Linear`` in blocks of at most :attr:`rows` input rows. oneDNN's bf16 GEMM splits a row's sum by the row count:
+    up to 32 rows each row comes out as alone, above that (1536 inputs) not, by up to 0.03 on the encoder's states."""
 
     rows = 32
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        if flat.shape[0] <= self.rows:
-            return nn.functional.linear(x, self.weight, self.bias)
-        out = torch.cat([nn.functional.linear(block, self.weight, self.bias) for block in flat.split(self.rows)])
+        flat = x.reshape(-1, x.shape[-1]).contiguous()  # strided inputs take yet another path
+        blocks = [nn.functional.linear(block, self.weight, self.bias) for block in flat.split(self.rows)]
+        out = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
 class Int8Runtime(TorchRuntime):
-    """int8: torchao dynamic int8 activations x int8 weights in every encoder ``nn.Linear``."""
+    """int8: torchao's int8 activations (a scale per row: none from the batch) x int8 weights in each encoder Linear."""
 
     precision = "int8"
 
     def prepare(self, model, folder=None) -> None:
-        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, PerRow, quantize_
 
-        quantize_(model.encoder, Int8DynamicActivationInt8WeightConfig())
+        quantize_(model.encoder, Int8DynamicActivationInt8WeightConfig(granularity=PerRow()))
 
     def __call__(self, encoder, **inputs) -> torch.Tensor:
         return encoder(**inputs).last_hidden_state.float()
