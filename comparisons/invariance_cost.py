@@ -39,12 +39,16 @@ def padded_batches(windows, batch_size: int) -> list[list[int]]:
     return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
 
+VARIANTS = ("padded", "unblocked", "invariant")  # unblocked: same-length batches, bf16 linear layers in one product
+
+
 @contextmanager
-def padded(model):
-    """Run ``model`` the way it ran before batch invariance (restored on exit)."""
-    blocked = [m for m in model.modules() if type(m) is RowBlockLinear]
+def variant(model, name: str):
+    """Run ``model`` as ``name`` of :data:`VARIANTS` ("padded": as before batch invariance); restored on exit."""
+    blocked = [m for m in model.modules() if type(m) is RowBlockLinear] if name != "invariant" else []
     invariant = base.same_length_batches
-    base.same_length_batches = padded_batches
+    if name == "padded":
+        base.same_length_batches = padded_batches
     for m in blocked:
         m.__class__ = nn.Linear
     try:
@@ -86,23 +90,25 @@ def main(argv=None) -> int:
                                                        {} if spec.threshold is None else {"threshold": spec.threshold})
             except (ValueError, ImportError) as exc:
                 print(f"{spec.name} {precision}: skipped ({exc})", file=sys.stderr)
-    times = {(f, w, v): [] for f in forms for w in workloads for v in ("padded", "invariant")}
+    variants = {f: [v for v in VARIANTS if v != "unblocked" or any(type(m) is RowBlockLinear for m in model.modules())]
+                for f, (model, _) in forms.items()}
+    times = {(f, w, v): [] for f in forms for w in workloads for v in variants[f]}
     for model, options in forms.values():  # warm-up
         run(model, workloads["requests"][:2], options)
     for r in range(args.rounds):
         for name, (model, options) in forms.items():
             for work, calls in workloads.items():
-                with padded(model):
-                    times[name, work, "padded"].append(run(model, calls, options))
-                times[name, work, "invariant"].append(run(model, calls, options))
+                for v in variants[name]:
+                    with variant(model, v):
+                        times[name, work, v].append(run(model, calls, options))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     rows = {}
     for name in forms:
         for work in workloads:
-            old, new = (statistics.median(times[name, work, v]) for v in ("padded", "invariant"))
-            rows[f"{name} {work}"] = {"padded_s": round(old, 3), "invariant_s": round(new, 3),
-                                      "cost": round(new / old, 3), "rounds": {v: [round(t, 3) for t in times[name, work, v]]
-                                                                              for v in ("padded", "invariant")}}
+            median = {v: statistics.median(times[name, work, v]) for v in variants[name]}
+            rows[f"{name} {work}"] = {f"{v}_s": round(t, 3) for v, t in median.items()} | {
+                "cost": round(median["invariant"] / median["padded"], 3),
+                "rounds": {v: [round(t, 3) for t in times[name, work, v]] for v in variants[name]}}
     result = {"settings": {"sentences": len(docs), "batch_size": BATCH, "rounds": args.rounds, "threads": args.threads,
                            "clock": "process_time",
                            "command": "python comparisons/invariance_cost.py " + " ".join(sys.argv[1:])}, "results": rows}
@@ -121,11 +127,13 @@ def markdown(result: dict) -> str:
              f"thread(s), median of {s['rounds']} interleaved rounds, process CPU seconds. `corpus`: one call for all "
              f"sentences; `requests`: one call per {s['batch_size']} consecutive sentences. `padded`: windows sorted by "
              "length and padded to their batch's longest, bf16 linear layers in one product (the replaced batching); "
-             "`invariant`: batches of one window length, bf16 linear layers in blocks of at most 32 rows.", "",
-             f"`{s['command']}`", "", "| form | workload | padded s | invariant s | invariant / padded |", "|---|---|---|---|---|"]
+             "`invariant`: batches of one window length, bf16 linear layers in blocks of at most 32 rows; `unblocked` "
+             "(bf16 only): batches of one window length, linear layers in one product.", "",
+             f"`{s['command']}`", "", "| form | workload | padded s | unblocked s | invariant s | invariant / padded |",
+             "|---|---|---|---|---|---|"]
     for key, r in result["results"].items():
         form, _, work = key.rpartition(" ")
-        lines.append(f"| {form} | {work} | {r['padded_s']} | {r['invariant_s']} | {r['cost']} |")
+        lines.append(f"| {form} | {work} | {r['padded_s']} | {r.get('unblocked_s', '')} | {r['invariant_s']} | {r['cost']} |")
     return "\n".join(lines) + "\n"
 
 
