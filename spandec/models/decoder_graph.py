@@ -2,15 +2,15 @@
 -> logits (K, labels)`` for K spans, batch, length and span count dynamic, no data-dependent Python.
 
 What depends on weights only is a constant of the graph: the start/end position queries and their first-layer
-query/key/value projections (one table row per (position, slot) up to the encoder's longest text, sliced by the
-batch's length), and the text's key and value projections fused into one matmul (one int8 matmul in onnx-int8).
-Every (text, position, slot) row attends to its text once and each span takes its start and end rows
-(``DecoderLayer.forward_positions(all_rows=True)``, exact): the cost does not grow with the span count.
+query/key/value projections (one table row per (position, slot) up to the encoder's longest text, gathered by the
+spans' positions), and the text's key and value projections fused into one matmul (one int8 matmul in onnx-int8).
+Two forms, both exact (the decoder layer's softmax over ``[own pair, text]``); :func:`decoder_form` picks one per call:
 
-Measured and dropped (CoNLL++ test, SF-SpanDec onnx-int8, 300 sentences, batch 8, 1 thread, decoder session CPU
-time): a per-span form, each kept span's two queries against its own text's keys gathered per span, took 0.12-0.14 s
-against 0.075 s for this form (the gathered (spans, length, 2 x hidden) keys and values cost more than every
-position's rows), even on the 30 shortest batches (0.042 s vs 0.039 s).
+- :class:`SpanRowsGraph`: each span's start and end query against its own text's keys and values, gathered per
+  span: work and memory grow with spans x length, the cheaper form when the span filter kept few spans;
+- :class:`AllRowsGraph`: every (text, position, slot) row attends once and each span takes its two rows
+  (``DecoderLayer.forward_positions(all_rows=True)``): work grows with texts x length^2, not with the span count
+  (SpanDec, decode-everything, long windows).
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ from torch import nn
 from .encoder import max_text_length
 from .span_decoder import text_bias
 
-__all__ = ["AllRowsGraph"]
+__all__ = ["AllRowsGraph", "SpanRowsGraph", "decoder_form"]
+
+
+def decoder_form(spans: int, texts: int, length: int) -> str:
+    """The cheaper decoder graph for a call: "spans" while spans x 4 <= texts x length, else "rows". Per call on
+    CoNLL++ test (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 20-40 % less time below that
+    ratio and up to 1.8x more above it (5 texts x 128 subwords, 244 spans: 27 ms vs 15 ms)."""
+    return "spans" if 4 * spans <= texts * length else "rows"
 
 
 class _DecoderConstants(nn.Module):
@@ -70,3 +77,22 @@ class AllRowsGraph(_DecoderConstants):
         q = self.layer.forward_positions(qpos, batch_idx, starts, ends, mem_k, mem_v, text_bias(attention_mask, z.dtype),
                                          projected=tuple(t.unflatten(-1, (h, d)) for t in projected), all_rows=True)
         return self.head(q)
+
+
+class SpanRowsGraph(_DecoderConstants):
+    """Each span's start and end query attends over its own pair and its own text (keys and values gathered per span)."""
+
+    def forward(self, z, attention_mask, batch_idx, starts, ends):
+        h, d, H = self.heads, self.head_dim, self.hidden
+        q, Q, K, V = self.rows(starts, ends)
+        kv = self.memory(z)
+        B, L = kv.shape[0], kv.shape[1]
+        keys = kv[..., :H].reshape(B, L, h, d).permute(0, 2, 3, 1)[batch_idx]  # (K, h, d, L)
+        values = kv[..., H:].reshape(B, L, h, d).transpose(1, 2)[batch_idx]  # (K, h, L, d)
+        n = batch_idx.shape[0]
+        Qh = Q.reshape(n, 2, h, d).transpose(1, 2) * self.scale  # (K, h, 2, d)
+        lz = Qh @ keys + text_bias(attention_mask, z.dtype)[batch_idx][:, None, None, :]  # (K, h, 2, L)
+        lq = Qh @ K.reshape(n, 2, h, d).permute(0, 2, 3, 1)  # (K, h, 2, 2): the pair's own keys
+        w = torch.cat([lq, lz], dim=-1).softmax(-1)
+        attended = w[..., :2] @ V.reshape(n, 2, h, d).transpose(1, 2) + w[..., 2:] @ values  # (K, h, 2, d)
+        return self.head(self.layer.finish(q, attended.transpose(1, 2)))

@@ -8,8 +8,8 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
 - ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and
   run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row
   (per-token) activation scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one decoder layer also export their span
-  decoder and classifier (``SpanDecModel.decoder_graph``: the exact first-layer path over every
-  position, its weight-only parts constants; dynamic batch, length and span count) and run it in a second session, int8 likewise (on CoNLL++
+  decoder and classifier (``SpanDecModel.decoder_graphs``: per-span rows when the filter kept few spans, every
+  position's rows otherwise, weight-only parts as constants; dynamic batch, length and span count) and run it in a second session, int8 likewise (on CoNLL++
   test SpanDec onnx-int8 scored 86.48 with an int8 decoder, 86.47 with a float32 one: the F1 cost is the
   int8 encoder's).
 
@@ -42,7 +42,8 @@ CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with
 WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
 EXPORT_VERSION = 5  # bump when what an export writes changes: cached conversions are then made anew
-DECODER_NAME = "decoder.onnx"  # SpanDec / SF-SpanDec with one decoder layer: the span decoder and classifier
+DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec / SF-SpanDec, one decoder layer: the
+# span decoder and classifier in its two forms (spandec.models.decoder_graph)
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
 
@@ -181,9 +182,10 @@ class OrtRuntime(TorchRuntime):
 
     def __init__(self, precision: str):
         self.precision = precision
-        self.session = self.decoder_session = None
+        self.session = None
+        self.decoder_sessions: dict[str, Any] = {}  # decoder form ("rows", "spans") -> its session
         self.onnx_path: Path | None = None
-        self.decoder_path: Path | None = None
+        self.decoder_paths: dict[str, Path] = {}
         self._tmp: tempfile.TemporaryDirectory | None = None  # conversions of models saved nowhere
 
     def prepare(self, model, folder=None) -> None:
@@ -193,12 +195,13 @@ class OrtRuntime(TorchRuntime):
         quantize = self.precision == "onnx-int8"
         self.onnx_path = self._file(model, folder, ONNX_NAME, lambda path: export_onnx(model.encoder, path, quantize))
         self.session = _session(self.onnx_path)
-        graph = model.decoder_graph() if "decoder" in model.onnx_parts else None
-        if graph is not None:
-            hidden = model.encoder.config.hidden_size
-            self.decoder_path = self._file(model, folder, DECODER_NAME,
-                                           lambda path: export_decoder_onnx(graph, hidden, path, quantize))
-            self.decoder_session = _session(self.decoder_path)
+        graphs = model.decoder_graphs() if "decoder" in model.onnx_parts else None
+        hidden = model.encoder.config.hidden_size
+        for form, graph in (graphs or {}).items():
+            self.decoder_paths[form] = self._file(
+                model, folder, DECODER_NAMES[form],
+                lambda path, graph=graph: export_decoder_onnx(graph, hidden, path, quantize))
+            self.decoder_sessions[form] = _session(self.decoder_paths[form])
 
     def _file(self, model, folder, name: str, export) -> Path:
         """``name`` from a folder saved in this precision, else converted once into the cache (or a temporary folder)."""
@@ -240,12 +243,15 @@ class OrtRuntime(TorchRuntime):
     @property
     def run_decoder(self):
         """``(z, attention_mask, batch_idx, starts, ends) -> logits (K, labels)`` through the decoder session, or None."""
-        return self._run_decoder if self.decoder_session is not None else None
+        return self._run_decoder if self.decoder_sessions else None
 
     def _run_decoder(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+        from .decoder_graph import decoder_form
+
+        session = self.decoder_sessions[decoder_form(batch_idx.shape[0], z.shape[0], z.shape[1])]
         feed = {"z": z.float().cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(),
                 "batch_idx": batch_idx.cpu().numpy(), "starts": starts.cpu().numpy(), "ends": ends.cpu().numpy()}
-        return torch.from_numpy(self.decoder_session.run(None, feed)[0])
+        return torch.from_numpy(session.run(None, feed)[0])
 
     def saved_state(self, model, state):
         # the ONNX files hold the encoder (and decoder); torch keeps the rest (the heads, SpanDec's position table)
@@ -255,8 +261,8 @@ class OrtRuntime(TorchRuntime):
         import shutil
 
         shutil.copyfile(self.onnx_path, path / ONNX_NAME)
-        if self.decoder_path is not None:
-            shutil.copyfile(self.decoder_path, path / DECODER_NAME)
+        for form, source in self.decoder_paths.items():
+            shutil.copyfile(source, path / DECODER_NAMES[form])
 
 
 def _session(path: Path):
@@ -336,7 +342,7 @@ def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = Fa
 
 
 def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, quantize: bool = False) -> Path:
-    """Write a SpanDec decoder graph (``SpanDecModel.decoder_graph()``: z, attention_mask, batch_idx, starts, ends ->
+    """Write a SpanDec decoder graph (one of ``SpanDecModel.decoder_graphs()``: z, attention_mask, batch_idx, starts, ends ->
     logits; dynamic batch, length and span count) as ONNX, its weight matmuls per-row int8 when ``quantize``."""
     dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), torch.tensor([0, 1, 1]),
              torch.tensor([1, 2, 4]), torch.tensor([1, 5, 4]))
@@ -364,7 +370,7 @@ def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[st
     return path
 
 
-def quantize_rows_int8(source: Path, target: Path) -> None:
+def quantize_rows_int8(source: Path, target: Path, keep_float=lambda name, weight: False) -> None:
     """Rewrite ``source``'s weight matmuls (MatMul with a constant right side) as uint8 x int8 with an asymmetric scale
     and zero point per activation row (token), from the row itself, and a symmetric scale per weight column, so no
     scale depends on the batch (ONNX Runtime's ``quantize_dynamic`` takes one scale per tensor: the whole padded
@@ -391,7 +397,7 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
     nodes, used_weights = [], set()
     for node in graph.node:
         w = weights.get(node.input[1]) if node.op_type == "MatMul" else None
-        if w is None or len(w.dims) != 2:
+        if w is None or len(w.dims) != 2 or keep_float(node.name, w):
             nodes.append(node)
             continue
         a, tag = node.input[0], f"q{len(used_weights)}_{node.name or node.output[0]}".replace("/", "_")

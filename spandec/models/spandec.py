@@ -32,7 +32,7 @@ from .base import NERConfig, length_mask, pad
 from .outputs import PredictStats
 from .span_model import SpanModel
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
-from .decoder_graph import AllRowsGraph
+from .decoder_graph import AllRowsGraph, SpanRowsGraph
 from .span_decoder import DecoderLayer, text_bias
 
 
@@ -58,7 +58,7 @@ class SpanDecModel(SpanModel):
     model_types = ("sf-spandec",)
     has_span_decoder = True
     predict_options = ("threshold",)  # the span filter's; checked, and 0 without a filter
-    onnx_parts = ("encoder", "decoder")  # the decoder with one layer (decoder_graph)
+    onnx_parts = ("encoder", "decoder")  # the decoder with one layer (decoder_graphs)
     cpu_gflops_per_second = 20.0  # a 10,000-character text: SF-SpanDec 6.6-10 s, ~160 GFLOPs; per-span work runs slower
 
     def __init__(self, config: SpanDecConfig, encoder: nn.Module, tokenizer, removed_layers=()):
@@ -307,11 +307,13 @@ class SpanDecModel(SpanModel):
         graph = getattr(self.runtime, "run_decoder", None)
         return graph if graph is not None and batch_idx.numel() and not torch.is_grad_enabled() else None
 
-    def decoder_graph(self) -> nn.Module | None:
-        """The span decoder as one traceable module for ONNX export, ``(z, attention_mask, batch_idx, starts, ends) ->
-        logits (K, labels)`` (one decoder layer, weight-only parts as constants: :mod:`spandec.models.decoder_graph`);
-        None for deeper decoders, which keep the torch decoder."""
-        return AllRowsGraph(self) if len(self.decoder) == 1 else None
+    def decoder_graphs(self) -> dict[str, nn.Module] | None:
+        """The span decoder as traceable modules for ONNX export, each ``(z, attention_mask, batch_idx, starts, ends) ->
+        logits (K, labels)`` (one decoder layer, weight-only parts as constants; :mod:`spandec.models.decoder_graph`):
+        ``"spans"`` (per-span rows) and ``"rows"`` (every position's rows); None for deeper decoders (torch decoder)."""
+        if len(self.decoder) != 1:
+            return None
+        return {"spans": SpanRowsGraph(self), "rows": AllRowsGraph(self)}
 
     def token_logits(self, z: torch.Tensor, word_first: torch.Tensor) -> torch.Tensor:
         """Entity-vs-O logit of each word (at its first subword): (B, W)."""
