@@ -389,7 +389,8 @@ class SpanDecModel(SpanModel):
                       threshold: float | None = None) -> tuple[list[list[Candidate]], PredictStats]:
         scored = self.score_batch(features, threshold, pause=pause)
         stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
-        return [self.candidates_from_probs(w.spans[w.decoded], w.probs) for w in scored], stats
+        probs = torch.cat([w.probs for w in scored]) if scored else torch.zeros(0, len(self.id2label))
+        return self.window_candidates([w.spans[w.decoded] for w in scored], probs), stats
 
 
 @dataclass
