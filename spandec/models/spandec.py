@@ -290,10 +290,10 @@ class SpanDecModel(SpanModel):
             return graph(z, attention_mask, batch_idx, starts, ends)
         if len(self.decoder) > 1:  # deeper decoders attend per text: pad to (texts, spans)
             counts = torch.bincount(batch_idx, minlength=z.shape[0])
-            rank = torch.arange(batch_idx.numel()) - (counts.cumsum(0) - counts)[batch_idx]
-            mask = torch.zeros(z.shape[0], int(counts.max()) if batch_idx.numel() else 0, dtype=torch.bool)
+            rank = torch.arange(batch_idx.numel(), device=z.device) - (counts.cumsum(0) - counts)[batch_idx]
+            mask = torch.zeros(z.shape[0], int(counts.max()) if batch_idx.numel() else 0, dtype=torch.bool, device=z.device)
             mask[batch_idx, rank] = True
-            padded = [torch.zeros(mask.shape, dtype=torch.long).index_put_((batch_idx, rank), v) for v in (starts, ends)]
+            padded = [torch.zeros_like(mask, dtype=torch.long).index_put_((batch_idx, rank), v) for v in (starts, ends)]
             return self.decode_spans(z, attention_mask, *padded, mask)[mask]
         layer = self.decoder[0]
         qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
@@ -348,8 +348,11 @@ class SpanDecModel(SpanModel):
 
         The decoder runs on the kept spans, or on every candidate with ``decode_all`` (viewers
         that re-threshold without the model); word probabilities are computed when needed. The batch's spans are
-        filtered and decoded as one flat list, ``max_spans_per_forward`` per window at a time, ``pause()`` in between.
+        filtered and decoded as one flat list, at most ``max_spans_per_forward`` x windows spans per decoder call,
+        ``pause()`` called in between.
         """
+        if not features:
+            return []
         threshold = self.resolve_threshold(threshold)
         dev = self.device
         batch = {k: v.to(dev) for k, v in self.collate_text(features).items()}
