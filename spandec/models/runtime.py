@@ -370,7 +370,7 @@ def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[st
     return path
 
 
-def quantize_rows_int8(source: Path, target: Path, keep_float=lambda name, weight: False) -> None:
+def quantize_rows_int8(source: Path, target: Path) -> None:
     """Rewrite ``source``'s weight matmuls (MatMul with a constant right side) as uint8 x int8 with an asymmetric scale
     and zero point per activation row (token), from the row itself, and a symmetric scale per weight column, so no
     scale depends on the batch (ONNX Runtime's ``quantize_dynamic`` takes one scale per tensor: the whole padded
@@ -397,7 +397,7 @@ def quantize_rows_int8(source: Path, target: Path, keep_float=lambda name, weigh
     nodes, used_weights = [], set()
     for node in graph.node:
         w = weights.get(node.input[1]) if node.op_type == "MatMul" else None
-        if w is None or len(w.dims) != 2 or keep_float(node.name, w):
+        if w is None or len(w.dims) != 2:
             nodes.append(node)
             continue
         a, tag = node.input[0], f"q{len(used_weights)}_{node.name or node.output[0]}".replace("/", "_")
