@@ -5,13 +5,11 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
 - ``fp32``: the torch module as it is (training, reference predictions);
 - ``bf16``: the encoder's weights cast to bfloat16, its output cast back to float32, linear layers in row blocks;
 - ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers (per-row activation scales);
-- ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and
-  run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row
-  (per-token) activation scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one decoder layer also export their span
-  decoder and classifier (``SpanDecModel.decoder_graphs``: per-span rows when the filter kept few spans, every
-  position's rows otherwise, weight-only parts as constants; dynamic batch, length and span count) and run it in a second session, int8 likewise (on CoNLL++
-  test SpanDec onnx-int8 scored 86.48 with an int8 decoder, 86.47 with a float32 one: the F1 cost is the
-  int8 encoder's).
+- ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and run by an
+  ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row (per-token) activation
+  scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one
+  decoder layer also export their span decoder and classifier (``SpanDecModel.decoder_graphs``, two exact forms picked
+  per call) and run it in a second session, int8 likewise.
 
 The span filter's word head and the span bookkeeping stay torch float32, so which spans are decoded is decided exactly
 given the encoder's states; other heads run bf16 autocast for bf16 (matmuls bf16, softmax and norms float32) and
@@ -42,8 +40,7 @@ CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with
 WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
 EXPORT_VERSION = 5  # bump when what an export writes changes: cached conversions are then made anew
-DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec / SF-SpanDec, one decoder layer: the
-# span decoder and classifier in its two forms (spandec.models.decoder_graph)
+DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec's decoder graph forms (decoder_graph)
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
 
@@ -195,12 +192,10 @@ class OrtRuntime(TorchRuntime):
         quantize = self.precision == "onnx-int8"
         self.onnx_path = self._file(model, folder, ONNX_NAME, lambda path: export_onnx(model.encoder, path, quantize))
         self.session = _session(self.onnx_path)
-        graphs = model.decoder_graphs() if "decoder" in model.onnx_parts else None
         hidden = model.encoder.config.hidden_size
-        for form, graph in (graphs or {}).items():
-            self.decoder_paths[form] = self._file(
-                model, folder, DECODER_NAMES[form],
-                lambda path, graph=graph: export_decoder_onnx(graph, hidden, path, quantize))
+        for form, graph in ((model.decoder_graphs() if "decoder" in model.onnx_parts else None) or {}).items():
+            export = lambda path, graph=graph: export_decoder_onnx(graph, hidden, path, quantize)  # noqa: E731
+            self.decoder_paths[form] = self._file(model, folder, DECODER_NAMES[form], export)
             self.decoder_sessions[form] = _session(self.decoder_paths[form])
 
     def _file(self, model, folder, name: str, export) -> Path:
@@ -247,7 +242,6 @@ class OrtRuntime(TorchRuntime):
 
     def _run_decoder(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
         from .decoder_graph import decoder_form
-
         session = self.decoder_sessions[decoder_form(batch_idx.shape[0], z.shape[0], z.shape[1])]
         feed = {"z": z.float().cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(),
                 "batch_idx": batch_idx.cpu().numpy(), "starts": starts.cpu().numpy(), "ends": ends.cpu().numpy()}
@@ -344,12 +338,10 @@ def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = Fa
 def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, quantize: bool = False) -> Path:
     """Write a SpanDec decoder graph (one of ``SpanDecModel.decoder_graphs()``: z, attention_mask, batch_idx, starts, ends ->
     logits; dynamic batch, length and span count) as ONNX, its weight matmuls per-row int8 when ``quantize``."""
-    dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), torch.tensor([0, 1, 1]),
-             torch.tensor([1, 2, 4]), torch.tensor([1, 5, 4]))
-    names = ["z", "attention_mask", "batch_idx", "starts", "ends"]
+    dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), *torch.tensor([[0, 1, 1], [1, 2, 4], [1, 5, 4]]))
     dynamic = {"z": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}, "batch_idx": {0: "spans"},
                "starts": {0: "spans"}, "ends": {0: "spans"}, "logits": {0: "spans"}}
-    return _export(graph, dummy, names, ["logits"], dynamic, path, quantize)
+    return _export(graph, dummy, list(dynamic)[:5], ["logits"], dynamic, path, quantize)
 
 
 def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[str], dynamic: dict,
@@ -380,10 +372,8 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
 
     model = onnx.load(str(source))
     graph = model.graph
-    weights = {t.name: t for t in graph.initializer}
-    for node in graph.node:  # weights the exporter wrote as Constant nodes (e.g. SpanDec's fused key/value matrix)
-        if node.op_type == "Constant" and node.attribute[0].name == "value" and len(node.attribute[0].t.dims) == 2:
-            weights.setdefault(node.output[0], node.attribute[0].t)
+    weights = {t.name: t for t in graph.initializer}  # and those exported as Constant nodes (SpanDec's key/value matrix)
+    weights |= {n.output[0]: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute[0].name == "value"}
     new_inits = [numpy_helper.from_array(np.array(1e-8, dtype=np.float32), "q_eps"),
                  numpy_helper.from_array(np.array(1.0 / 255, dtype=np.float32), "q_inv255"),
                  numpy_helper.from_array(np.array(255.0, dtype=np.float32), "q_255"),
