@@ -4,7 +4,7 @@
         --sentences 800 --threads 1 --precision onnx-int8
 
 Runs on the first N CoNLL++ test sentences (or --data FILE); prints, per model, process CPU seconds in
-the encoder (``run_encoder``: torch or ONNX Runtime), the span decoder (``decode_spans``), the span
+the encoder (``run_encoder``: torch or ONNX Runtime), the span decoder (``decode_flat``), the span
 filter's word head, and everything else (tokenising, windows, span bookkeeping, decoding to entities),
 median of --rounds interleaved rounds; then the spandec / encoder functions of the last model sorted by
 cumulative time.
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
 def stage_times(model, docs) -> dict[str, float]:
     """Process CPU seconds of one pass over ``docs`` (batch 8): total and the stages timed through wrappers."""
     spent = {"encoder": 0.0, "decoder": 0.0, "filter": 0.0}
-    patched = {"encoder": "run_encoder", "decoder": "decode_spans", "filter": "token_logits"}
+    patched = {"encoder": "run_encoder", "decoder": "decode_flat", "filter": "token_logits"}
 
     def timed(stage, fn):
         def run(*a, **k):

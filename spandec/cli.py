@@ -392,7 +392,7 @@ def _add_export(sub) -> None:
     x.add_argument("output", help="folder to write")
     x.add_argument("--format", default="fp32", choices=(*PRECISIONS, "fp16"),
                    help="fp32; bf16 (encoder weights bfloat16); int8 (encoder linear layers int8, run by torchao); "
-                        "onnx / onnx-int8 (encoder.onnx, and SpanDec's decoder.onnx, run by ONNX Runtime on CPU; not "
+                        "onnx / onnx-int8 (encoder.onnx, and SpanDec's decoder graphs, run by ONNX Runtime on CPU; not "
                         "pl-marker); fp16 (storage only, loaded back as fp32). The span filter stays float32. Default fp32")
     x.add_argument("--fp16", action="store_true", help="same as --format fp16")
     x.add_argument("--skip-unchanged", action="store_true", help="omit encoder tensors still equal to the pretrained encoder's")

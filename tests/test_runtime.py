@@ -62,7 +62,7 @@ def test_exported_precision_matches_fp32(fp32_models, tmp_path, strategy, precis
     assert config["precision"] == precision
     assert (out / "encoder.onnx").is_file() == precision.startswith("onnx")
     onnx_decoder = precision.startswith("onnx") and strategy != "token"  # the span decoder runs in ONNX Runtime too
-    assert (out / "decoder.onnx").is_file() == onnx_decoder
+    assert (out / "decoder.onnx").is_file() == (out / "decoder_spans.onnx").is_file() == onnx_decoder
     loaded = spandec.load_model(out, device="cpu")  # the folder's precision is picked up
     assert loaded.precision == precision
     assert (getattr(loaded.runtime, "run_decoder", None) is not None) == onnx_decoder
@@ -255,5 +255,5 @@ def test_two_threads_converting_one_model_share_one_file(fp32_models, tmp_path, 
     assert not errors and len(results) == 2
     assert results[0].runtime.onnx_path == results[1].runtime.onnx_path
     files = sorted(p.name for p in (tmp_path / "cache" / "onnx").iterdir())
-    assert len(files) == 2 and not any(".tmp" in f for f in files)  # encoder and decoder graph, nothing else
+    assert len(files) == 3 and not any(".tmp" in f for f in files)  # encoder and the two decoder graphs, nothing else
     assert triples(results[0].predict(TEXTS[:2])) == triples(results[1].predict(TEXTS[:2]))

@@ -5,13 +5,11 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
 - ``fp32``: the torch module as it is (training, reference predictions);
 - ``bf16``: the encoder's weights cast to bfloat16, its output cast back to float32, linear layers in row blocks;
 - ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers (per-row activation scales);
-- ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and
-  run by an ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row
-  (per-token) activation scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one decoder layer also export their span
-  decoder and classifier (``SpanDecModel.decoder_graph``: the exact first-layer path over every
-  position, dynamic batch, length and span count) and run it in a second session, int8 likewise (on CoNLL++
-  test SpanDec onnx-int8 scored 86.48 with an int8 decoder, 86.47 with a float32 one: the F1 cost is the
-  int8 encoder's).
+- ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and run by an
+  ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row (per-token) activation
+  scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one
+  decoder layer also export their span decoder and classifier (``SpanDecModel.decoder_graphs``, two exact forms picked
+  per call) and run it in a second session, int8 likewise.
 
 The span filter's word head and the span bookkeeping stay torch float32, so which spans are decoded is decided exactly
 given the encoder's states; other heads run bf16 autocast for bf16 (matmuls bf16, softmax and norms float32) and
@@ -41,8 +39,8 @@ PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with its ``precision``
 WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
-EXPORT_VERSION = 4  # bump when what an export writes changes: cached conversions are then made anew
-DECODER_NAME = "decoder.onnx"  # SpanDec / SF-SpanDec with one decoder layer: the span decoder and classifier
+EXPORT_VERSION = 5  # bump when what an export writes changes: cached conversions are then made anew
+DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec's decoder graph forms (decoder_graph)
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
 
@@ -181,9 +179,10 @@ class OrtRuntime(TorchRuntime):
 
     def __init__(self, precision: str):
         self.precision = precision
-        self.session = self.decoder_session = None
+        self.session = None
+        self.decoder_sessions: dict[str, Any] = {}  # decoder form ("rows", "spans") -> its session
         self.onnx_path: Path | None = None
-        self.decoder_path: Path | None = None
+        self.decoder_paths: dict[str, Path] = {}
         self._tmp: tempfile.TemporaryDirectory | None = None  # conversions of models saved nowhere
 
     def prepare(self, model, folder=None) -> None:
@@ -193,12 +192,11 @@ class OrtRuntime(TorchRuntime):
         quantize = self.precision == "onnx-int8"
         self.onnx_path = self._file(model, folder, ONNX_NAME, lambda path: export_onnx(model.encoder, path, quantize))
         self.session = _session(self.onnx_path)
-        graph = model.decoder_graph() if "decoder" in model.onnx_parts else None
-        if graph is not None:
-            hidden = model.encoder.config.hidden_size
-            self.decoder_path = self._file(model, folder, DECODER_NAME,
-                                           lambda path: export_decoder_onnx(graph, hidden, path, quantize))
-            self.decoder_session = _session(self.decoder_path)
+        hidden = model.encoder.config.hidden_size
+        for form, graph in ((model.decoder_graphs() if "decoder" in model.onnx_parts else None) or {}).items():
+            export = lambda path, graph=graph: export_decoder_onnx(graph, hidden, path, quantize)  # noqa: E731
+            self.decoder_paths[form] = self._file(model, folder, DECODER_NAMES[form], export)
+            self.decoder_sessions[form] = _session(self.decoder_paths[form])
 
     def _file(self, model, folder, name: str, export) -> Path:
         """``name`` from a folder saved in this precision, else converted once into the cache (or a temporary folder)."""
@@ -240,12 +238,14 @@ class OrtRuntime(TorchRuntime):
     @property
     def run_decoder(self):
         """``(z, attention_mask, batch_idx, starts, ends) -> logits (K, labels)`` through the decoder session, or None."""
-        return self._run_decoder if self.decoder_session is not None else None
+        return self._run_decoder if self.decoder_sessions else None
 
     def _run_decoder(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+        from .decoder_graph import decoder_form
+        session = self.decoder_sessions[decoder_form(batch_idx.shape[0], z.shape[0], z.shape[1])]
         feed = {"z": z.float().cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(),
                 "batch_idx": batch_idx.cpu().numpy(), "starts": starts.cpu().numpy(), "ends": ends.cpu().numpy()}
-        return torch.from_numpy(self.decoder_session.run(None, feed)[0])
+        return torch.from_numpy(session.run(None, feed)[0])
 
     def saved_state(self, model, state):
         # the ONNX files hold the encoder (and decoder); torch keeps the rest (the heads, SpanDec's position table)
@@ -255,8 +255,8 @@ class OrtRuntime(TorchRuntime):
         import shutil
 
         shutil.copyfile(self.onnx_path, path / ONNX_NAME)
-        if self.decoder_path is not None:
-            shutil.copyfile(self.decoder_path, path / DECODER_NAME)
+        for form, source in self.decoder_paths.items():
+            shutil.copyfile(source, path / DECODER_NAMES[form])
 
 
 def _session(path: Path):
@@ -336,14 +336,12 @@ def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = Fa
 
 
 def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, quantize: bool = False) -> Path:
-    """Write a SpanDec decoder graph (``SpanDecModel.decoder_graph()``: z, attention_mask, batch_idx, starts, ends ->
+    """Write a SpanDec decoder graph (one of ``SpanDecModel.decoder_graphs()``: z, attention_mask, batch_idx, starts, ends ->
     logits; dynamic batch, length and span count) as ONNX, its weight matmuls per-row int8 when ``quantize``."""
-    dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), torch.tensor([0, 1, 1]),
-             torch.tensor([1, 2, 4]), torch.tensor([1, 5, 4]))
-    names = ["z", "attention_mask", "batch_idx", "starts", "ends"]
+    dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), *torch.tensor([[0, 1, 1], [1, 2, 4], [1, 5, 4]]))
     dynamic = {"z": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}, "batch_idx": {0: "spans"},
                "starts": {0: "spans"}, "ends": {0: "spans"}, "logits": {0: "spans"}}
-    return _export(graph, dummy, names, ["logits"], dynamic, path, quantize)
+    return _export(graph, dummy, list(dynamic)[:5], ["logits"], dynamic, path, quantize)
 
 
 def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[str], dynamic: dict,
@@ -374,7 +372,8 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
 
     model = onnx.load(str(source))
     graph = model.graph
-    weights = {t.name: t for t in graph.initializer}
+    weights = {t.name: t for t in graph.initializer}  # and those exported as Constant nodes (SpanDec's key/value matrix)
+    weights |= {n.output[0]: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute[0].name == "value"}
     new_inits = [numpy_helper.from_array(np.array(1e-8, dtype=np.float32), "q_eps"),
                  numpy_helper.from_array(np.array(1.0 / 255, dtype=np.float32), "q_inv255"),
                  numpy_helper.from_array(np.array(255.0, dtype=np.float32), "q_255"),
@@ -418,7 +417,7 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
         q, col_scale = quantize_rows(torch.from_numpy(numpy_helper.to_array(w).T.copy()))  # (N, K) rows = columns
         new_inits += [numpy_helper.from_array(q.numpy().T.copy(), tag + "_w"),
                       numpy_helper.from_array(col_scale.numpy(), tag + "_ws")]
-        used_weights.add(w.name)
+        used_weights.add(node.input[1])
         new_inits.append(numpy_helper.from_array(q.float().sum(1).numpy(), tag + "_wsum"))  # (N,) column sums
         nodes += [helper.make_node("MatMulInteger", [rows, tag + "_w"], [tag + "_i32"]),
                   helper.make_node("Cast", [tag + "_i32"], [tag + "_f"], to=TensorProto.FLOAT),
@@ -433,6 +432,7 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
             consts.add("q_n" + str(w.dims[1]))
             new_inits.append(numpy_helper.from_array(np.array([w.dims[1]], dtype=np.int64), "q_n" + str(w.dims[1])))
     still_used = {i for n in nodes for i in n.input}
+    nodes = [n for n in nodes if n.op_type != "Constant" or n.output[0] not in used_weights or n.output[0] in still_used]
     keep = [t for t in graph.initializer if t.name not in used_weights or t.name in still_used]
     del graph.node[:]
     graph.node.extend(nodes)

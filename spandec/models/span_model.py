@@ -36,15 +36,24 @@ class SpanModel(NERModel):
 
     def candidates_from_probs(self, spans: np.ndarray | Sequence[tuple[int, int]], probs: torch.Tensor) -> list[Candidate]:
         """Non-O candidates (argmax label) of window-local ``spans`` (N, 2) with class probabilities ``probs``."""
-        if len(spans) == 0:
-            return []
+        return self.window_candidates([spans], probs)[0]
+
+    def window_candidates(self, spans: Sequence[np.ndarray | Sequence[tuple[int, int]]],
+                          probs: torch.Tensor) -> list[list[Candidate]]:
+        """:meth:`candidates_from_probs` of several windows at once: ``spans[i]`` (N_i, 2) the i-th window's spans,
+        ``probs`` (sum N_i, labels) theirs stacked in window order."""
+        out: list[list[Candidate]] = [[] for _ in spans]
+        if len(probs) == 0:
+            return out
         score, label = probs.max(-1)
-        hit = (label != 0).nonzero().flatten().tolist()
-        if not hit:
-            return []
-        rows = np.asarray(spans, dtype=np.int64).reshape(-1, 2)[hit].tolist()
-        label, score = label[hit].tolist(), score[hit].tolist()
-        return [Candidate(s, e, self.id2label[l], sc) for (s, e), l, sc in zip(rows, label, score)]
+        hit = (label != 0).nonzero().flatten()
+        if not len(hit):
+            return out
+        rows = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1, 2) for x in spans])[hit.numpy()].tolist()
+        window = np.searchsorted(np.cumsum([len(x) for x in spans]), hit.numpy(), side="right").tolist()
+        for w, (s, e), l, sc in zip(window, rows, label[hit].tolist(), score[hit].tolist()):
+            out[w].append(Candidate(s, e, self.id2label[l], sc))
+        return out
 
     def merge(self, windows: Sequence[WindowInput], results: Sequence[list[Candidate]]) -> list[Candidate]:
         return [c._replace(start=c.start + w.offset, end=c.end + w.offset) for w, res in zip(windows, results) for c in res]

@@ -32,6 +32,7 @@ from .base import NERConfig, length_mask, pad
 from .outputs import PredictStats
 from .span_model import SpanModel
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
+from .decoder_graph import AllRowsGraph, SpanRowsGraph
 from .span_decoder import DecoderLayer, text_bias
 
 
@@ -57,7 +58,7 @@ class SpanDecModel(SpanModel):
     model_types = ("sf-spandec",)
     has_span_decoder = True
     predict_options = ("threshold",)  # the span filter's; checked, and 0 without a filter
-    onnx_parts = ("encoder", "decoder")  # the decoder with one layer (decoder_graph)
+    onnx_parts = ("encoder", "decoder")  # the decoder with one layer (decoder_graphs)
     cpu_gflops_per_second = 20.0  # a 10,000-character text: SF-SpanDec 6.6-10 s, ~160 GFLOPs; per-span work runs slower
 
     def __init__(self, config: SpanDecConfig, encoder: nn.Module, tokenizer, removed_layers=()):
@@ -260,9 +261,8 @@ class SpanDecModel(SpanModel):
         valid = span_mask if span_mask is not None else torch.ones_like(starts, dtype=torch.bool)
         bi, ni = valid.nonzero(as_tuple=True)
         s_flat, e_flat = starts[bi, ni], ends[bi, ni]
-        run_graph = getattr(self.runtime, "run_decoder", None)
-        if run_graph is not None and fast and bi.numel() and not torch.is_grad_enabled():  # ONNX Runtime decoder
-            logits = run_graph(z, attention_mask, bi, s_flat, e_flat)
+        if fast and (len(self.decoder) == 1 or self._graph_decoder(bi) is not None):
+            logits = self.decode_flat(z, attention_mask, bi, s_flat, e_flat)
         else:
             bias = text_bias(attention_mask, z.dtype)
             qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
@@ -282,11 +282,38 @@ class SpanDecModel(SpanModel):
         out[bi, ni] = logits
         return out
 
-    def decoder_graph(self) -> nn.Module | None:
-        """The span decoder as one traceable module for ONNX export, ``(z, attention_mask, batch_idx, starts,
-        ends) -> logits (K, labels)`` for K spans (one decoder layer, the exact all-rows first-layer path);
-        None for deeper decoders, which keep the torch decoder."""
-        return _DecoderGraph(self) if len(self.decoder) == 1 else None
+    def decode_flat(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+        """Class logits (K, labels) of K spans given flat: text row ``batch_idx`` (ascending), first/last subword positions
+        (the exact first-layer fast path: the ONNX Runtime decoder graph when the runtime has one)."""
+        graph = self._graph_decoder(batch_idx)
+        if graph is not None:
+            return graph(z, attention_mask, batch_idx, starts, ends)
+        if len(self.decoder) > 1:  # deeper decoders attend per text: pad to (texts, spans)
+            counts = torch.bincount(batch_idx, minlength=z.shape[0])
+            rank = torch.arange(batch_idx.numel(), device=z.device) - (counts.cumsum(0) - counts)[batch_idx]
+            mask = torch.zeros(z.shape[0], int(counts.max()) if batch_idx.numel() else 0, dtype=torch.bool, device=z.device)
+            mask[batch_idx, rank] = True
+            padded = [torch.zeros_like(mask, dtype=torch.long).index_put_((batch_idx, rank), v) for v in (starts, ends)]
+            return self.decode_spans(z, attention_mask, *padded, mask)[mask]
+        layer = self.decoder[0]
+        qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
+        mem_k, mem_v = layer.memory(z)
+        q = layer.forward_positions(qpos, batch_idx, starts, ends, mem_k, mem_v, text_bias(attention_mask, z.dtype),
+                                    projected)
+        return self.classifier(self.dropout(self.final_norm(q).flatten(-2)))
+
+    def _graph_decoder(self, batch_idx: torch.Tensor):
+        """The runtime's decoder graph when it has one and it applies (spans to decode, no gradients), else None."""
+        graph = getattr(self.runtime, "run_decoder", None)
+        return graph if graph is not None and batch_idx.numel() and not torch.is_grad_enabled() else None
+
+    def decoder_graphs(self) -> dict[str, nn.Module] | None:
+        """The span decoder as traceable modules for ONNX export, each ``(z, attention_mask, batch_idx, starts, ends) ->
+        logits (K, labels)`` (one decoder layer, weight-only parts as constants; :mod:`spandec.models.decoder_graph`):
+        ``"spans"`` (per-span rows) and ``"rows"`` (every position's rows); None for deeper decoders (torch decoder)."""
+        if len(self.decoder) != 1:
+            return None
+        return {"spans": SpanRowsGraph(self), "rows": AllRowsGraph(self)}
 
     def token_logits(self, z: torch.Tensor, word_first: torch.Tensor) -> torch.Tensor:
         """Entity-vs-O logit of each word (at its first subword): (B, W)."""
@@ -320,62 +347,53 @@ class SpanDecModel(SpanModel):
         """Span scores of a batch of windows: the filter applied at ``threshold``, then the decoder.
 
         The decoder runs on the kept spans, or on every candidate with ``decode_all`` (viewers
-        that re-threshold without the model); word probabilities are computed when needed. Spans are
-        decoded ``max_spans_per_forward`` per window at a time, ``pause()`` called in between.
+        that re-threshold without the model); word probabilities are computed when needed. The batch's spans are
+        filtered and decoded as one flat list, at most ``max_spans_per_forward`` x windows spans per decoder call,
+        ``pause()`` called in between.
         """
+        if not features:
+            return []
         threshold = self.resolve_threshold(threshold)
         dev = self.device
         batch = {k: v.to(dev) for k, v in self.collate_text(features).items()}
         z = self.encode(batch["input_ids"], batch["attention_mask"])
+        # every window's spans in one flat list (window-major), the filter and the decoder run on it at once
+        counts = [len(f["spans"]) for f in features]
+        spans = np.concatenate([np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2) for f in features])
+        window = np.repeat(np.arange(len(features)), counts)
         word_probs = None
         if self.token_head is not None and (threshold > 0 or decode_all):
             with torch.autocast(z.device.type, enabled=False):  # the span filter decides in float32
                 word_probs = self.token_logits(z.float(), batch["word_first"]).float().sigmoid().cpu().numpy()
-        out = []
-        for i, f in enumerate(features):
-            spans = np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2)
-            wp = None if word_probs is None else word_probs[i, : len(f["word_first"])]
-            mins = span_min(wp, spans) if wp is not None else np.ones(len(spans), dtype=np.float32)
-            kept = keep(mins, threshold)
-            decoded = np.arange(len(spans)) if decode_all else np.nonzero(kept)[0]
-            out.append(WindowScores(spans, mins, kept, decoded, torch.zeros(0, len(self.id2label)), wp))
-        n_decoded = sum(len(w.decoded) for w in out)
-        if n_decoded:
-            starts = pad([np.asarray(f["span_start"])[w.decoded] for f, w in zip(features, out)], 0).to(dev)
-            ends = pad([np.asarray(f["span_end"])[w.decoded] for f, w in zip(features, out)], 0).to(dev)
-            mask = length_mask([len(w.decoded) for w in out]).to(dev)
-            step, parts = self.max_spans_per_forward, []
-            for c in range(0, starts.shape[1], step):
+            mins = span_min(word_probs.reshape(-1), spans + (window * word_probs.shape[1])[:, None])
+        else:
+            mins = np.ones(len(spans), dtype=np.float32)
+        kept = keep(mins, threshold)
+        decoded = np.arange(len(spans)) if decode_all else np.nonzero(kept)[0]
+        probs = torch.zeros(0, len(self.id2label))
+        if len(decoded):
+            starts = torch.from_numpy(np.concatenate([f["span_start"] for f in features])[decoded]).to(dev)
+            ends = torch.from_numpy(np.concatenate([f["span_end"] for f in features])[decoded]).to(dev)
+            rows = torch.from_numpy(window[decoded]).to(dev)
+            step, parts = self.max_spans_per_forward * len(features), []
+            for c in range(0, len(decoded), step):
                 if c and pause is not None:
                     pause()
-                parts.append(self.decode_spans(z, batch["attention_mask"], starts[:, c : c + step], ends[:, c : c + step],
-                                               mask[:, c : c + step]).float().softmax(-1).cpu())
-            probs = torch.cat(parts, dim=1)
-            for i, w in enumerate(out):
-                w.probs = probs[i, : len(w.decoded)]
-        return out
+                parts.append(self.decode_flat(z, batch["attention_mask"], rows[c : c + step], starts[c : c + step],
+                                              ends[c : c + step]).float().softmax(-1).cpu())
+            probs = torch.cat(parts)
+        bounds = np.cumsum([0] + counts)
+        cut = np.searchsorted(decoded, bounds)  # each window's share of the decoded spans
+        return [WindowScores(spans[lo:hi], mins[lo:hi], kept[lo:hi], decoded[cut[i]:cut[i + 1]] - lo,
+                             probs[cut[i]:cut[i + 1]], None if word_probs is None else word_probs[i, : len(f["word_first"])])
+                for i, (f, lo, hi) in enumerate(zip(features, bounds[:-1], bounds[1:]))]
 
     def score_windows(self, features: Sequence[dict], pause=None,
                       threshold: float | None = None) -> tuple[list[list[Candidate]], PredictStats]:
         scored = self.score_batch(features, threshold, pause=pause)
         stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
-        return [self.candidates_from_probs(w.spans[w.decoded], w.probs) for w in scored], stats
-
-
-class _DecoderGraph(nn.Module):
-    """``decode_spans`` for one decoder layer with no data-dependent sizes (batch, length and span count stay dynamic)."""
-
-    def __init__(self, model: "SpanDecModel"):
-        super().__init__()
-        self.model = model
-
-    def forward(self, z, attention_mask, batch_idx, starts, ends):
-        m, layer = self.model, self.model.decoder[0]
-        qpos = m.position_queries(z.shape[1]).to(z.dtype)
-        mem_k, mem_v = layer.memory(z)
-        q = layer.forward_positions(qpos, batch_idx, starts, ends, mem_k, mem_v, text_bias(attention_mask, z.dtype),
-                                    all_rows=True)
-        return m.classifier(m.final_norm(q).flatten(-2))
+        probs = torch.cat([w.probs for w in scored]) if scored else torch.zeros(0, len(self.id2label))
+        return self.window_candidates([w.spans[w.decoded] for w in scored], probs), stats
 
 
 @dataclass

@@ -1,0 +1,171 @@
+"""SpanDec's span decoder as ONNX graphs (spandec/models/decoder_graph.py) against the torch decoder, on tiny random models:
+both graph forms give the torch path's span scores (float32: within 1e-3; int8: the same entities), whatever the
+threshold (0 decodes every span, a high one none), on texts of several windows, with and without the span filter."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import spandec
+from spandec.models.decoder_graph import AllRowsGraph, SpanRowsGraph, decoder_form
+from spandec.spans import Candidate, Document, keep, span_min
+
+from model_helpers import MODEL_KW, make
+
+TEXTS = [
+    "Angela Merkel met Emmanuel Macron in Paris on Tuesday .",
+    "EU rejects German call to boycott British lamb .",
+    "Peter Blackburn",
+    # several windows at 24 subwords
+    " ".join(["The European Commission said on Thursday it disagreed with German advice to consumers to shun "
+              "British lamb until scientists determine whether mad cow disease can be transmitted to sheep ."] * 2),
+]
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_encoder, tmp_path_factory, one_thread):
+    """A saved tiny SF-SpanDec and SpanDec (head weights scaled up so scores are far from uniform)."""
+    out = {}
+    for strategy in ("sf-spandec", "spandec"):
+        model = make(strategy, tiny_encoder, **MODEL_KW).eval()
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.startswith(("classifier", "token_head")):
+                    p.mul_(8.0)
+        path = tmp_path_factory.mktemp(strategy)
+        model.save_pretrained(path)
+        out[strategy] = (model, path)
+    return out
+
+
+def batch_inputs(model, texts=TEXTS):
+    """Encoder states of ``texts``' windows in one batch and every candidate span as (batch row, start, end)."""
+    feats = [model.window_features(w) for w in model.all_windows([Document.from_input(t) for t in texts])]
+    batch = model.collate_text(feats)
+    with torch.no_grad():
+        z = model.encode(batch["input_ids"], batch["attention_mask"])
+    rows = torch.cat([torch.full((len(f["span_start"]),), i) for i, f in enumerate(feats)])
+    starts = torch.cat([torch.as_tensor(f["span_start"]) for f in feats])
+    ends = torch.cat([torch.as_tensor(f["span_end"]) for f in feats])
+    return feats, z, batch["attention_mask"], rows, starts, ends
+
+
+@pytest.mark.parametrize("strategy", ["sf-spandec", "spandec"])
+def test_graph_modules_match_the_torch_decoder(saved, strategy) -> None:
+    """Both forms, as torch modules, give decode_flat's logits for every span and for a few spans."""
+    model, _ = saved[strategy]
+    feats, z, mask, rows, starts, ends = batch_inputs(model)
+    assert len(feats) > len(TEXTS)  # the long text takes several windows
+    few = torch.arange(0, len(rows), 7)
+    with torch.no_grad():
+        for graph in (SpanRowsGraph(model), AllRowsGraph(model)):
+            for idx in (torch.arange(len(rows)), few):
+                want = model.decode_flat(z, mask, rows[idx], starts[idx], ends[idx])
+                got = graph(z, mask, rows[idx], starts[idx], ends[idx])
+                assert torch.allclose(got, want, atol=1e-4), (type(graph).__name__, (got - want).abs().max())
+
+
+def sessions_logits(model, z, mask, rows, starts, ends) -> dict[str, np.ndarray]:
+    feed = {"z": z.numpy(), "attention_mask": mask.numpy(), "batch_idx": rows.numpy(), "starts": starts.numpy(),
+            "ends": ends.numpy()}
+    return {form: s.run(None, feed)[0] for form, s in model.runtime.decoder_sessions.items()}
+
+
+@pytest.mark.parametrize("strategy", ["sf-spandec", "spandec"])
+@pytest.mark.parametrize("precision", ["onnx", "onnx-int8"])
+def test_onnx_decoder_forms_match_the_torch_decoder(saved, strategy, precision) -> None:
+    """Each exported form on the ONNX encoder's states against the torch decoder on the same states: float32 probabilities
+    within 1e-3; int8 (its matmuls int8) the same labels on spans the float decoder is sure of (the two forms within
+    0.02 of each other)."""
+    _, path = saved[strategy]
+    model = spandec.load_model(path, device="cpu", precision=precision)
+    assert set(model.runtime.decoder_sessions) == {"spans", "rows"}
+    _, z, mask, rows, starts, ends = batch_inputs(model)
+    with torch.no_grad():
+        want = model.decoder_graphs()["rows"](z, mask, rows, starts, ends).softmax(-1).numpy()  # float32 torch
+    got = {form: torch.from_numpy(x).softmax(-1).numpy() for form, x in sessions_logits(model, z, mask, rows, starts, ends).items()}
+    if precision == "onnx":
+        for form, probs in got.items():
+            assert np.abs(probs - want).max() < 1e-3, form
+    else:
+        assert np.abs(got["spans"] - got["rows"]).max() < 0.02
+        sure = want.max(-1) > 0.9
+        assert sure.sum() > 20
+        for probs in got.values():
+            assert (probs.argmax(-1)[sure] == want.argmax(-1)[sure]).all()
+
+
+@pytest.mark.parametrize("precision", ["onnx", "onnx-int8"])
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 1.0])
+def test_onnx_prediction_matches_its_torch_decoder(saved, precision, threshold) -> None:
+    """predict through the graph decoder against the same ONNX encoder with the torch decoder: threshold 0 decodes every
+    span, 1.0 none; the same spans decoded, the same entities, float32 scores within 1e-3."""
+    _, path = saved["sf-spandec"]
+    model = spandec.load_model(path, device="cpu", precision=precision)
+    fused = model.predict_with_stats(TEXTS, flat=False, threshold=threshold)
+    graphs, model.runtime.decoder_sessions = model.runtime.decoder_sessions, {}  # the torch decoder on ONNX states
+    try:
+        torch_dec = model.predict_with_stats(TEXTS, flat=False, threshold=threshold)
+    finally:
+        model.runtime.decoder_sessions = graphs
+    assert fused.stats == torch_dec.stats
+    total = sum(len(model.all_windows([Document.from_input(t)])) for t in TEXTS)
+    assert total > len(TEXTS)
+    if threshold == 0.0:
+        assert fused.stats.decoded == fused.stats.candidates
+    if threshold == 1.0:
+        assert fused.stats.decoded == 0 and fused.entities == [[] for _ in TEXTS]
+    a = {(i, e["word_start_index"], e["word_end_index"], e["label"]): e["score"] for i, d in enumerate(fused.entities) for e in d}
+    b = {(i, e["word_start_index"], e["word_end_index"], e["label"]): e["score"] for i, d in enumerate(torch_dec.entities) for e in d}
+    if precision == "onnx":
+        assert set(a) == set(b) and max((abs(a[k] - b[k]) for k in a), default=0.0) < 1e-3
+    else:  # int8 decoder matmuls vs the float32 torch decoder
+        assert len(set(a) & set(b)) >= 0.85 * len(b)
+
+
+def test_score_batch_filters_with_the_span_rule(saved) -> None:
+    """The batch's spans filtered at once: each window's min word probability and kept flags are ``span_min`` / ``keep``
+    of its own word probabilities, decoded exactly the kept ones, whatever shares the batch."""
+    model, _ = saved["sf-spandec"]
+    feats = [model.window_features(w) for w in model.all_windows([Document.from_input(t) for t in TEXTS])]
+    with torch.no_grad():
+        scored = model.score_batch(feats, threshold=0.3)
+        alone = [model.score_batch([f], threshold=0.3)[0] for f in feats]
+    for f, w, a in zip(feats, scored, alone):
+        assert np.array_equal(w.min_prob, span_min(w.word_probs, f["spans"]))
+        assert np.array_equal(w.kept, keep(w.min_prob, 0.3))
+        assert np.array_equal(w.decoded, np.nonzero(w.kept)[0]) and np.array_equal(w.decoded, a.decoded)
+        assert torch.allclose(w.probs, a.probs, atol=1e-5)
+    assert 0 < sum(len(w.decoded) for w in scored) < sum(len(f["spans"]) for f in feats)
+
+
+def test_window_candidates_match_one_window_at_a_time(saved) -> None:
+    model, _ = saved["spandec"]
+    gen = torch.Generator().manual_seed(0)
+    spans = [np.array([[0, 1], [1, 3], [2, 3]]), np.zeros((0, 2), dtype=np.int64), np.array([[0, 2], [4, 5]])]
+    probs = torch.rand(5, len(model.id2label), generator=gen).softmax(-1)
+    probs[1, 0] = 1.0  # an O span
+    per_window = [model.candidates_from_probs(s, p) for s, p in zip(spans, probs.split([3, 0, 2]))]
+    assert model.window_candidates(spans, probs) == per_window
+    assert all(isinstance(c, Candidate) for w in per_window for c in w) and sum(map(len, per_window)) == 4
+
+
+def test_int8_decoder_quantizes_every_weight_matmul(saved) -> None:
+    """The fused key/value matrix (exported as a Constant node) is an int8 matmul like the others: no float MatMul with
+    a constant 2-D weight is left."""
+    _, path = saved["sf-spandec"]
+    model = spandec.load_model(path, device="cpu", precision="onnx-int8")
+    for form, file in model.runtime.decoder_paths.items():
+        graph = onnx.load(str(file)).graph
+        constants = {t.name for t in graph.initializer if len(t.dims) == 2}
+        constants |= {n.output[0] for n in graph.node if n.op_type == "Constant" and len(n.attribute[0].t.dims) == 2}
+        assert not [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants], form
+        assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 4  # key/value, out, fc1, fc2
+
+
+def test_decoder_form_follows_spans_per_token() -> None:
+    assert decoder_form(10, 8, 20) == "spans" and decoder_form(40, 8, 20) == "spans"
+    assert decoder_form(41, 8, 20) == "rows" and decoder_form(800, 8, 20) == "rows"
