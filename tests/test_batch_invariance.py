@@ -89,14 +89,11 @@ def test_answer_does_not_depend_on_the_batch(saved_models, strategy, precision) 
                 assert max((abs(got[k] - alone[i][k]) for k in got), default=0.0) <= TOLERANCE
 
 
-def test_batches_hold_one_length_block() -> None:
-    """Windows share a batch only with windows of the same 16-subword block (padded within it, never across)."""
-    lengths = [5, 3, 17, 16, 32, 1, 33, 9, 16]
+def test_batches_hold_one_window_length() -> None:
+    lengths = [5, 3, 5, 9, 3, 5, 5, 3]
     windows = [WindowInput(list(range(n)), [], [], (0, 0), 0, doc=d) for d, n in enumerate(lengths)]
     batches = same_length_batches(windows, 3)
-    assert batches == [[5, 1, 0], [7, 3, 8], [2, 4], [6]]
-    for batch in batches:
-        assert len({(lengths[k] - 1) // 16 for k in batch}) == 1
+    assert batches == [[1, 4, 7], [0, 2, 5], [6], [3]]
     with pytest.raises(ValueError, match="batch_size"):
         same_length_batches(windows, 0)
 

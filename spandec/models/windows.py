@@ -86,24 +86,19 @@ class Windowing:
         return out
 
 
-#: windows whose subword lengths fall in one block of this many share batches (the CPU's float vector width)
-LENGTH_BLOCK = 16
-
-
 def same_length_batches(windows: Sequence[WindowInput], batch_size: int) -> list[list[int]]:
-    """Indices of ``windows`` in batches of at most ``batch_size`` windows whose subword lengths fall in one block of
-    :data:`LENGTH_BLOCK` (1-16, 17-32, ...), shortest first.
+    """Indices of ``windows`` in batches of at most ``batch_size`` windows of one subword length, shortest first.
 
-    A window is padded only within its own block, so its numbers depend on the window alone: torch's attention (SDPA)
-    and the bf16 and torchao int8 forms change a text's states when its padded length crosses a multiple of the CPU's
-    vector width (16 floats here: up to 0.03 on the bf16 states, 0.3 on int8's, 3e-6 at fp32), while padding within
-    the block and batch rows do not (comparisons/results/batch-invariance-*.md, tests/test_batch_invariance.py)."""
+    No window is ever padded, so its numbers depend on the window alone: torch's attention (SDPA) and the bf16 and
+    torchao int8 forms change a text's states when its padded length crosses a multiple of the CPU's vector width
+    (16 floats here: up to 0.03 on the bf16 states, 0.3 on int8's, 3e-6 at fp32), while batch rows of one length do
+    not change them (comparisons/results/batch-invariance.md)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-    by_block: dict[int, list[int]] = {}
-    for k in sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids)):
-        by_block.setdefault((len(windows[k].input_ids) - 1) // LENGTH_BLOCK, []).append(k)
-    return [same[b : b + batch_size] for n in sorted(by_block) for same in [by_block[n]]
+    by_length: dict[int, list[int]] = {}
+    for k, w in enumerate(windows):
+        by_length.setdefault(len(w.input_ids), []).append(k)
+    return [same[b : b + batch_size] for n in sorted(by_length) for same in [by_length[n]]
             for b in range(0, len(same), batch_size)]
 
 
