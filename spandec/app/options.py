@@ -26,8 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--precision", default="auto", type=precision,
                    help="how the encoders run: fp32, bf16, int8, onnx, onnx-int8, or auto (default: the fastest form "
-                        "within 0.3 F1 of fp32 in comparisons/results/serving.md: on CPU onnx-int8 for token and "
-                        "SF-SpanDec, bf16 for SpanDec and PL-Marker on CPUs with native bfloat16; fp32 on CUDA). A spec's #PRECISION overrides it")
+                        "within 0.3 F1 of fp32 in comparisons/results/serving.md: on CPU onnx-int8 for token, "
+                        "SpanDec and SF-SpanDec, bf16 for PL-Marker on CPUs with native bfloat16; fp32 on CUDA). A spec's #PRECISION overrides it")
     p.add_argument("--results", default=None, help="stored results JSON (default comparisons/results/conllpp.json)")
     p.add_argument("--examples", default=None, help="example texts, one per line (default data/examples.txt)")
     p.add_argument("--max-chars", type=int, default=10_000, help="longest text the interactive views accept")
