@@ -100,6 +100,8 @@ def test_threshold_sliders_start_at_the_served_models_own_threshold(paths, tmp_p
     pool = ModelPool.load([ModelSpec("Token", paths["token"]), ModelSpec("SF", str(sf))], log=lambda m: None)
     assert pool.default_threshold() == 0.37
     assert ModelPool.load([ModelSpec("SF", str(sf), 0.6)], log=lambda m: None).default_threshold() == 0.6
+    pinned_off = [ModelSpec("SpanDec", str(sf), 0.0), ModelSpec("SF", str(sf))]  # SF weights served as SpanDec first
+    assert ModelPool.load(pinned_off, log=lambda m: None).default_threshold() == 0.37
     assert ModelPool.load([ModelSpec("T", paths["token"])], log=lambda m: None).default_threshold() == SpanDecConfig.threshold
 
     spec = importlib.util.spec_from_file_location("spandec_app_main", Path(__file__).resolve().parent.parent / "app.py")

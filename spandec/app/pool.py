@@ -325,12 +325,12 @@ class ModelPool:
         return [n for n, e in self.entries.items() if not e.failed]
 
     def default_threshold(self) -> float:
-        """Where the app's threshold sliders start: the first served span-filter model's own threshold (the one
-        recorded in its config.json, chosen on dev), else the config class's default."""
+        """Where the app's threshold sliders start: the threshold of the first model served with a span filter (pinned by
+        its spec, else the one recorded in its config.json, chosen on dev), else the config class's default."""
         for name in self.available:
-            entry = self.entries[name]
-            if entry.has_filter:
-                return float(entry.spec.threshold if entry.spec.threshold is not None else entry.config.threshold)
+            used = self.entries[name].threshold(None)  # 0: no filter, or its weights served with every span decoded
+            if used > 0:
+                return used
         return SpanDecConfig.threshold
 
     def span_models(self) -> list[str]:
