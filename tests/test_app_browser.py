@@ -176,11 +176,16 @@ def test_highlight(page, shots):
     assert page.locator("#highlighted img, #highlighted script").count() == 0
     assert page.evaluate("window.pwned === undefined")
     page.fill("#tag-text textarea", NEWS)
+    page.fill("#tag-threshold input[type=number]", "0.65")  # carried to the next tab with the text
+    page.press("#tag-threshold input[type=number]", "Enter")
 
 
 def test_span_filter(page, shots):
     _open(page, "Span filter")
     page.wait_for_function("document.querySelector('#analyse-text textarea').value.startsWith('GENEVA')")  # carried
+    assert page.locator("#analyse-threshold input[type=number]").input_value() == "0.65"
+    page.fill("#analyse-threshold input[type=number]", "0.7")  # back to the served model's (stored speed figures)
+    page.press("#analyse-threshold input[type=number]", "Enter")
     page.click("#analyse")
     kept = page.locator("#kept")
     page.wait_for_function("/words 1–60 of \\d+/.test(document.querySelector('#kept').innerText)")

@@ -18,12 +18,13 @@ INTRO = ("**SpanDec NER demo**: four named-entity models side by side: **Token**
 
 class Shared:
     """The text and threshold carried between the tabs that use them: a tab's inputs write them, opening a tab
-    copies them into its own inputs."""
+    copies them into its own inputs. Both copies run in the browser (hidden components, ``js`` events, no server
+    round trip), so what a user types right after opening a tab is never overwritten by a late reply."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
-        self.text = gr.State(ctx.examples[0] if ctx.examples else "")
-        self.threshold = gr.State(ctx.pool.default_threshold())
+        self.text = gr.Textbox(ctx.examples[0] if ctx.examples else "", visible=False)
+        self.threshold = gr.Number(ctx.pool.default_threshold(), visible=False)
 
     def inputs(self, tab: gr.Tab, key: str, text: bool = True, button: str | None = None, side=None):
         """This tab's own text box (with the examples) and threshold slider, carried, ``side()``'s components and a
@@ -44,9 +45,9 @@ class Shared:
                 if button:
                     btn = gr.Button(button, variant="primary", elem_id=key)
         private = dict(queue=False, show_progress="hidden", api_visibility="private")
-        thr.change(lambda v: v, thr, self.threshold, **private)
+        thr.change(None, thr, self.threshold, js="(v) => v", **private)
         if box is None:
-            return None, thr, btn, tab.select(lambda v: v, self.threshold, thr, **private), extra
-        box.change(lambda v: v, box, self.text, **private)
-        opened = tab.select(lambda t, v: (t, v), [self.text, self.threshold], [box, thr], **private)
+            return None, thr, btn, tab.select(None, self.threshold, thr, js="(v) => v", **private), extra
+        box.change(None, box, self.text, js="(v) => v", **private)
+        opened = tab.select(None, [self.text, self.threshold], [box, thr], js="(t, v) => [t, v]", **private)
         return box, thr, btn, opened, extra
