@@ -270,8 +270,9 @@ def test_tag_a_long_text(page, shots, tmp_path):
     src.write_text(text + "\n", encoding="utf-8")
     _open(page, "Tag a file")
     page.locator("#file-whole").get_by_label("the whole file is one text", exact=True).check()
+    page.locator("#file-upload").wait_for(state="visible")  # the tab's children render when it first opens
     page.locator("#file-upload input[type=file]").set_input_files(str(src))
-    page.wait_for_function("document.querySelector('#file-upload').innerText.includes('long-news.txt')")
+    page.locator("#file-upload:visible").filter(has_text="long-news.txt").wait_for(timeout=120_000)
     page.click("#tag-file")
     seen, deadline = set(), time.monotonic() + 300
     while "Tagged" not in page.locator("#file-info").inner_text():
