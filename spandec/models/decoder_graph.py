@@ -1,13 +1,14 @@
-"""SpanDec's one-layer span decoder as traceable graphs for ONNX Runtime: ``(z, attention_mask, batch_idx, starts, ends)
--> logits (K, labels)`` for K spans, batch, length and span count dynamic, no data-dependent Python.
+"""SpanDec's one-layer span decoder as traceable graphs for ONNX Runtime: ``(z, attention_mask, batch_idx, starts, ends,
+...) -> logits (K, labels)`` for K spans (the inputs a graph takes: its ``input_names``, built by :func:`graph_feed`), batch, length and span count dynamic, no data-dependent Python.
 
 What depends on weights only is a constant of the graph: the start/end position queries and their first-layer
 query/key/value projections (one table row per (position, slot) up to the encoder's longest text, gathered by the
 spans' positions), and the text's key and value projections fused into one matmul (one int8 matmul in onnx-int8).
 Two forms, both exact (the decoder layer's softmax over ``[own pair, text]``); :func:`decoder_form` picks one per call:
 
-- :class:`SpanRowsGraph`: each span's start and end query against its own text's keys and values, gathered per
-  span: work and memory grow with spans x length, the cheaper form when the span filter kept few spans;
+- :class:`SpanRowsGraph`: each span's start and end query against its own pair and its own text, a text's spans laid out
+  in (texts, most spans of a text) slots so that each text's queries meet its keys and values in one batched matmul:
+  work grows with texts x most spans x length, the cheaper form when the span filter kept few spans;
 - :class:`AllRowsGraph`: every (text, position, slot) row attends once and each span takes its two rows
   (``DecoderLayer.forward_positions(all_rows=True)``): work grows with texts x length^2, not with the span count
   (SpanDec, decode-everything, long windows).
@@ -17,24 +18,28 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
 from .encoder import max_text_length
 from .span_decoder import text_bias
 
-__all__ = ["AllRowsGraph", "SpanRowsGraph", "decoder_form"]
+__all__ = ["AllRowsGraph", "SpanRowsGraph", "decoder_call", "decoder_form", "graph_feed", "span_slots"]
 
 
-def decoder_form(spans: int, texts: int, length: int) -> str:
-    """The cheaper decoder graph for a call: "spans" while spans x 4 <= texts x length, else "rows". Per call on
-    CoNLL++ test (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 20-40 % less time below that
-    ratio and up to 1.8x more above it (5 texts x 128 subwords, 244 spans: 27 ms vs 15 ms)."""
-    return "spans" if 4 * spans <= texts * length else "rows"
+def decoder_form(width: int, length: int) -> str:
+    """The cheaper decoder graph for a call whose text with the most spans has ``width`` of them: "spans" (each text's
+    2 x width query rows) while width <= length, else "rows" (every text's 2 x length position rows). On CoNLL++ test
+    (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 15 % less decoder time than every-position rows on
+    every batch (the span filter keeps a few spans per text); SpanDec's every span has width above length."""
+    return "spans" if width <= length else "rows"
 
 
 class _DecoderConstants(nn.Module):
     """The weight-only parts of a model's single decoder layer, computed once at construction (frozen weights)."""
+
+    input_names = ("z", "attention_mask", "batch_idx", "starts", "ends")  # the exported graph's inputs, in order
 
     def __init__(self, model):
         super().__init__()
@@ -80,19 +85,60 @@ class AllRowsGraph(_DecoderConstants):
 
 
 class SpanRowsGraph(_DecoderConstants):
-    """Each span's start and end query attends over its own pair and its own text (keys and values gathered per span)."""
+    """Each span's start and end query attends over its own pair and its own text: the spans of a text are laid out in
+    ``slots`` (texts, R), R the most spans of one text (:func:`span_slots`), so every text's queries meet its keys and
+    values in one batched matmul (no per-span copy of a text's keys); each span then takes its two rows (``place``)."""
 
-    def forward(self, z, attention_mask, batch_idx, starts, ends):
+    input_names = ("z", "attention_mask", "batch_idx", "starts", "ends", "slots", "place")
+
+    def forward(self, z, attention_mask, batch_idx, starts, ends, slots=None, place=None):
+        if slots is None:
+            slots, place = (torch.from_numpy(a).to(z.device) for a in span_slots(batch_idx.cpu().numpy(), z.shape[0]))
         h, d, H = self.heads, self.head_dim, self.hidden
-        q, Q, K, V = self.rows(starts, ends)
         kv = self.memory(z)
-        B, L = kv.shape[0], kv.shape[1]
-        keys = kv[..., :H].reshape(B, L, h, d).permute(0, 2, 3, 1)[batch_idx]  # (K, h, d, L)
-        values = kv[..., H:].reshape(B, L, h, d).transpose(1, 2)[batch_idx]  # (K, h, L, d)
-        n = batch_idx.shape[0]
-        Qh = Q.reshape(n, 2, h, d).transpose(1, 2) * self.scale  # (K, h, 2, d)
-        lz = Qh @ keys + text_bias(attention_mask, z.dtype)[batch_idx][:, None, None, :]  # (K, h, 2, L)
-        lq = Qh @ K.reshape(n, 2, h, d).permute(0, 2, 3, 1)  # (K, h, 2, 2): the pair's own keys
-        w = torch.cat([lq, lz], dim=-1).softmax(-1)
-        attended = w[..., :2] @ V.reshape(n, 2, h, d).transpose(1, 2) + w[..., 2:] @ values  # (K, h, 2, d)
-        return self.head(self.layer.finish(q, attended.transpose(1, 2)))
+        B, L, R = kv.shape[0], kv.shape[1], slots.shape[1]
+        keys, values = kv.reshape(B, L, 2 * h, d).transpose(1, 2).split(h, dim=1)  # (B, h, L, d) each: one transpose
+        padded = self.table[torch.stack([starts * 2, ends * 2 + 1], dim=1)[slots]]  # (B, R, 2, 4H): [query | Q | K | V]
+        Qp, Kp, Vp = (padded[..., k * H:(k + 1) * H].reshape(B, R, 2, h, d) for k in (1, 2, 3))
+        Qp = Qp * self.scale
+        # the pair's own logits and weighted values elementwise (B x R x heads 2x2 matmuls would each be a call)
+        lq = (Qp.unsqueeze(3) * Kp.unsqueeze(2)).sum(-1)  # (B, R, 2 queries, 2 keys, h)
+        lz = Qp.permute(0, 3, 1, 2, 4).reshape(B, h, 2 * R, d) @ keys.transpose(-1, -2)  # (B, h, 2R, L)
+        lz = lz + text_bias(attention_mask, z.dtype)[:, None, None, :]
+        w = torch.cat([lq.permute(0, 4, 1, 2, 3).reshape(B, h, 2 * R, 2), lz], dim=-1).softmax(-1)
+        w_pair = w[..., :2].reshape(B, h, R, 2, 2).permute(0, 2, 3, 4, 1).unsqueeze(-1)  # (B, R, 2, 2, h, 1)
+        attended = (w_pair * Vp.unsqueeze(2)).sum(3) + (w[..., 2:] @ values).reshape(B, h, R, 2, d).permute(0, 2, 3, 1, 4)
+        attended = attended.reshape(B * R, 2, h, d)[place]  # (K, 2, h, d)
+        q = padded[..., :H].reshape(B * R, 2, H)[place]
+        return self.head(self.layer.finish(q, attended))
+
+
+def span_slots(batch_idx: np.ndarray, texts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where :class:`SpanRowsGraph` lays out spans of text rows ``batch_idx`` (K,), ascending: ``slots`` (texts, R) the
+    index of each text's r-th span (0 where a text has fewer than R), ``place`` (K,) each span's slot as text x R + r."""
+    counts = np.bincount(batch_idx, minlength=texts)
+    width = max(int(counts.max()) if len(batch_idx) else 0, 1)
+    rank = np.arange(len(batch_idx)) - (np.cumsum(counts) - counts)[batch_idx]
+    place = batch_idx * width + rank
+    slots = np.zeros(texts * width, dtype=np.int64)
+    slots[place] = np.arange(len(batch_idx))
+    return slots.reshape(texts, width), place.astype(np.int64)
+
+
+def graph_feed(graph, z, attention_mask, batch_idx, starts, ends) -> dict[str, np.ndarray]:
+    """The inputs ``graph`` (a decoder graph class, or an ONNX Runtime session of one) takes for these spans, as numpy
+    arrays by name (the span layout of :func:`span_slots` where it takes ``slots``)."""
+    names = [i.name for i in graph.get_inputs()] if hasattr(graph, "get_inputs") else list(graph.input_names)
+    feed = {"z": z.float().cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(), "batch_idx": batch_idx.cpu().numpy(),
+            "starts": starts.cpu().numpy(), "ends": ends.cpu().numpy()}
+    if "slots" in names:
+        feed["slots"], feed["place"] = span_slots(feed["batch_idx"], feed["z"].shape[0])
+    return {name: feed[name] for name in names}
+
+
+def decoder_call(sessions: dict, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+    """Logits (K, labels) of K spans through the cheaper of ``sessions`` (decoder form -> ONNX Runtime session)."""
+    rows = batch_idx.cpu().numpy()
+    width = int(np.bincount(rows).max()) if len(rows) else 0
+    session = sessions[decoder_form(width, z.shape[1])]
+    return torch.from_numpy(session.run(None, graph_feed(session, z, attention_mask, batch_idx, starts, ends))[0])

@@ -39,7 +39,7 @@ PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with its ``precision``
 WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
-EXPORT_VERSION = 5  # bump when what an export writes changes: cached conversions are then made anew
+EXPORT_VERSION = 8  # bump when what an export writes changes: cached conversions are then made anew
 DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec's decoder graph forms (decoder_graph)
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
@@ -241,11 +241,9 @@ class OrtRuntime(TorchRuntime):
         return self._run_decoder if self.decoder_sessions else None
 
     def _run_decoder(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
-        from .decoder_graph import decoder_form
-        session = self.decoder_sessions[decoder_form(batch_idx.shape[0], z.shape[0], z.shape[1])]
-        feed = {"z": z.float().cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(),
-                "batch_idx": batch_idx.cpu().numpy(), "starts": starts.cpu().numpy(), "ends": ends.cpu().numpy()}
-        return torch.from_numpy(session.run(None, feed)[0])
+        from .decoder_graph import decoder_call
+
+        return decoder_call(self.decoder_sessions, z, attention_mask, batch_idx, starts, ends)
 
     def saved_state(self, model, state):
         # the ONNX files hold the encoder (and decoder); torch keeps the rest (the heads, SpanDec's position table)
@@ -336,12 +334,18 @@ def export_onnx(encoder: nn.Module, path: str | os.PathLike, quantize: bool = Fa
 
 
 def export_decoder_onnx(graph: nn.Module, hidden: int, path: str | os.PathLike, quantize: bool = False) -> Path:
-    """Write a SpanDec decoder graph (one of ``SpanDecModel.decoder_graphs()``: z, attention_mask, batch_idx, starts, ends ->
-    logits; dynamic batch, length and span count) as ONNX, its weight matmuls per-row int8 when ``quantize``."""
-    dummy = (torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), *torch.tensor([[0, 1, 1], [1, 2, 4], [1, 5, 4]]))
-    dynamic = {"z": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}, "batch_idx": {0: "spans"},
-               "starts": {0: "spans"}, "ends": {0: "spans"}, "logits": {0: "spans"}}
-    return _export(graph, dummy, list(dynamic)[:5], ["logits"], dynamic, path, quantize)
+    """Write a SpanDec decoder graph (one of ``SpanDecModel.decoder_graphs()``: its ``input_names`` -> logits; dynamic
+    batch, length and span count) as ONNX, its weight matmuls per-row int8 when ``quantize``."""
+    from .decoder_graph import graph_feed
+
+    batch_idx, starts, ends = torch.tensor([[0, 1, 1], [1, 2, 4], [1, 5, 4]])
+    feed = graph_feed(type(graph), torch.randn(2, 12, hidden), torch.ones(2, 12, dtype=torch.long), batch_idx, starts, ends)
+    axes = {"z": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}, "batch_idx": {0: "spans"},
+            "starts": {0: "spans"}, "ends": {0: "spans"}, "slots": {0: "batch", 1: "width"}, "place": {0: "spans"}}
+    names = list(graph.input_names)
+    dummy = tuple(torch.from_numpy(feed[name]) for name in names)
+    return _export(graph, dummy, names, ["logits"], {k: axes[k] for k in names} | {"logits": {0: "spans"}}, path,
+                   quantize)
 
 
 def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[str], dynamic: dict,
