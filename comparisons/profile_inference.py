@@ -69,7 +69,7 @@ def main(argv=None) -> int:
 def stage_times(model, docs) -> dict[str, float]:
     """Process CPU seconds of one pass over ``docs`` (batch 8): total and the stages timed through wrappers."""
     spent = {"encoder": 0.0, "decoder": 0.0, "filter": 0.0}
-    patched = {"encoder": "run_encoder", "decoder": "decode_flat", "filter": "token_logits"}
+    patched = {"encoder": "run_encoder", "decoder": "decode_flat", "filter": "word_probs"}
 
     def timed(stage, fn):
         def run(*a, **k):

@@ -42,16 +42,18 @@ class SpanModel(NERModel):
                           probs: torch.Tensor) -> list[list[Candidate]]:
         """:meth:`candidates_from_probs` of several windows at once: ``spans[i]`` (N_i, 2) the i-th window's spans,
         ``probs`` (sum N_i, labels) theirs stacked in window order."""
-        out: list[list[Candidate]] = [[] for _ in spans]
+        flat = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1, 2) for x in spans]) if spans else np.zeros((0, 2))
+        return self.flat_candidates(len(spans), np.repeat(np.arange(len(spans)), [len(x) for x in spans]), flat, probs)
+
+    def flat_candidates(self, windows: int, window: np.ndarray, spans: np.ndarray, probs: torch.Tensor) -> list[list[Candidate]]:
+        """Non-O candidates (argmax label) of spans given flat: ``window`` (N,) the window of each, ``spans`` (N, 2)
+        window-local, ``probs`` (N, labels); one list per window, in the spans' order."""
+        out: list[list[Candidate]] = [[] for _ in range(windows)]
         if len(probs) == 0:
             return out
         score, label = probs.max(-1)
-        hit = (label != 0).nonzero().flatten()
-        if not len(hit):
-            return out
-        rows = np.concatenate([np.asarray(x, dtype=np.int64).reshape(-1, 2) for x in spans])[hit.numpy()].tolist()
-        window = np.searchsorted(np.cumsum([len(x) for x in spans]), hit.numpy(), side="right").tolist()
-        for w, (s, e), l, sc in zip(window, rows, label[hit].tolist(), score[hit].tolist()):
+        hit = (label != 0).nonzero().flatten().numpy()
+        for w, (s, e), l, sc in zip(window[hit].tolist(), spans[hit].tolist(), label[hit].tolist(), score[hit].tolist()):
             out[w].append(Candidate(s, e, self.id2label[l], sc))
         return out
 

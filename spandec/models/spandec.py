@@ -318,6 +318,15 @@ class SpanDecModel(SpanModel):
         """Entity-vs-O logit of each word (at its first subword): (B, W)."""
         return self.token_head(_gather(z, word_first)).squeeze(-1)
 
+    def word_probs(self, z: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
+        """Entity probability (float32 numpy) of the words whose first subwords are ``rows`` of ``z`` (B, L, H) flattened
+        to (B x L, H): the span filter's input, every window's words at once, decided in float32."""
+        first = z.reshape(-1, z.shape[-1]).index_select(0, rows).float()
+        if torch.is_autocast_enabled(z.device.type):
+            with torch.autocast(z.device.type, enabled=False):
+                return self.token_head(first).squeeze(-1).sigmoid().cpu().numpy()
+        return self.token_head(first).squeeze(-1).sigmoid().cpu().numpy()
+
     def forward(self, input_ids, attention_mask, span_start, span_end, span_mask, word_first, word_mask,
                 span_labels=None, word_labels=None, **_) -> dict[str, torch.Tensor]:
         z = self.encode(input_ids, attention_mask)
@@ -347,24 +356,39 @@ class SpanDecModel(SpanModel):
 
         The decoder runs on the kept spans, or on every candidate with ``decode_all`` (viewers
         that re-threshold without the model); word probabilities are computed when needed. The batch's spans are
-        filtered and decoded as one flat list, at most ``max_spans_per_forward`` x windows spans per decoder call,
-        ``pause()`` called in between.
+        filtered and decoded as one flat list (:meth:`score_flat`).
         """
         if not features:
             return []
+        flat = self.score_flat(features, threshold, decode_all, pause)
+        bounds = np.cumsum([0] + [len(f["spans"]) for f in features])
+        cut = np.searchsorted(flat.decoded, bounds)  # each window's share of the decoded spans
+        words = np.cumsum([0] + [len(f["word_first"]) for f in features])
+        return [WindowScores(flat.spans[lo:hi], flat.min_prob[lo:hi], flat.kept[lo:hi], flat.decoded[cut[i]:cut[i + 1]] - lo,
+                             flat.probs[cut[i]:cut[i + 1]],
+                             None if flat.word_probs is None else flat.word_probs[words[i]:words[i + 1]])
+                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+    def score_flat(self, features: Sequence[dict], threshold: float | None = None, decode_all: bool = False,
+                   pause=None) -> "BatchScores":
+        """:meth:`score_batch`'s work on the batch's spans as one flat list (window-major): the filter's word
+        probabilities of every window's words at once, then the decoder on the kept (or every) span, at most
+        ``max_spans_per_forward`` x windows spans per decoder call, ``pause()`` called in between."""
         threshold = self.resolve_threshold(threshold)
         dev = self.device
-        batch = {k: v.to(dev) for k, v in self.collate_text(features).items()}
-        z = self.encode(batch["input_ids"], batch["attention_mask"])
-        # every window's spans in one flat list (window-major), the filter and the decoder run on it at once
+        ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0)
+        mask = length_mask([len(f["input_ids"]) for f in features]).long()
+        z = self.encode(ids.to(dev), mask.to(dev))
         counts = [len(f["spans"]) for f in features]
-        spans = np.concatenate([np.asarray(f["spans"], dtype=np.int64).reshape(-1, 2) for f in features])
+        spans = np.concatenate([f["spans"] for f in features]).reshape(-1, 2)
         window = np.repeat(np.arange(len(features)), counts)
         word_probs = None
         if self.token_head is not None and (threshold > 0 or decode_all):
-            with torch.autocast(z.device.type, enabled=False):  # the span filter decides in float32
-                word_probs = self.token_logits(z.float(), batch["word_first"]).float().sigmoid().cpu().numpy()
-            mins = span_min(word_probs.reshape(-1), spans + (window * word_probs.shape[1])[:, None])
+            n_words = [len(f["word_first"]) for f in features]
+            rows = np.repeat(np.arange(len(features)) * z.shape[1], n_words) + np.concatenate([f["word_first"] for f in features])
+            word_probs = self.word_probs(z, torch.from_numpy(rows).to(dev))
+            offsets = np.repeat(np.cumsum([0] + n_words[:-1]), counts)  # each span's window's first word in word_probs
+            mins = span_min(word_probs, spans + offsets[:, None])
         else:
             mins = np.ones(len(spans), dtype=np.float32)
         kept = keep(mins, threshold)
@@ -378,21 +402,31 @@ class SpanDecModel(SpanModel):
             for c in range(0, len(decoded), step):
                 if c and pause is not None:
                     pause()
-                parts.append(self.decode_flat(z, batch["attention_mask"], rows[c : c + step], starts[c : c + step],
+                parts.append(self.decode_flat(z, mask.to(dev), rows[c : c + step], starts[c : c + step],
                                               ends[c : c + step]).float().softmax(-1).cpu())
-            probs = torch.cat(parts)
-        bounds = np.cumsum([0] + counts)
-        cut = np.searchsorted(decoded, bounds)  # each window's share of the decoded spans
-        return [WindowScores(spans[lo:hi], mins[lo:hi], kept[lo:hi], decoded[cut[i]:cut[i + 1]] - lo,
-                             probs[cut[i]:cut[i + 1]], None if word_probs is None else word_probs[i, : len(f["word_first"])])
-                for i, (f, lo, hi) in enumerate(zip(features, bounds[:-1], bounds[1:]))]
+            probs = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return BatchScores(spans, window, mins, kept, decoded, probs, word_probs)
 
     def score_windows(self, features: Sequence[dict], pause=None,
                       threshold: float | None = None) -> tuple[list[list[Candidate]], PredictStats]:
-        scored = self.score_batch(features, threshold, pause=pause)
-        stats = PredictStats(sum(len(f["spans"]) for f in features), sum(len(w.decoded) for w in scored))
-        probs = torch.cat([w.probs for w in scored]) if scored else torch.zeros(0, len(self.id2label))
-        return self.window_candidates([w.spans[w.decoded] for w in scored], probs), stats
+        if not features:
+            return [], PredictStats()
+        flat = self.score_flat(features, threshold, pause=pause)
+        stats = PredictStats(len(flat.spans), len(flat.decoded))
+        return self.flat_candidates(len(features), flat.window[flat.decoded], flat.spans[flat.decoded], flat.probs), stats
+
+
+@dataclass
+class BatchScores:
+    """A batch's span scores as one flat list of its windows' spans (window-major, window-local word indices)."""
+
+    spans: np.ndarray  # (N, 2) every candidate span
+    window: np.ndarray  # (N,) the window (batch row) of each
+    min_prob: np.ndarray  # (N,) lowest word entity probability inside each span (1 without a filter)
+    kept: np.ndarray  # (N,) the span filter keeps it
+    decoded: np.ndarray  # (D,) indices of the spans the decoder ran on, ascending
+    probs: torch.Tensor  # (D, labels) label probabilities of the decoded spans, "O" first
+    word_probs: np.ndarray | None  # (words of every window,) entity probability of each word, when computed
 
 
 @dataclass
