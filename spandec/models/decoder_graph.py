@@ -60,9 +60,18 @@ class _DecoderConstants(nn.Module):
         """The text's keys and values in one matmul: (B, L, 2H)."""
         return nn.functional.linear(self.layer.norm_mem(z), self.kv_weight, self.kv_bias)
 
-    def rows(self, starts: torch.Tensor, ends: torch.Tensor) -> list[torch.Tensor]:
-        """Each span's start and end query and their Q, K, V projections: four (K, 2, H) tensors."""
-        return list(self.table[torch.stack([starts * 2, ends * 2 + 1], dim=1)].split(self.hidden, dim=-1))
+    def memory_rows(self, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`memory` on the text's rows flattened: (B x L, 2H), a 2-D matmul (no reshapes around its int8 form)."""
+        zn = self.layer.norm_mem(z.reshape(-1, self.hidden))
+        return zn @ self.kv_weight.t() + self.kv_bias
+
+    def finish_rows(self, q: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The decoder layer's output projection, residual and MLP block (``DecoderLayer.finish``) on 2-D rows (N, H), as
+        explicit matmuls: a 2-D ``nn.Linear`` exports as a Gemm, which the int8 form would leave float32."""
+        layer = self.layer
+        q = q + attended @ layer.out.weight.t() + layer.out.bias
+        hidden = nn.functional.gelu(self.layer.norm_mlp(q) @ layer.fc1.weight.t() + layer.fc1.bias)
+        return q + (hidden @ layer.fc2.weight.t() + layer.fc2.bias)
 
     def head(self, q: torch.Tensor) -> torch.Tensor:
         """Final norm and classifier of the span's two outputs (K, 2, H) -> logits (K, labels)."""
@@ -95,9 +104,8 @@ class SpanRowsGraph(_DecoderConstants):
         if slots is None:
             slots, place = (torch.from_numpy(a).to(z.device) for a in span_slots(batch_idx.cpu().numpy(), z.shape[0]))
         h, d, H = self.heads, self.head_dim, self.hidden
-        kv = self.memory(z)
-        B, L, R = kv.shape[0], kv.shape[1], slots.shape[1]
-        keys, values = kv.reshape(B, L, 2 * h, d).transpose(1, 2).split(h, dim=1)  # (B, h, L, d) each: one transpose
+        B, L, R = z.shape[0], z.shape[1], slots.shape[1]
+        keys, values = self.memory_rows(z).reshape(B, L, 2 * h, d).transpose(1, 2).split(h, dim=1)  # (B, h, L, d) each
         padded = self.table[torch.stack([starts * 2, ends * 2 + 1], dim=1)[slots]]  # (B, R, 2, 4H): [query | Q | K | V]
         Qp, Kp, Vp = (padded[..., k * H:(k + 1) * H].reshape(B, R, 2, h, d) for k in (1, 2, 3))
         Qp = Qp * self.scale
@@ -108,9 +116,9 @@ class SpanRowsGraph(_DecoderConstants):
         w = torch.cat([lq.permute(0, 4, 1, 2, 3).reshape(B, h, 2 * R, 2), lz], dim=-1).softmax(-1)
         w_pair = w[..., :2].reshape(B, h, R, 2, 2).permute(0, 2, 3, 4, 1).unsqueeze(-1)  # (B, R, 2, 2, h, 1)
         attended = (w_pair * Vp.unsqueeze(2)).sum(3) + (w[..., 2:] @ values).reshape(B, h, R, 2, d).permute(0, 2, 3, 1, 4)
-        attended = attended.reshape(B * R, 2, h, d)[place]  # (K, 2, h, d)
-        q = padded[..., :H].reshape(B * R, 2, H)[place]
-        return self.head(self.layer.finish(q, attended))
+        attended = attended.reshape(B * R, 2 * H)[place].reshape(-1, H)  # (2K, H): each span's start row, then end row
+        q = padded[..., :H].reshape(B * R, 2 * H)[place].reshape(-1, H)
+        return self.classifier(self.final_norm(self.finish_rows(q, attended)).reshape(-1, 2 * H))
 
 
 def span_slots(batch_idx: np.ndarray, texts: int) -> tuple[np.ndarray, np.ndarray]:

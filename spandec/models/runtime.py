@@ -39,7 +39,7 @@ PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with its ``precision``
 WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
-EXPORT_VERSION = 8  # bump when what an export writes changes: cached conversions are then made anew
+EXPORT_VERSION = 9  # bump when what an export writes changes: cached conversions are then made anew
 DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec's decoder graph forms (decoder_graph)
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
@@ -376,6 +376,9 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
 
     model = onnx.load(str(source))
     graph = model.graph
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in onnx.shape_inference.infer_shapes(model).graph.value_info
+             if v.type.tensor_type.HasField("shape")}
+    ranks |= {v.name: len(v.type.tensor_type.shape.dim) for v in graph.input}
     weights = {t.name: t for t in graph.initializer}  # and those exported as Constant nodes (SpanDec's key/value matrix)
     weights |= {n.output[0]: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute[0].name == "value"}
     new_inits = [numpy_helper.from_array(np.array(1e-8, dtype=np.float32), "q_eps"),
@@ -395,14 +398,17 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
             nodes.append(node)
             continue
         a, tag = node.input[0], f"q{len(used_weights)}_{node.name or node.output[0]}".replace("/", "_")
+        flat = ranks.get(a) == 2  # already (rows, K): no reshapes around the matmul
         if a not in quantized:  # once per activation (the three attention projections share theirs)
             p = f"rowq_{len(quantized)}"
-            nodes += [helper.make_node("Shape", [a], [p + "_shape"]),
-                      helper.make_node("Gather", [p + "_shape", "q_last"], [p + "_k"]),
-                      helper.make_node("Concat", ["q_minus1", p + "_k"], [p + "_2d"], axis=0),
-                      helper.make_node("Reshape", [a, p + "_2d"], [p + "_x"]),  # (rows, K)
-                      helper.make_node("ReduceMax", [p + "_x"], [p + "_hi"], axes=[1], keepdims=0),
-                      helper.make_node("ReduceMin", [p + "_x"], [p + "_lo"], axes=[1], keepdims=0),
+            x = a if flat else p + "_x"
+            if not flat:
+                nodes += [helper.make_node("Shape", [a], [p + "_shape"]),
+                          helper.make_node("Gather", [p + "_shape", "q_last"], [p + "_k"]),
+                          helper.make_node("Concat", ["q_minus1", p + "_k"], [p + "_2d"], axis=0),
+                          helper.make_node("Reshape", [a, p + "_2d"], [p + "_x"])]  # (rows, K)
+            nodes += [helper.make_node("ReduceMax", [x], [p + "_hi"], axes=[1], keepdims=0),
+                      helper.make_node("ReduceMin", [x], [p + "_lo"], axes=[1], keepdims=0),
                       helper.make_node("Max", [p + "_hi", "q_0"], [p + "_hi0"]),  # 0 stays exact
                       helper.make_node("Min", [p + "_lo", "q_0"], [p + "_lo0"]),
                       helper.make_node("Sub", [p + "_hi0", p + "_lo0"], [p + "_range"]),
@@ -413,7 +419,7 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
                       helper.make_node("Round", [p + "_zdiv"], [p + "_zr"]),
                       helper.make_node("Clip", [p + "_zr", "q_0", "q_255"], [p + "_zf"]),
                       helper.make_node("Cast", [p + "_zf"], [p + "_zp"], to=TensorProto.UINT8),
-                      helper.make_node("QuantizeLinear", [p + "_x", p + "_scale", p + "_zp"], [p + "_u8"], axis=0),
+                      helper.make_node("QuantizeLinear", [x, p + "_scale", p + "_zp"], [p + "_u8"], axis=0),
                       helper.make_node("Unsqueeze", [p + "_scale", "q_axis1"], [p + "_scol"]),
                       helper.make_node("Unsqueeze", [p + "_zf", "q_axis1"], [p + "_zcol"])]
             quantized[a] = (p + "_u8", p + "_scol", p + "_shape", p + "_zcol")
@@ -428,10 +434,11 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
                   helper.make_node("Mul", [zero, tag + "_wsum"], [tag + "_zw"]),  # the rows' zero points x columns
                   helper.make_node("Sub", [tag + "_f", tag + "_zw"], [tag + "_c"]),
                   helper.make_node("Mul", [tag + "_c", scale], [tag + "_rs"]),
-                  helper.make_node("Mul", [tag + "_rs", tag + "_ws"], [tag + "_y"]),
-                  helper.make_node("Slice", [shape, "q_0i", "q_minus1"], [tag + "_lead"]),
-                  helper.make_node("Concat", [tag + "_lead", "q_n" + str(w.dims[1])], [tag + "_oshape"], axis=0),
-                  helper.make_node("Reshape", [tag + "_y", tag + "_oshape"], [node.output[0]])]
+                  helper.make_node("Mul", [tag + "_rs", tag + "_ws"], [node.output[0] if flat else tag + "_y"])]
+        if not flat:
+            nodes += [helper.make_node("Slice", [shape, "q_0i", "q_minus1"], [tag + "_lead"]),
+                      helper.make_node("Concat", [tag + "_lead", "q_n" + str(w.dims[1])], [tag + "_oshape"], axis=0),
+                      helper.make_node("Reshape", [tag + "_y", tag + "_oshape"], [node.output[0]])]
         if "q_n" + str(w.dims[1]) not in consts:
             consts.add("q_n" + str(w.dims[1]))
             new_inits.append(numpy_helper.from_array(np.array([w.dims[1]], dtype=np.int64), "q_n" + str(w.dims[1])))
@@ -441,7 +448,7 @@ def quantize_rows_int8(source: Path, target: Path) -> None:
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.initializer[:]
-    graph.initializer.extend(keep + new_inits)
+    graph.initializer.extend(keep + [t for t in new_inits if t.name in still_used])
     onnx.save(model, str(target))
 
 
