@@ -4,6 +4,8 @@ threshold (0 decodes every span, a high one none), on texts of several windows, 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import pytest
@@ -53,20 +55,64 @@ def batch_inputs(model, texts=TEXTS):
     return feats, z, batch["attention_mask"], rows, starts, ends
 
 
+def reference_logits(model, z, mask, rows, starts, ends) -> torch.Tensor:
+    """The decoder's general path (every query against [own pair, text], nothing shared between spans) on the spans."""
+    counts = torch.bincount(rows, minlength=z.shape[0])
+    rank = torch.arange(len(rows)) - (counts.cumsum(0) - counts)[rows]
+    padded = torch.zeros(z.shape[0], int(counts.max()), dtype=torch.long)
+    where = torch.zeros_like(padded, dtype=torch.bool)
+    where[rows, rank] = True
+    s, e = padded.clone(), padded.clone()
+    s[rows, rank], e[rows, rank] = starts, ends
+    return model.decode_spans(z, mask, s, e, where, fast=False)[where]
+
+
 @pytest.mark.parametrize("strategy", ["sf-spandec", "spandec"])
 def test_graph_modules_match_the_torch_decoder(saved, strategy) -> None:
-    """Both forms, as torch modules, give decode_flat's logits for every span and for a few spans."""
+    """Both forms, as torch modules, and decode_flat (its inference path) give the general decoder's logits for every
+    span, for a few spans and for spans of the first and last texts only (empty slots in between)."""
     model, _ = saved[strategy]
     feats, z, mask, rows, starts, ends = batch_inputs(model)
     assert len(feats) > len(TEXTS)  # the long text takes several windows
     few = torch.arange(0, len(rows), 7)
     ends_only = ((rows == 0) | (rows == rows.max())).nonzero().flatten()[::3]  # texts in between have no span: empty slots
     with torch.no_grad():
-        for graph in (SpanRowsGraph(model), AllRowsGraph(model)):
-            for idx in (torch.arange(len(rows)), few, ends_only):
-                want = model.decode_flat(z, mask, rows[idx], starts[idx], ends[idx])
+        for idx in (torch.arange(len(rows)), few, ends_only):
+            want = reference_logits(model, z, mask, rows[idx], starts[idx], ends[idx])
+            for graph in (SpanRowsGraph(model), AllRowsGraph(model), model.decode_flat):
                 got = graph(z, mask, rows[idx], starts[idx], ends[idx])
-                assert torch.allclose(got, want, atol=1e-4), (type(graph).__name__, (got - want).abs().max())
+                assert torch.allclose(got, want, atol=1e-4), (getattr(graph, "__name__", type(graph).__name__),
+                                                              (got - want).abs().max())
+
+
+def test_torch_span_rows_decoder_follows_weight_updates(saved) -> None:
+    """decode_flat's per-span form keeps its position tables per weights: after an in-place update of a decoder weight
+    (training, then evaluating) it gives the general path's logits with the new weights."""
+    model, _ = saved["sf-spandec"]
+    model = copy.deepcopy(model)
+    _, z, mask, rows, starts, ends = batch_inputs(model)
+    few = torch.arange(0, len(rows), 5)
+    with torch.no_grad():
+        before = model.decode_flat(z, mask, rows[few], starts[few], ends[few])
+        model.decoder[0].query.weight.mul_(1.5)
+        model.marker_start.add_(0.1)
+        after = model.decode_flat(z, mask, rows[few], starts[few], ends[few])
+        want = reference_logits(model, z, mask, rows[few], starts[few], ends[few])
+    assert (after - before).abs().max() > 1e-3
+    assert torch.allclose(after, want, atol=1e-4), (after - want).abs().max()
+
+
+def test_word_probs_are_the_filter_heads_sigmoid(saved) -> None:
+    """The span filter's word probabilities (numpy on CPU) are the token head's sigmoid at each word's first subword."""
+    model, _ = saved["sf-spandec"]
+    feats, z, mask, *_ = batch_inputs(model)
+    rows = torch.cat([torch.as_tensor(f["word_first"]) + i * z.shape[1] for i, f in enumerate(feats)])
+    with torch.no_grad():
+        got = model.word_probs(z, rows)
+        want = torch.cat([model.token_logits(z[i : i + 1], torch.as_tensor([f["word_first"]]))[0]
+                          for i, f in enumerate(feats)]).sigmoid().numpy()
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-6
 
 
 def sessions_logits(model, z, mask, rows, starts, ends) -> dict[str, np.ndarray]:

@@ -25,7 +25,7 @@ from torch import nn
 from .encoder import max_text_length
 from .span_decoder import text_bias
 
-__all__ = ["AllRowsGraph", "SpanRowsGraph", "decoder_call", "decoder_form", "graph_feed", "span_slots"]
+__all__ = ["AllRowsGraph", "SpanRowsGraph", "SpanRowsModules", "decoder_call", "decoder_form", "graph_feed", "span_slots"]
 
 
 def decoder_form(width: int, length: int) -> str:
@@ -119,6 +119,18 @@ class SpanRowsGraph(_DecoderConstants):
         attended = attended.reshape(B * R, 2 * H)[place].reshape(-1, H)  # (2K, H): each span's start row, then end row
         q = padded[..., :H].reshape(B * R, 2 * H)[place].reshape(-1, H)
         return self.classifier(self.final_norm(self.finish_rows(q, attended)).reshape(-1, 2 * H))
+
+
+class SpanRowsModules(SpanRowsGraph):
+    """:class:`SpanRowsGraph` for the torch forms: the key/value projection and the MLP block through the decoder layer's
+    own modules (so a runtime's conversions of them apply: bf16's row blocks, autocast's weight cache)."""
+
+    def memory_rows(self, z: torch.Tensor) -> torch.Tensor:
+        zn = self.layer.norm_mem(z.reshape(-1, self.hidden))
+        return torch.cat([self.layer.key(zn), self.layer.value(zn)], dim=-1)
+
+    def finish_rows(self, q: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        return self.layer.finish(q, attended.view(-1, self.heads, self.head_dim))
 
 
 def span_slots(batch_idx: np.ndarray, texts: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
   decoder layer also export their span decoder and classifier (``SpanDecModel.decoder_graphs``, two exact forms picked
   per call) and run it in a second session, int8 likewise.
 
-The span filter's word head and the span bookkeeping stay torch float32, so which spans are decoded is decided exactly
+The span filter's word head and the span bookkeeping stay float32 (numpy on CPU), so which spans are decoded is decided exactly
 given the encoder's states; other heads run bf16 autocast for bf16 (matmuls bf16, softmax and norms float32) and
 float32 for every other form (for the int8 forms float32 heads measured faster than bf16 autocast: SF-SpanDec onnx-int8
 0.66 s vs 0.78 s CPU time per 300 CoNLL++ sentences at batch 8, torchao int8 1.29 s vs 1.44 s, one thread, interleaved
@@ -173,7 +173,7 @@ class Int8Runtime(TorchRuntime):
 
 class OrtRuntime(TorchRuntime):
     """onnx / onnx-int8: the encoder, and SpanDec's one-layer span decoder, run in ONNX Runtime sessions (CPU);
-    the span filter's word head and the span bookkeeping stay torch (float32)."""
+    the span filter's word head and the span bookkeeping stay float32 outside the sessions."""
 
     runs_modules = False
 

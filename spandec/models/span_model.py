@@ -51,9 +51,11 @@ class SpanModel(NERModel):
         out: list[list[Candidate]] = [[] for _ in range(windows)]
         if len(probs) == 0:
             return out
-        score, label = probs.max(-1)
-        hit = (label != 0).nonzero().flatten().numpy()
-        for w, (s, e), l, sc in zip(window[hit].tolist(), spans[hit].tolist(), label[hit].tolist(), score[hit].tolist()):
+        p = probs.float().numpy()  # numpy: a few small reductions, no torch dispatch per call
+        label = p.argmax(-1)
+        hit = np.nonzero(label)[0]
+        score = p[hit, label[hit]]
+        for w, (s, e), l, sc in zip(window[hit].tolist(), spans[hit].tolist(), label[hit].tolist(), score.tolist()):
             out[w].append(Candidate(s, e, self.id2label[l], sc))
         return out
 

@@ -32,7 +32,7 @@ from .base import NERConfig, length_mask, pad
 from .outputs import PredictStats
 from .span_model import SpanModel
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
-from .decoder_graph import AllRowsGraph, SpanRowsGraph
+from .decoder_graph import AllRowsGraph, SpanRowsGraph, SpanRowsModules, decoder_form
 from .span_decoder import DecoderLayer, text_bias
 
 
@@ -236,11 +236,8 @@ class SpanDecModel(SpanModel):
             qpos = self.position_queries(length).to(dtype)
             return qpos, layer.project(qpos)
         table = self.own_positions or position_embedding(self.encoder)
-        params = [self.marker_start, self.marker_end, table.weight, *layer.norm_q.parameters(),
-                  *layer.query.parameters(), *layer.key.parameters(), *layer.value.parameters()]
-        device = self.marker_start.device.type
-        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-        key = (dtype, autocast, tuple((p.data_ptr(), p._version) for p in params))
+        key = (dtype, *self._weights_key(table.weight, *layer.norm_q.parameters(), *layer.query.parameters(),
+                                         *layer.key.parameters(), *layer.value.parameters()))
         cached = getattr(self, "_query_cache", None)
         if cached is None or cached[0] != key or cached[1].shape[0] < length:
             size = min(max(64, 1 << (length - 1).bit_length()), table.num_embeddings)
@@ -249,6 +246,22 @@ class SpanDecModel(SpanModel):
             self._query_cache = cached
         qpos, projected = cached[1], cached[2]
         return qpos[:length], tuple(t[:length] for t in projected)
+
+    def _weights_key(self, *params: torch.Tensor) -> tuple:
+        """What a cache of values computed from ``params`` (and the markers) under the current autocast is keyed by."""
+        device = self.marker_start.device.type
+        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        return autocast, tuple((p.data_ptr(), p._version) for p in (self.marker_start, self.marker_end, *params))
+
+    def span_rows_decoder(self) -> SpanRowsModules:
+        """The one-layer decoder as :class:`SpanRowsModules` (its position tables computed once per weights and autocast)."""
+        table = self.own_positions or position_embedding(self.encoder)
+        key = self._weights_key(table.weight, *self.decoder[0].parameters())
+        cached = getattr(self, "_span_rows_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, SpanRowsModules(self).eval())
+            self._span_rows_cache = cached
+        return cached[1]
 
     def decode_spans(self, z, attention_mask, starts, ends, span_mask=None, fast: bool = True) -> torch.Tensor:
         """Class logits (B, N, labels) of spans with first/last subword positions ``starts``/``ends``.
@@ -294,6 +307,9 @@ class SpanDecModel(SpanModel):
             mask[batch_idx, rank] = True
             padded = [torch.zeros_like(mask, dtype=torch.long).index_put_((batch_idx, rank), v) for v in (starts, ends)]
             return self.decode_spans(z, attention_mask, *padded, mask)[mask]
+        if not torch.is_grad_enabled() and batch_idx.numel():  # inference: the per-span form while it is the cheaper
+            if decoder_form(int(torch.bincount(batch_idx).max()), z.shape[1]) == "spans":
+                return self.span_rows_decoder()(z, attention_mask, batch_idx, starts, ends)
         layer = self.decoder[0]
         qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
         mem_k, mem_v = layer.memory(z)
@@ -318,9 +334,24 @@ class SpanDecModel(SpanModel):
         """Entity-vs-O logit of each word (at its first subword): (B, W)."""
         return self.token_head(_gather(z, word_first)).squeeze(-1)
 
+    def _head_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The span filter head's weight (H,) and bias (1,) as float32 numpy views of its parameters (CPU), kept while
+        the parameters keep their storage (in-place updates show through)."""
+        weight, bias = self.token_head.weight, self.token_head.bias
+        key = (weight.data_ptr(), bias.data_ptr(), weight.dtype)
+        cached = getattr(self, "_head_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, weight.detach()[0].float().numpy(), bias.detach().float().numpy())
+            self._head_cache = cached
+        return cached[1], cached[2]
+
     def word_probs(self, z: torch.Tensor, rows: torch.Tensor) -> np.ndarray:
         """Entity probability (float32 numpy) of the words whose first subwords are ``rows`` of ``z`` (B, L, H) flattened
         to (B x L, H): the span filter's input, every window's words at once, decided in float32."""
+        if z.device.type == "cpu":  # numpy: a handful of small ops, no torch dispatch per call (the serving path)
+            weight, bias = self._head_arrays()
+            logits = (z.detach().float().numpy().reshape(-1, z.shape[-1])[rows.numpy()] * weight).sum(-1) + bias
+            return 1.0 / (1.0 + np.exp(-logits))
         first = z.reshape(-1, z.shape[-1]).index_select(0, rows).float()
         if torch.is_autocast_enabled(z.device.type):
             with torch.autocast(z.device.type, enabled=False):
