@@ -178,10 +178,14 @@ def span_min(values: np.ndarray, spans: np.ndarray) -> np.ndarray:
     spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
     if len(spans) == 0:
         return np.zeros(0, dtype=values.dtype)
-    lengths = spans[:, 1] - spans[:, 0]
+    longest = int((spans[:, 1] - spans[:, 0]).max())
+    if longest <= 16:  # every span's words gathered at once, its last word repeated past its end
+        index = np.minimum(spans[:, :1] + np.arange(longest), spans[:, 1:] - 1)
+        return values[index].min(axis=1)
     out = np.empty(len(spans), dtype=values.dtype)
     running = values.copy()
-    for length in range(1, int(lengths.max()) + 1):
+    lengths = spans[:, 1] - spans[:, 0]
+    for length in range(1, longest + 1):
         if length > 1:
             running = np.minimum(running[:-1], values[length - 1:])
         sel = lengths == length

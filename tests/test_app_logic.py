@@ -216,6 +216,19 @@ def test_span_scores_reproduce_predict(ctx):
     assert span_min(values, spans).tolist() == pytest.approx([0.5, 0.2, 0.4, 0.2])
 
 
+@pytest.mark.parametrize("longest", [8, 16, 17, 40])
+def test_span_min_is_the_minimum_over_each_span(longest) -> None:
+    """span_min against a plain loop, for spans up to 16 words (gathered at once) and longer ones (running minimum)."""
+    rng = np.random.default_rng(longest)
+    values = rng.random(60).astype(np.float32)
+    starts = rng.integers(0, 60 - longest, 200)
+    spans = np.stack([starts, starts + rng.integers(1, longest + 1, 200)], axis=1)
+    spans[0] = [3, 3 + longest]
+    want = [values[s:e].min() for s, e in spans]
+    got = span_min(values, spans)
+    assert got.dtype == np.float32 and got.tolist() == want
+
+
 def test_span_filter_updates_with_threshold(ctx):
     strip, grid, low, words = span_filter.span_filter(ctx, TEXT, "SF-SpanDec", 0.0)
     assert words == len(TEXT.split()) + 1  # the final full stop is a word

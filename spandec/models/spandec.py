@@ -433,8 +433,8 @@ class SpanDecModel(SpanModel):
             for c in range(0, len(decoded), step):
                 if c and pause is not None:
                     pause()
-                parts.append(self.decode_flat(z, mask.to(dev), rows[c : c + step], starts[c : c + step],
-                                              ends[c : c + step]).float().softmax(-1).cpu())
+                parts.append(_softmax(self.decode_flat(z, mask.to(dev), rows[c : c + step], starts[c : c + step],
+                                                       ends[c : c + step])))
             probs = parts[0] if len(parts) == 1 else torch.cat(parts)
         return BatchScores(spans, window, mins, kept, decoded, probs, word_probs)
 
@@ -470,6 +470,15 @@ class WindowScores:
     decoded: np.ndarray  # (D,) indices of the spans the decoder ran on
     probs: torch.Tensor  # (D, labels) label probabilities of the decoded spans, "O" first
     word_probs: np.ndarray | None  # (W,) entity probability of each word, when computed
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Float32 class probabilities on the CPU (numpy there: fewer small torch calls per batch)."""
+    if logits.device.type != "cpu":
+        return logits.float().softmax(-1).cpu()
+    x = logits.detach().float().numpy()
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return torch.from_numpy(e / e.sum(-1, keepdims=True))
 
 
 def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
