@@ -214,6 +214,7 @@ def test_int8_decoder_quantizes_every_weight_matmul(saved) -> None:
 def test_decoder_form_follows_the_most_spans_of_a_text() -> None:
     assert decoder_form(1, 20) == "spans" and decoder_form(20, 20) == "spans"
     assert decoder_form(21, 20) == "rows" and decoder_form(800, 20) == "rows"
+    assert decoder_form(800, 20, filtered=True) == "spans"  # kept spans: one form whatever the batch
 
 
 def test_span_slots_lay_out_each_texts_spans() -> None:
@@ -224,3 +225,35 @@ def test_span_slots_lay_out_each_texts_spans() -> None:
     assert slots.reshape(-1)[place].tolist() == [0, 1, 2, 3, 4]
     empty_slots, empty_place = span_slots(np.zeros(0, dtype=np.int64), 2)
     assert empty_slots.shape == (2, 1) and empty_place.shape == (0,)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "onnx", "onnx-int8"])
+def test_batches_sharing_a_decoder_call_score_as_alone(saved, precision, monkeypatch) -> None:
+    """Encoder batches of different lengths whose filter and decoder run in one call (states padded, padding masked):
+    every window's candidates and each batch's stats as when its batch is scored alone."""
+    _, path = saved["sf-spandec"]
+    model = spandec.load_model(path, device="cpu", precision=precision)
+    windows = model.all_windows([Document.from_input(t) for t in TEXTS])
+    batches = [[model.window_features(w) for w in windows[k : k + 2]] for k in range(0, len(windows), 2)]
+    assert len({len(f["input_ids"]) for feats in batches for f in feats}) > 2  # states of several lengths get padded
+    monkeypatch.setattr(type(model), "decode_group_windows", 64)
+    monkeypatch.setattr(type(model), "decode_group_padding", 10_000)
+    with torch.no_grad(), model.autocast():
+        grouped = model.score_batches(batches, threshold=0.3)
+        alone = [model.score_windows(feats, threshold=0.3) for feats in batches]
+    assert [stats for _, stats in grouped] == [stats for _, stats in alone]
+    assert sum(stats.decoded for _, stats in grouped) > 0
+    for (got, _), (want, _) in zip(grouped, alone):
+        assert [[c[:3] for c in w] for w in got] == [[c[:3] for c in w] for w in want]
+        assert np.allclose([c.score for w in got for c in w], [c.score for w in want for c in w], atol=1e-5)
+
+
+def test_decode_groups_follow_the_window_and_padding_budgets(saved) -> None:
+    model, _ = saved["sf-spandec"]
+    batch = lambda n, length: [{"input_ids": [0] * length}] * n  # noqa: E731
+    batches = [batch(2, 10), batch(2, 12), batch(1, 40), batch(30, 41)]
+    assert model._joins(batches, [0], 1)  # 4 padded subwords
+    assert not model._joins(batches, [0, 1], 2)  # 2 x 30 + 2 x 28 padded subwords > 2 x 48
+    assert model._joins(batches, [2], 3)  # 31 windows, 1 padded subword
+    assert model.decode_group_windows == 32 and model._joins([batch(1, 40), batch(31, 40)], [0], 1)
+    assert not model._joins([batch(2, 40), batch(31, 40)], [0], 1)  # 33 windows

@@ -3,7 +3,8 @@
 A strategy subclasses :class:`NERModel` and implements four hooks:
 ``window_features`` (one encoded window -> training/inference features),
 ``collate`` (features -> batch tensors), ``forward`` (batch -> loss) and
-``score_windows`` (batch -> per-window candidates or word probabilities), plus :meth:`NERModel.gflops`.
+``score_windows`` (batch -> per-window candidates or word probabilities), plus :meth:`NERModel.gflops`; a strategy may
+override ``score_batches`` to share work between encoder batches.
 What a strategy can do is said by the class (``enumerates_spans``, ``has_span_decoder``, ``predict_options``,
 ``onnx_parts``, ``auto_precisions``, ``cpu_gflops_per_second``, ``has_span_filter``, ``strategy_of``): callers
 ask these instead of comparing strategy names.
@@ -261,6 +262,17 @@ class NERModel(Windowing, nn.Module):
         """Combine a document's window results into document-level candidates."""
         raise NotImplementedError
 
+    def score_batches(self, batches: Sequence[Sequence[dict]], pause: Callable[[], None] | None = None,
+                      **options) -> list[tuple[list[Any], PredictStats]]:
+        """:meth:`score_windows` of each batch (one encoder pass each) in turn, ``pause()`` between them: one (results,
+        stats) per batch. A strategy may share work between batches (SpanDec's span decoder)."""
+        out = []
+        for b, feats in enumerate(batches):
+            out.append(self.score_windows(feats, pause=pause, **options))
+            if pause is not None and b + 1 < len(batches):
+                pause()
+        return out
+
     # ----- prediction --------------------------------------------------------------------
     def training_features(self, words: Sequence[str], entities: Sequence[tuple[int, int, str]],
                           report: dict[str, int] | None = None) -> list[dict]:
@@ -290,25 +302,31 @@ class NERModel(Windowing, nn.Module):
                     **options) -> tuple[list[list[tuple[WindowInput, Any]]], PredictStats]:
         """Score every window of ``docs`` in batches of one window length (:func:`same_length_batches`): per document its (window, result) pairs, and the stats.
 
-        ``score`` (features -> (results, stats)) replaces :meth:`score_windows` (viewers scoring every span).
+        ``score`` (features -> (results, stats)) scores each batch instead of :meth:`score_batches` (viewers scoring
+        every span).
         ``pause`` is called between forward passes (a server yields its model lock there, or cancels by raising).
         ``options`` must be among the strategy's ``predict_options`` (else :class:`UnknownOption`).
         """
         self.check_options(options)
-        score = score or (lambda feats: self.score_windows(feats, pause=pause, **options))
         self.eval()
         windows = self.all_windows(docs)
         results: list[Any] = [None] * len(windows)
         stats = PredictStats()
         batches = same_length_batches(windows, batch_size)  # never padded: a window's numbers depend on it alone
+        features = [[self.window_features(windows[k]) for k in idx] for idx in batches]
         with self.autocast():
-            for b, idx in enumerate(batches):
-                outs, batch_stats = score([self.window_features(windows[k]) for k in idx])
+            if score is None:
+                scored = self.score_batches(features, pause=pause, **options)
+            else:
+                scored = []
+                for b, feats in enumerate(features):
+                    scored.append(score(feats))
+                    if pause is not None and b + 1 < len(batches):
+                        pause()
+            for idx, (outs, batch_stats) in zip(batches, scored):
                 for k, out in zip(idx, outs):
                     results[k] = out
                 stats = stats + batch_stats
-                if pause is not None and b + 1 < len(batches):
-                    pause()
         per_doc: list[list[tuple[WindowInput, Any]]] = [[] for _ in docs]
         for w, r in zip(windows, results):
             per_doc[w.doc].append((w, r))

@@ -28,12 +28,13 @@ from .span_decoder import text_bias
 __all__ = ["AllRowsGraph", "SpanRowsGraph", "SpanRowsModules", "decoder_call", "decoder_form", "graph_feed", "span_slots"]
 
 
-def decoder_form(width: int, length: int) -> str:
-    """The cheaper decoder graph for a call whose text with the most spans has ``width`` of them: "spans" (each text's
-    2 x width query rows) while width <= length, else "rows" (every text's 2 x length position rows). On CoNLL++ test
-    (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 15 % less decoder time than every-position rows on
-    every batch (the span filter keeps a few spans per text); SpanDec's every span has width above length."""
-    return "spans" if width <= length else "rows"
+def decoder_form(width: int, length: int, filtered: bool = False) -> str:
+    """The decoder graph for a call whose text with the most spans has ``width`` of them: "spans" (each text's 2 x width
+    query rows) for spans a span filter kept (``filtered``: then the form never depends on the batch, whose forms agree
+    to float rounding only) or while width <= length, else "rows" (every text's 2 x length position rows). On CoNLL++
+    test (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 15 % less decoder time than every-position rows
+    on every batch (the filter keeps a few spans per text); SpanDec's every span has width above length."""
+    return "spans" if filtered or width <= length else "rows"
 
 
 class _DecoderConstants(nn.Module):
@@ -105,18 +106,23 @@ class SpanRowsGraph(_DecoderConstants):
             slots, place = (torch.from_numpy(a).to(z.device) for a in span_slots(batch_idx.cpu().numpy(), z.shape[0]))
         h, d, H = self.heads, self.head_dim, self.hidden
         B, L, R = z.shape[0], z.shape[1], slots.shape[1]
-        keys, values = self.memory_rows(z).reshape(B, L, 2 * h, d).transpose(1, 2).split(h, dim=1)  # (B, h, L, d) each
-        padded = self.table[torch.stack([starts * 2, ends * 2 + 1], dim=1)[slots]]  # (B, R, 2, 4H): [query | Q | K | V]
-        Qp, Kp, Vp = (padded[..., k * H:(k + 1) * H].reshape(B, R, 2, h, d) for k in (1, 2, 3))
-        Qp = Qp * self.scale
-        # the pair's own logits and weighted values elementwise (B x R x heads 2x2 matmuls would each be a call)
-        lq = (Qp.unsqueeze(3) * Kp.unsqueeze(2)).sum(-1)  # (B, R, 2 queries, 2 keys, h)
-        lz = Qp.permute(0, 3, 1, 2, 4).reshape(B, h, 2 * R, d) @ keys.transpose(-1, -2)  # (B, h, 2R, L)
-        lz = lz + text_bias(attention_mask, z.dtype)[:, None, None, :]
-        w = torch.cat([lq.permute(0, 4, 1, 2, 3).reshape(B, h, 2 * R, 2), lz], dim=-1).softmax(-1)
-        w_pair = w[..., :2].reshape(B, h, R, 2, 2).permute(0, 2, 3, 4, 1).unsqueeze(-1)  # (B, R, 2, 2, h, 1)
-        attended = (w_pair * Vp.unsqueeze(2)).sum(3) + (w[..., 2:] @ values).reshape(B, h, R, 2, d).permute(0, 2, 3, 1, 4)
-        attended = attended.reshape(B * R, 2 * H)[place].reshape(-1, H)  # (2K, H): each span's start row, then end row
+        kv = self.memory_rows(z)
+        # the attention in float32 (bf16 autocast included): keys of padding then add exact zeros, so a window's scores do
+        # not depend on how long the other windows of its call are
+        with torch.autocast(z.device.type, enabled=False):
+            kv = kv.float()
+            keys, values = kv.reshape(B, L, 2 * h, d).transpose(1, 2).split(h, dim=1)  # (B, h, L, d) each
+            padded = self.table[torch.stack([starts * 2, ends * 2 + 1], dim=1)[slots]]  # (B, R, 2, 4H): [query | Q | K | V]
+            Qp, Kp, Vp = (padded[..., k * H:(k + 1) * H].reshape(B, R, 2, h, d) for k in (1, 2, 3))
+            Qp = Qp * self.scale
+            # the pair's own logits and weighted values elementwise (B x R x heads 2x2 matmuls would each be a call)
+            lq = (Qp.unsqueeze(3) * Kp.unsqueeze(2)).sum(-1)  # (B, R, 2 queries, 2 keys, h)
+            lz = Qp.permute(0, 3, 1, 2, 4).reshape(B, h, 2 * R, d) @ keys.transpose(-1, -2)  # (B, h, 2R, L)
+            lz = lz + text_bias(attention_mask, z.dtype)[:, None, None, :]
+            w = torch.cat([lq.permute(0, 4, 1, 2, 3).reshape(B, h, 2 * R, 2), lz], dim=-1).softmax(-1)
+            w_pair = w[..., :2].reshape(B, h, R, 2, 2).permute(0, 2, 3, 4, 1).unsqueeze(-1)  # (B, R, 2, 2, h, 1)
+            attended = (w_pair * Vp.unsqueeze(2)).sum(3) + (w[..., 2:] @ values).reshape(B, h, R, 2, d).permute(0, 2, 3, 1, 4)
+            attended = attended.reshape(B * R, 2 * H)[place].reshape(-1, H)  # (2K, H): each span's start row, then end row
         q = padded[..., :H].reshape(B * R, 2 * H)[place].reshape(-1, H)
         return self.classifier(self.final_norm(self.finish_rows(q, attended)).reshape(-1, 2 * H))
 
@@ -156,9 +162,10 @@ def graph_feed(graph, z, attention_mask, batch_idx, starts, ends) -> dict[str, n
     return {name: feed[name] for name in names}
 
 
-def decoder_call(sessions: dict, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
-    """Logits (K, labels) of K spans through the cheaper of ``sessions`` (decoder form -> ONNX Runtime session)."""
+def decoder_call(sessions: dict, z, attention_mask, batch_idx, starts, ends, filtered: bool = False) -> torch.Tensor:
+    """Logits (K, labels) of K spans through the form :func:`decoder_form` picks of ``sessions`` (form -> ONNX Runtime
+    session)."""
     rows = batch_idx.cpu().numpy()
     width = int(np.bincount(rows).max()) if len(rows) else 0
-    session = sessions[decoder_form(width, z.shape[1])]
+    session = sessions[decoder_form(width, z.shape[1], filtered)]
     return torch.from_numpy(session.run(None, graph_feed(session, z, attention_mask, batch_idx, starts, ends))[0])

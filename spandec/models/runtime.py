@@ -39,7 +39,7 @@ PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with its ``precision``
 WEIGHTS_NAME = "model.safetensors"  # its torch weights
 ONNX_NAME = "encoder.onnx"
-EXPORT_VERSION = 9  # bump when what an export writes changes: cached conversions are then made anew
+EXPORT_VERSION = 10  # bump when what an export writes changes: cached conversions are then made anew
 DECODER_NAMES = {"rows": "decoder.onnx", "spans": "decoder_spans.onnx"}  # SpanDec's decoder graph forms (decoder_graph)
 SCALE_SUFFIX = ".int8_scale"  # int8 folders: weight tensors stored as int8 with one float scale per output row
 
@@ -237,13 +237,14 @@ class OrtRuntime(TorchRuntime):
 
     @property
     def run_decoder(self):
-        """``(z, attention_mask, batch_idx, starts, ends) -> logits (K, labels)`` through the decoder session, or None."""
+        """``(z, attention_mask, batch_idx, starts, ends, filtered) -> logits (K, labels)`` through the decoder session,
+        or None."""
         return self._run_decoder if self.decoder_sessions else None
 
-    def _run_decoder(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+    def _run_decoder(self, z, attention_mask, batch_idx, starts, ends, filtered: bool = False) -> torch.Tensor:
         from .decoder_graph import decoder_call
 
-        return decoder_call(self.decoder_sessions, z, attention_mask, batch_idx, starts, ends)
+        return decoder_call(self.decoder_sessions, z, attention_mask, batch_idx, starts, ends, filtered)
 
     def saved_state(self, model, state):
         # the ONNX files hold the encoder (and decoder); torch keeps the rest (the heads, SpanDec's position table)

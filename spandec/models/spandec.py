@@ -294,12 +294,13 @@ class SpanDecModel(SpanModel):
         out[bi, ni] = logits
         return out
 
-    def decode_flat(self, z, attention_mask, batch_idx, starts, ends) -> torch.Tensor:
+    def decode_flat(self, z, attention_mask, batch_idx, starts, ends, filtered: bool = False) -> torch.Tensor:
         """Class logits (K, labels) of K spans given flat: text row ``batch_idx`` (ascending), first/last subword positions
-        (the exact first-layer fast path: the ONNX Runtime decoder graph when the runtime has one)."""
+        (the exact first-layer fast path: the ONNX Runtime decoder graph when the runtime has one). ``filtered``: spans a
+        span filter kept, decoded in the per-span form whatever the batch (:func:`decoder_form`)."""
         graph = self._graph_decoder(batch_idx)
         if graph is not None:
-            return graph(z, attention_mask, batch_idx, starts, ends)
+            return graph(z, attention_mask, batch_idx, starts, ends, filtered)
         if len(self.decoder) > 1:  # deeper decoders attend per text: pad to (texts, spans)
             counts = torch.bincount(batch_idx, minlength=z.shape[0])
             rank = torch.arange(batch_idx.numel(), device=z.device) - (counts.cumsum(0) - counts)[batch_idx]
@@ -308,7 +309,7 @@ class SpanDecModel(SpanModel):
             padded = [torch.zeros_like(mask, dtype=torch.long).index_put_((batch_idx, rank), v) for v in (starts, ends)]
             return self.decode_spans(z, attention_mask, *padded, mask)[mask]
         if not torch.is_grad_enabled() and batch_idx.numel():  # inference: the per-span form while it is the cheaper
-            if decoder_form(int(torch.bincount(batch_idx).max()), z.shape[1]) == "spans":
+            if decoder_form(int(torch.bincount(batch_idx).max()), z.shape[1], filtered) == "spans":
                 return self.span_rows_decoder()(z, attention_mask, batch_idx, starts, ends)
         layer = self.decoder[0]
         qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
@@ -405,11 +406,20 @@ class SpanDecModel(SpanModel):
         """:meth:`score_batch`'s work on the batch's spans as one flat list (window-major): the filter's word
         probabilities of every window's words at once, then the decoder on the kept (or every) span, at most
         ``max_spans_per_forward`` x windows spans per decoder call, ``pause()`` called in between."""
-        threshold = self.resolve_threshold(threshold)
+        z, mask = self._encode_batch(features)
+        return self._filter_decode(features, z, mask, self.resolve_threshold(threshold), decode_all, pause)
+
+    def _encode_batch(self, features: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's states (B, L, H) of a batch of windows and its attention mask (B, L)."""
         dev = self.device
-        ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0)
-        mask = length_mask([len(f["input_ids"]) for f in features]).long()
-        z = self.encode(ids.to(dev), mask.to(dev))
+        ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0).to(dev)
+        mask = length_mask([len(f["input_ids"]) for f in features]).long().to(dev)
+        return self.encode(ids, mask), mask
+
+    def _filter_decode(self, features: Sequence[dict], z: torch.Tensor, mask: torch.Tensor, threshold: float,
+                       decode_all: bool = False, pause=None) -> "BatchScores":
+        """The span filter and the decoder on windows ``features`` with encoder states ``z`` (padded rows masked)."""
+        dev = z.device
         counts = [len(f["spans"]) for f in features]
         spans = np.concatenate([f["spans"] for f in features]).reshape(-1, 2)
         window = np.repeat(np.arange(len(features)), counts)
@@ -433,18 +443,71 @@ class SpanDecModel(SpanModel):
             for c in range(0, len(decoded), step):
                 if c and pause is not None:
                     pause()
-                parts.append(_softmax(self.decode_flat(z, mask.to(dev), rows[c : c + step], starts[c : c + step],
-                                                       ends[c : c + step])))
+                parts.append(_softmax(self.decode_flat(z, mask, rows[c : c + step], starts[c : c + step],
+                                                       ends[c : c + step], filtered=not decode_all and threshold > 0)))
             probs = parts[0] if len(parts) == 1 else torch.cat(parts)
         return BatchScores(spans, window, mins, kept, decoded, probs, word_probs)
 
     def score_windows(self, features: Sequence[dict], pause=None,
                       threshold: float | None = None) -> tuple[list[list[Candidate]], PredictStats]:
-        if not features:
-            return [], PredictStats()
-        flat = self.score_flat(features, threshold, pause=pause)
-        stats = PredictStats(len(flat.spans), len(flat.decoded))
-        return self.flat_candidates(len(features), flat.window[flat.decoded], flat.spans[flat.decoded], flat.probs), stats
+        return self.score_batches([features], pause=pause, threshold=threshold)[0]
+
+    #: with the span filter on, consecutive encoder batches share one filter and decoder call (a decoder call has a fixed
+    #: cost, and the serving benchmark's calls of 8 sentences make 6 batches of 1-2 windows on average) while the group
+    #: has at most ``decode_group_windows`` windows and at most ``decode_group_padding`` padded subwords per extra batch
+    #: (CoNLL++ test, onnx-int8, 1 thread: a decoder call costs about as much as 50 subwords of keys and values)
+    decode_group_windows = 32
+    decode_group_padding = 48
+
+    def score_batches(self, batches: Sequence[Sequence[dict]], pause=None,
+                      threshold: float | None = None) -> list[tuple[list[list[Candidate]], PredictStats]]:
+        """Each batch encoded alone (never padded); with the span filter on, the filter and the decoder then run once
+        per group of consecutive batches (:attr:`decode_group_windows`), their states padded to the group's longest and
+        the padding masked: keys of padding get no attention weight, so a window's scores do not depend on its group."""
+        threshold = self.resolve_threshold(threshold)
+        out: list = [([], PredictStats()) for _ in batches]
+        todo = [b for b, feats in enumerate(batches) if feats]
+        while todo:
+            group = [todo.pop(0)]
+            while threshold > 0 and todo and self._joins(batches, group, todo[0]):
+                group.append(todo.pop(0))
+            states = []
+            for k, b in enumerate(group):
+                states.append(self._encode_batch(batches[b]))
+                if pause is not None and (todo or k + 1 < len(group)):
+                    pause()
+            for b, result in zip(group, self._score_group([batches[b] for b in group], states, threshold, pause)):
+                out[b] = result
+        return out
+
+    def _joins(self, batches, group: list[int], candidate: int) -> bool:
+        """Whether batch ``candidate`` joins ``group``'s decoder call (the window and padding budgets)."""
+        members = [batches[b] for b in (*group, candidate)]
+        lengths = [len(feats[0]["input_ids"]) for feats in members]
+        padding = sum(len(feats) * (max(lengths) - n) for feats, n in zip(members, lengths))
+        return sum(map(len, members)) <= self.decode_group_windows and padding <= self.decode_group_padding * len(group)
+
+    def _score_group(self, parts, states, threshold: float, pause) -> list[tuple[list[list[Candidate]], PredictStats]]:
+        """Candidates and stats of each batch of ``parts`` (its states in ``states``) from one filter and decoder call."""
+        if not parts:
+            return []
+        features = [f for feats in parts for f in feats]
+        if len(states) == 1:
+            z, mask = states[0]
+        else:
+            length = max(z.shape[1] for z, _ in states)
+            z = torch.cat([nn.functional.pad(s, (0, 0, 0, length - s.shape[1])) for s, _ in states])
+            mask = torch.cat([nn.functional.pad(m, (0, length - m.shape[1])) for _, m in states])
+        flat = self._filter_decode(features, z, mask, threshold, pause=pause)
+        cands = self.flat_candidates(len(features), flat.window[flat.decoded], flat.spans[flat.decoded], flat.probs)
+        out, lo, span_lo = [], 0, 0
+        for feats in parts:
+            hi = lo + len(feats)
+            span_hi = span_lo + sum(len(f["spans"]) for f in feats)
+            decoded = int(np.searchsorted(flat.decoded, span_hi) - np.searchsorted(flat.decoded, span_lo))
+            out.append((cands[lo:hi], PredictStats(span_hi - span_lo, decoded)))
+            lo, span_lo = hi, span_hi
+        return out
 
 
 @dataclass
