@@ -438,8 +438,12 @@ class SpanDecModel(SpanModel):
         if len(decoded):
             starts = torch.from_numpy(np.concatenate([f["span_start"] for f in features])[decoded]).to(dev)
             ends = torch.from_numpy(np.concatenate([f["span_end"] for f in features])[decoded]).to(dev)
-            rows = torch.from_numpy(window[decoded]).to(dev)
-            step, parts = self.max_spans_per_forward * len(features), []
+            texts = np.unique(window[decoded])  # windows with spans to decode: the others' keys are never needed
+            if len(texts) < len(features):
+                pick = torch.from_numpy(texts).to(dev)
+                z, mask = z.index_select(0, pick), mask.index_select(0, pick)
+            rows = torch.from_numpy(np.searchsorted(texts, window[decoded])).to(dev)
+            step, parts = self.max_spans_per_forward * len(texts), []
             for c in range(0, len(decoded), step):
                 if c and pause is not None:
                     pause()
