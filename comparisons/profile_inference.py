@@ -3,7 +3,8 @@
     python comparisons/profile_inference.py data/checkpoints/token data/checkpoints/sf-spandec \
         --sentences 800 --threads 1 --precision onnx-int8
 
-Runs on the first N CoNLL++ test sentences (or --data FILE); prints, per model, process CPU seconds in
+Runs on the first N CoNLL++ test sentences (or --data FILE), in one predict call or ``--call-size`` documents per call
+(8: as the serving benchmark calls); prints, per model, process CPU seconds in
 the encoder (``run_encoder``: torch or ONNX Runtime), the span decoder (``decode_flat``), the span
 filter's word head, and everything else (tokenising, windows, span bookkeeping, decoding to entities),
 median of --rounds interleaved rounds; then the spandec / encoder functions of the last model sorted by
@@ -35,6 +36,9 @@ def main(argv=None) -> int:
     p.add_argument("--lines", type=int, default=30, help="profile lines to print")
     p.add_argument("--precision", default=None, help="load every model in this precision (fp32, bf16, int8, onnx, onnx-int8)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (default 3)")
+    p.add_argument("--call-size", type=int, default=None,
+                   help="documents per predict call (default: all in one; 8: the serving benchmark's calls, which split "
+                        "into batches of one window length)")
     p.add_argument("--sparse", action="store_true",
                    help="SpanDec: force the sparse first-layer rows path (DecoderLayer.dense_limit = 0)")
     args = p.parse_args(argv)
@@ -48,10 +52,12 @@ def main(argv=None) -> int:
     rounds: dict[str, list[dict[str, float]]] = {path: [] for path, _ in models}
     for path, model in models:
         model.predict_candidates(docs[:50], batch_size=8)  # warm-up
+    calls = [docs[k : k + args.call_size] for k in range(0, len(docs), args.call_size)] if args.call_size else [docs]
     for _ in range(args.rounds):
         for path, model in models:
-            rounds[path].append(stage_times(model, docs))
-    print(f"CPU seconds for {len(docs)} sentences at batch 8, {torch.get_num_threads()} threads, median of {args.rounds} rounds")
+            rounds[path].append(stage_times(model, calls))
+    print(f"CPU seconds for {len(docs)} sentences at batch 8 ({len(calls)} predict calls), {torch.get_num_threads()} threads, "
+          f"median of {args.rounds} rounds")
     print("| model | precision | total | encoder | span decoder | filter head | rest |")
     print("|---|---|---|---|---|---|---|")
     for path, model in models:
@@ -66,10 +72,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def stage_times(model, docs) -> dict[str, float]:
-    """Process CPU seconds of one pass over ``docs`` (batch 8): total and the stages timed through wrappers."""
+def stage_times(model, calls) -> dict[str, float]:
+    """Process CPU seconds of one pass over the documents of ``calls`` (one predict call each, batch 8): total and the
+    stages timed through wrappers."""
     spent = {"encoder": 0.0, "decoder": 0.0, "filter": 0.0}
-    patched = {"encoder": "run_encoder", "decoder": "decode_flat", "filter": "word_probs"}
+    # the filter head: word_probs (token_logits in checkouts before it, so older code can be profiled the same way)
+    patched = {"run_encoder": "encoder", "decode_flat": "decoder", "word_probs": "filter", "token_logits": "filter"}
 
     def timed(stage, fn):
         def run(*a, **k):
@@ -80,15 +88,16 @@ def stage_times(model, docs) -> dict[str, float]:
                 spent[stage] += time.process_time() - start
         return run
 
-    for stage, name in patched.items():
-        if hasattr(model, name):
+    for name, stage in patched.items():
+        if hasattr(model, name) and not (name == "token_logits" and hasattr(model, "word_probs")):
             setattr(model, name, timed(stage, getattr(model, name)))
     try:
         start = time.process_time()
-        model.predict_candidates(docs, batch_size=8)
+        for docs in calls:
+            model.predict_candidates(docs, batch_size=8)
         total = time.process_time() - start
     finally:
-        for name in patched.values():
+        for name in patched:
             model.__dict__.pop(name, None)
     # the filter head runs on the encoder's output inside no other stage; the decoder never calls run_encoder
     return {"total": total, **spent}
