@@ -5,6 +5,7 @@ threshold (0 decodes every span, a high one none), on texts of several windows, 
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import onnx
@@ -69,7 +70,7 @@ def reference_logits(model, z, mask, rows, starts, ends) -> torch.Tensor:
 
 @pytest.mark.parametrize("strategy", ["sf-spandec", "spandec"])
 def test_graph_modules_match_the_torch_decoder(saved, strategy) -> None:
-    """Both forms, as torch modules, and decode_flat (its inference path) give the general decoder's logits for every
+    """Both forms, as torch modules, and decode_flat (both its inference paths) give the general decoder's logits for every
     span, for a few spans and for spans of the first and last texts only (empty slots in between)."""
     model, _ = saved[strategy]
     feats, z, mask, rows, starts, ends = batch_inputs(model)
@@ -79,7 +80,8 @@ def test_graph_modules_match_the_torch_decoder(saved, strategy) -> None:
     with torch.no_grad():
         for idx in (torch.arange(len(rows)), few, ends_only):
             want = reference_logits(model, z, mask, rows[idx], starts[idx], ends[idx])
-            for graph in (SpanRowsGraph(model), AllRowsGraph(model), model.decode_flat):
+            kept = functools.partial(model.decode_flat, filtered=True)  # the torch forms' per-span form
+            for graph in (SpanRowsGraph(model), AllRowsGraph(model), model.decode_flat, kept):
                 got = graph(z, mask, rows[idx], starts[idx], ends[idx])
                 assert torch.allclose(got, want, atol=1e-4), (getattr(graph, "__name__", type(graph).__name__),
                                                               (got - want).abs().max())
@@ -93,10 +95,10 @@ def test_torch_span_rows_decoder_follows_weight_updates(saved) -> None:
     _, z, mask, rows, starts, ends = batch_inputs(model)
     few = torch.arange(0, len(rows), 5)
     with torch.no_grad():
-        before = model.decode_flat(z, mask, rows[few], starts[few], ends[few])
+        before = model.decode_flat(z, mask, rows[few], starts[few], ends[few], filtered=True)
         model.decoder[0].query.weight.mul_(1.5)
         model.marker_start.add_(0.1)
-        after = model.decode_flat(z, mask, rows[few], starts[few], ends[few])
+        after = model.decode_flat(z, mask, rows[few], starts[few], ends[few], filtered=True)
         want = reference_logits(model, z, mask, rows[few], starts[few], ends[few])
     assert (after - before).abs().max() > 1e-3
     assert torch.allclose(after, want, atol=1e-4), (after - want).abs().max()
@@ -211,10 +213,8 @@ def test_int8_decoder_quantizes_every_weight_matmul(saved) -> None:
         assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 4  # key/value, out, fc1, fc2
 
 
-def test_decoder_form_follows_the_most_spans_of_a_text() -> None:
-    assert decoder_form(1, 20) == "spans" and decoder_form(20, 20) == "spans"
-    assert decoder_form(21, 20) == "rows" and decoder_form(800, 20) == "rows"
-    assert decoder_form(800, 20, filtered=True) == "spans"  # kept spans: one form whatever the batch
+def test_decoder_form_follows_the_call_kind() -> None:
+    assert decoder_form(filtered=True) == "spans" and decoder_form(filtered=False) == "rows"
 
 
 def test_span_slots_lay_out_each_texts_spans() -> None:

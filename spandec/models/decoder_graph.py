@@ -1,5 +1,6 @@
 """SpanDec's one-layer span decoder as traceable graphs for ONNX Runtime: ``(z, attention_mask, batch_idx, starts, ends,
-...) -> logits (K, labels)`` for K spans (the inputs a graph takes: its ``input_names``, built by :func:`graph_feed`), batch, length and span count dynamic, no data-dependent Python.
+...) -> logits (K, labels)`` for K spans (a graph's inputs: its ``input_names``, built by :func:`graph_feed`), batch,
+length and span count dynamic, no data-dependent Python.
 
 What depends on weights only is a constant of the graph: the start/end position queries and their first-layer
 query/key/value projections (one table row per (position, slot) up to the encoder's longest text, gathered by the
@@ -8,7 +9,7 @@ Two forms, both exact (the decoder layer's softmax over ``[own pair, text]``); :
 
 - :class:`SpanRowsGraph`: each span's start and end query against its own pair and its own text, a text's spans laid out
   in (texts, most spans of a text) slots so that each text's queries meet its keys and values in one batched matmul:
-  work grows with texts x most spans x length, the cheaper form when the span filter kept few spans;
+  work grows with texts x most spans x length: the spans the span filter kept;
 - :class:`AllRowsGraph`: every (text, position, slot) row attends once and each span takes its two rows
   (``DecoderLayer.forward_positions(all_rows=True)``): work grows with texts x length^2, not with the span count
   (SpanDec, decode-everything, long windows).
@@ -28,13 +29,13 @@ from .span_decoder import text_bias
 __all__ = ["AllRowsGraph", "SpanRowsGraph", "SpanRowsModules", "decoder_call", "decoder_form", "graph_feed", "span_slots"]
 
 
-def decoder_form(width: int, length: int, filtered: bool = False) -> str:
-    """The decoder graph for a call whose text with the most spans has ``width`` of them: "spans" (each text's 2 x width
-    query rows) for spans a span filter kept (``filtered``: then the form never depends on the batch, whose forms agree
-    to float rounding only) or while width <= length, else "rows" (every text's 2 x length position rows). On CoNLL++
-    test (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 15 % less decoder time than every-position rows
-    on every batch (the filter keeps a few spans per text); SpanDec's every span has width above length."""
-    return "spans" if filtered or width <= length else "rows"
+def decoder_form(filtered: bool) -> str:
+    """The decoder graph for a call: "spans" (each text's 2 x most-spans query rows) for spans a span filter kept, else
+    "rows" (every text's 2 x length position rows: SpanDec and decode-everything, where a text has more spans than
+    subwords). One rule per call kind, never per batch: the forms agree to float rounding only. On CoNLL++ test
+    (SF-SpanDec onnx-int8, batch 8, 1 thread) the per-span form took 15 % less decoder time than every-position rows on
+    every batch (the filter keeps a few spans per text)."""
+    return "spans" if filtered else "rows"
 
 
 class _DecoderConstants(nn.Module):
@@ -165,7 +166,5 @@ def graph_feed(graph, z, attention_mask, batch_idx, starts, ends) -> dict[str, n
 def decoder_call(sessions: dict, z, attention_mask, batch_idx, starts, ends, filtered: bool = False) -> torch.Tensor:
     """Logits (K, labels) of K spans through the form :func:`decoder_form` picks of ``sessions`` (form -> ONNX Runtime
     session)."""
-    rows = batch_idx.cpu().numpy()
-    width = int(np.bincount(rows).max()) if len(rows) else 0
-    session = sessions[decoder_form(width, z.shape[1], filtered)]
+    session = sessions[decoder_form(filtered)]
     return torch.from_numpy(session.run(None, graph_feed(session, z, attention_mask, batch_idx, starts, ends))[0])

@@ -308,9 +308,8 @@ class SpanDecModel(SpanModel):
             mask[batch_idx, rank] = True
             padded = [torch.zeros_like(mask, dtype=torch.long).index_put_((batch_idx, rank), v) for v in (starts, ends)]
             return self.decode_spans(z, attention_mask, *padded, mask)[mask]
-        if not torch.is_grad_enabled() and batch_idx.numel():  # inference: the per-span form while it is the cheaper
-            if decoder_form(int(torch.bincount(batch_idx).max()), z.shape[1], filtered) == "spans":
-                return self.span_rows_decoder()(z, attention_mask, batch_idx, starts, ends)
+        if not torch.is_grad_enabled() and batch_idx.numel() and decoder_form(filtered) == "spans":  # inference
+            return self.span_rows_decoder()(z, attention_mask, batch_idx, starts, ends)
         layer = self.decoder[0]
         qpos, projected = self.first_layer_queries(z.shape[1], z.dtype)
         mem_k, mem_v = layer.memory(z)
