@@ -7,8 +7,8 @@ Every strategy calls its encoder through ``model.run_encoder(...)``, which hands
 - ``int8``: torchao's dynamic int8 quantisation of the encoder's ``nn.Linear`` layers (per-row activation scales);
 - ``onnx`` / ``onnx-int8``: the encoder exported to ONNX (dynamic batch and length axes) and run by an
   ``onnxruntime.InferenceSession``; ``onnx-int8`` quantises its weight matmuls with per-row (per-token) activation
-  scales (:func:`quantize_rows_int8`), so a text's answer does not depend on its batch. SpanDec / SF-SpanDec with one
-  decoder layer also export their span decoder and classifier (``SpanDecModel.decoder_graphs``, two exact forms picked
+  scales (:func:`spandec.models.int8.quantize_rows_int8`), so a text's answer does not depend on its batch.
+  SpanDec / SF-SpanDec with one decoder layer also export their span decoder and classifier (``SpanDecModel.decoder_graphs``, two exact forms picked
   per call) and run it in a second session, int8 likewise.
 
 The span filter's word head and the span bookkeeping stay float32 (numpy on CPU), so which spans are decoded is decided exactly
@@ -30,10 +30,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import torch
 from torch import nn
+
+from .int8 import quantize_rows, quantize_rows_int8
 
 PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 CONFIG_NAME = "config.json"  # a saved model folder's settings (NERConfig), with its ``precision``
@@ -309,12 +309,6 @@ def loadable_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric per-row int8 quantisation (as torchao's int8 weights): (int8 weight, float32 scale per row)."""
-    scale = (weight.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
-    return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale.float()
-
-
 class _LastHidden(nn.Module):
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -365,92 +359,6 @@ def _export(module: nn.Module, dummy: tuple, inputs: list[str], outputs: list[st
         quantize_rows_int8(raw, path)
         raw.unlink()
     return path
-
-
-def quantize_rows_int8(source: Path, target: Path) -> None:
-    """Rewrite ``source``'s weight matmuls (MatMul with a constant right side) as uint8 x int8 with an asymmetric scale
-    and zero point per activation row (token), from the row itself, and a symmetric scale per weight column, so no
-    scale depends on the batch (ONNX Runtime's ``quantize_dynamic`` takes one scale per tensor: the whole padded
-    batch's). CoNLL++ test: token 86.09 (fp32 86.28; symmetric rows 85.95). Attention and embeddings stay float32."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load(str(source))
-    graph = model.graph
-    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in onnx.shape_inference.infer_shapes(model).graph.value_info
-             if v.type.tensor_type.HasField("shape")}
-    ranks |= {v.name: len(v.type.tensor_type.shape.dim) for v in graph.input}
-    weights = {t.name: t for t in graph.initializer}  # and those exported as Constant nodes (SpanDec's key/value matrix)
-    weights |= {n.output[0]: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute[0].name == "value"}
-    new_inits = [numpy_helper.from_array(np.array(1e-8, dtype=np.float32), "q_eps"),
-                 numpy_helper.from_array(np.array(1.0 / 255, dtype=np.float32), "q_inv255"),
-                 numpy_helper.from_array(np.array(255.0, dtype=np.float32), "q_255"),
-                 numpy_helper.from_array(np.array(0.0, dtype=np.float32), "q_0"),
-                 numpy_helper.from_array(np.array([-1], dtype=np.int64), "q_minus1"),
-                 numpy_helper.from_array(np.array([0], dtype=np.int64), "q_0i"),
-                 numpy_helper.from_array(np.array([-1], dtype=np.int64), "q_last"),
-                 numpy_helper.from_array(np.array([1], dtype=np.int64), "q_axis1")]
-    consts: set[str] = set()
-    quantized: dict[str, tuple[str, str, str]] = {}  # activation -> (uint8 rows (R, K), row scales (R, 1), its shape)
-    nodes, used_weights = [], set()
-    for node in graph.node:
-        w = weights.get(node.input[1]) if node.op_type == "MatMul" else None
-        if w is None or len(w.dims) != 2:
-            nodes.append(node)
-            continue
-        a, tag = node.input[0], f"q{len(used_weights)}_{node.name or node.output[0]}".replace("/", "_")
-        flat = ranks.get(a) == 2  # already (rows, K): no reshapes around the matmul
-        if a not in quantized:  # once per activation (the three attention projections share theirs)
-            p = f"rowq_{len(quantized)}"
-            x = a if flat else p + "_x"
-            if not flat:
-                nodes += [helper.make_node("Shape", [a], [p + "_shape"]),
-                          helper.make_node("Gather", [p + "_shape", "q_last"], [p + "_k"]),
-                          helper.make_node("Concat", ["q_minus1", p + "_k"], [p + "_2d"], axis=0),
-                          helper.make_node("Reshape", [a, p + "_2d"], [p + "_x"])]  # (rows, K)
-            nodes += [helper.make_node("ReduceMax", [x], [p + "_hi"], axes=[1], keepdims=0),
-                      helper.make_node("ReduceMin", [x], [p + "_lo"], axes=[1], keepdims=0),
-                      helper.make_node("Max", [p + "_hi", "q_0"], [p + "_hi0"]),  # 0 stays exact
-                      helper.make_node("Min", [p + "_lo", "q_0"], [p + "_lo0"]),
-                      helper.make_node("Sub", [p + "_hi0", p + "_lo0"], [p + "_range"]),
-                      helper.make_node("Max", [p + "_range", "q_eps"], [p + "_rangee"]),
-                      helper.make_node("Mul", [p + "_rangee", "q_inv255"], [p + "_scale"]),  # (rows,)
-                      helper.make_node("Neg", [p + "_lo0"], [p + "_neg"]),
-                      helper.make_node("Div", [p + "_neg", p + "_scale"], [p + "_zdiv"]),
-                      helper.make_node("Round", [p + "_zdiv"], [p + "_zr"]),
-                      helper.make_node("Clip", [p + "_zr", "q_0", "q_255"], [p + "_zf"]),
-                      helper.make_node("Cast", [p + "_zf"], [p + "_zp"], to=TensorProto.UINT8),
-                      helper.make_node("QuantizeLinear", [x, p + "_scale", p + "_zp"], [p + "_u8"], axis=0),
-                      helper.make_node("Unsqueeze", [p + "_scale", "q_axis1"], [p + "_scol"]),
-                      helper.make_node("Unsqueeze", [p + "_zf", "q_axis1"], [p + "_zcol"])]
-            quantized[a] = (p + "_u8", p + "_scol", p + "_shape", p + "_zcol")
-        rows, scale, shape, zero = quantized[a]
-        q, col_scale = quantize_rows(torch.from_numpy(numpy_helper.to_array(w).T.copy()))  # (N, K) rows = columns
-        new_inits += [numpy_helper.from_array(q.numpy().T.copy(), tag + "_w"),
-                      numpy_helper.from_array(col_scale.numpy(), tag + "_ws")]
-        used_weights.add(node.input[1])
-        new_inits.append(numpy_helper.from_array(q.float().sum(1).numpy(), tag + "_wsum"))  # (N,) column sums
-        nodes += [helper.make_node("MatMulInteger", [rows, tag + "_w"], [tag + "_i32"]),
-                  helper.make_node("Cast", [tag + "_i32"], [tag + "_f"], to=TensorProto.FLOAT),
-                  helper.make_node("Mul", [zero, tag + "_wsum"], [tag + "_zw"]),  # the rows' zero points x columns
-                  helper.make_node("Sub", [tag + "_f", tag + "_zw"], [tag + "_c"]),
-                  helper.make_node("Mul", [tag + "_c", scale], [tag + "_rs"]),
-                  helper.make_node("Mul", [tag + "_rs", tag + "_ws"], [node.output[0] if flat else tag + "_y"])]
-        if not flat:
-            nodes += [helper.make_node("Slice", [shape, "q_0i", "q_minus1"], [tag + "_lead"]),
-                      helper.make_node("Concat", [tag + "_lead", "q_n" + str(w.dims[1])], [tag + "_oshape"], axis=0),
-                      helper.make_node("Reshape", [tag + "_y", tag + "_oshape"], [node.output[0]])]
-        if "q_n" + str(w.dims[1]) not in consts:
-            consts.add("q_n" + str(w.dims[1]))
-            new_inits.append(numpy_helper.from_array(np.array([w.dims[1]], dtype=np.int64), "q_n" + str(w.dims[1])))
-    still_used = {i for n in nodes for i in n.input}
-    nodes = [n for n in nodes if n.op_type != "Constant" or n.output[0] not in used_weights or n.output[0] in still_used]
-    keep = [t for t in graph.initializer if t.name not in used_weights or t.name in still_used]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.initializer[:]
-    graph.initializer.extend(keep + [t for t in new_inits if t.name in still_used])
-    onnx.save(model, str(target))
 
 
 def _is_linear(model: nn.Module, key: str) -> bool:

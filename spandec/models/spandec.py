@@ -12,7 +12,8 @@ SF-SpanDec adds a linear token classifier (entity vs O) on the encoder output,
 trained jointly; at inference, spans holding a word whose entity probability is
 below the threshold are dropped before the decoder runs (threshold 0 = SpanDec).
 
-The decoder layer and its exact first-layer fast path: :mod:`spandec.models.span_decoder`.
+The decoder layer and its exact first-layer fast path: :mod:`spandec.models.span_decoder`; the filter-and-decoder
+path over a batch's spans: :mod:`spandec.models.span_scoring`.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from torch import nn
 from transformers import AutoConfig
 
 from ..flops import EncoderShape, sf_spandec_gflops, spandec_gflops
-from ..spans import Candidate, check_threshold, keep, span_min
+from ..spans import Candidate, check_threshold
 from .base import NERConfig, length_mask, pad
 from .outputs import PredictStats
 from .span_model import SpanModel
 from .encoder import layer_list, position_embedding, resolve_encoder, text_position_ids, truncate_layers
 from .decoder_graph import AllRowsGraph, SpanRowsGraph, SpanRowsModules, decoder_form
 from .span_decoder import DecoderLayer, text_bias
+from .span_scoring import BatchScores, WindowScores, filter_decode, score_group
 
 
 @dataclass
@@ -406,7 +408,7 @@ class SpanDecModel(SpanModel):
         probabilities of every window's words at once, then the decoder on the kept (or every) span, at most
         ``max_spans_per_forward`` x windows spans per decoder call, ``pause()`` called in between."""
         z, mask = self._encode_batch(features)
-        return self._filter_decode(features, z, mask, self.resolve_threshold(threshold), decode_all, pause)
+        return filter_decode(self, features, z, mask, self.resolve_threshold(threshold), decode_all, pause)
 
     def _encode_batch(self, features: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's states (B, L, H) of a batch of windows and its attention mask (B, L)."""
@@ -414,42 +416,6 @@ class SpanDecModel(SpanModel):
         ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_token_id or 0).to(dev)
         mask = length_mask([len(f["input_ids"]) for f in features]).long().to(dev)
         return self.encode(ids, mask), mask
-
-    def _filter_decode(self, features: Sequence[dict], z: torch.Tensor, mask: torch.Tensor, threshold: float,
-                       decode_all: bool = False, pause=None) -> "BatchScores":
-        """The span filter and the decoder on windows ``features`` with encoder states ``z`` (padded rows masked)."""
-        dev = z.device
-        counts = [len(f["spans"]) for f in features]
-        spans = np.concatenate([f["spans"] for f in features]).reshape(-1, 2)
-        window = np.repeat(np.arange(len(features)), counts)
-        word_probs = None
-        if self.token_head is not None and (threshold > 0 or decode_all):
-            n_words = [len(f["word_first"]) for f in features]
-            rows = np.repeat(np.arange(len(features)) * z.shape[1], n_words) + np.concatenate([f["word_first"] for f in features])
-            word_probs = self.word_probs(z, torch.from_numpy(rows).to(dev))
-            offsets = np.repeat(np.cumsum([0] + n_words[:-1]), counts)  # each span's window's first word in word_probs
-            mins = span_min(word_probs, spans + offsets[:, None])
-        else:
-            mins = np.ones(len(spans), dtype=np.float32)
-        kept = keep(mins, threshold)
-        decoded = np.arange(len(spans)) if decode_all else np.nonzero(kept)[0]
-        probs = torch.zeros(0, len(self.id2label))
-        if len(decoded):
-            starts = torch.from_numpy(np.concatenate([f["span_start"] for f in features])[decoded]).to(dev)
-            ends = torch.from_numpy(np.concatenate([f["span_end"] for f in features])[decoded]).to(dev)
-            texts = np.unique(window[decoded])  # windows with spans to decode: the others' keys are never needed
-            if len(texts) < len(features):
-                pick = torch.from_numpy(texts).to(dev)
-                z, mask = z.index_select(0, pick), mask.index_select(0, pick)
-            rows = torch.from_numpy(np.searchsorted(texts, window[decoded])).to(dev)
-            step, parts = self.max_spans_per_forward * len(texts), []
-            for c in range(0, len(decoded), step):
-                if c and pause is not None:
-                    pause()
-                parts.append(_softmax(self.decode_flat(z, mask, rows[c : c + step], starts[c : c + step],
-                                                       ends[c : c + step], filtered=not decode_all and threshold > 0)))
-            probs = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return BatchScores(spans, window, mins, kept, decoded, probs, word_probs)
 
     def score_windows(self, features: Sequence[dict], pause=None,
                       threshold: float | None = None) -> tuple[list[list[Candidate]], PredictStats]:
@@ -479,7 +445,7 @@ class SpanDecModel(SpanModel):
                 states.append(self._encode_batch(batches[b]))
                 if pause is not None and (todo or k + 1 < len(group)):
                     pause()
-            for b, result in zip(group, self._score_group([batches[b] for b in group], states, threshold, pause)):
+            for b, result in zip(group, score_group(self, [batches[b] for b in group], states, threshold, pause)):
                 out[b] = result
         return out
 
@@ -489,62 +455,6 @@ class SpanDecModel(SpanModel):
         lengths = [len(feats[0]["input_ids"]) for feats in members]
         padding = sum(len(feats) * (max(lengths) - n) for feats, n in zip(members, lengths))
         return sum(map(len, members)) <= self.decode_group_windows and padding <= self.decode_group_padding * len(group)
-
-    def _score_group(self, parts, states, threshold: float, pause) -> list[tuple[list[list[Candidate]], PredictStats]]:
-        """Candidates and stats of each batch of ``parts`` (its states in ``states``) from one filter and decoder call."""
-        if not parts:
-            return []
-        features = [f for feats in parts for f in feats]
-        if len(states) == 1:
-            z, mask = states[0]
-        else:
-            length = max(z.shape[1] for z, _ in states)
-            z = torch.cat([nn.functional.pad(s, (0, 0, 0, length - s.shape[1])) for s, _ in states])
-            mask = torch.cat([nn.functional.pad(m, (0, length - m.shape[1])) for _, m in states])
-        flat = self._filter_decode(features, z, mask, threshold, pause=pause)
-        cands = self.flat_candidates(len(features), flat.window[flat.decoded], flat.spans[flat.decoded], flat.probs)
-        out, lo, span_lo = [], 0, 0
-        for feats in parts:
-            hi = lo + len(feats)
-            span_hi = span_lo + sum(len(f["spans"]) for f in feats)
-            decoded = int(np.searchsorted(flat.decoded, span_hi) - np.searchsorted(flat.decoded, span_lo))
-            out.append((cands[lo:hi], PredictStats(span_hi - span_lo, decoded)))
-            lo, span_lo = hi, span_hi
-        return out
-
-
-@dataclass
-class BatchScores:
-    """A batch's span scores as one flat list of its windows' spans (window-major, window-local word indices)."""
-
-    spans: np.ndarray  # (N, 2) every candidate span
-    window: np.ndarray  # (N,) the window (batch row) of each
-    min_prob: np.ndarray  # (N,) lowest word entity probability inside each span (1 without a filter)
-    kept: np.ndarray  # (N,) the span filter keeps it
-    decoded: np.ndarray  # (D,) indices of the spans the decoder ran on, ascending
-    probs: torch.Tensor  # (D, labels) label probabilities of the decoded spans, "O" first
-    word_probs: np.ndarray | None  # (words of every window,) entity probability of each word, when computed
-
-
-@dataclass
-class WindowScores:
-    """One window's span scores (window-local word indices)."""
-
-    spans: np.ndarray  # (N, 2) every candidate span
-    min_prob: np.ndarray  # (N,) lowest word entity probability inside each span (1 without a filter)
-    kept: np.ndarray  # (N,) the span filter keeps it
-    decoded: np.ndarray  # (D,) indices of the spans the decoder ran on
-    probs: torch.Tensor  # (D, labels) label probabilities of the decoded spans, "O" first
-    word_probs: np.ndarray | None  # (W,) entity probability of each word, when computed
-
-
-def _softmax(logits: torch.Tensor) -> torch.Tensor:
-    """Float32 class probabilities on the CPU (numpy there: fewer small torch calls per batch)."""
-    if logits.device.type != "cpu":
-        return logits.float().softmax(-1).cpu()
-    x = logits.detach().float().numpy()
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return torch.from_numpy(e / e.sum(-1, keepdims=True))
 
 
 def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
