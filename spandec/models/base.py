@@ -266,12 +266,7 @@ class NERModel(Windowing, nn.Module):
                       **options) -> list[tuple[list[Any], PredictStats]]:
         """:meth:`score_windows` of each batch (one encoder pass each) in turn, ``pause()`` between them: one (results,
         stats) per batch. A strategy may share work between batches (SpanDec's span decoder)."""
-        out = []
-        for b, feats in enumerate(batches):
-            out.append(self.score_windows(feats, pause=pause, **options))
-            if pause is not None and b + 1 < len(batches):
-                pause()
-        return out
+        return each_batch(batches, lambda feats: self.score_windows(feats, pause=pause, **options), pause)
 
     # ----- prediction --------------------------------------------------------------------
     def training_features(self, words: Sequence[str], entities: Sequence[tuple[int, int, str]],
@@ -318,11 +313,7 @@ class NERModel(Windowing, nn.Module):
             if score is None:
                 scored = self.score_batches(features, pause=pause, **options)
             else:
-                scored = []
-                for b, feats in enumerate(features):
-                    scored.append(score(feats))
-                    if pause is not None and b + 1 < len(batches):
-                        pause()
+                scored = each_batch(features, score, pause)
             for idx, (outs, batch_stats) in zip(batches, scored):
                 for k, out in zip(idx, outs):
                     results[k] = out
@@ -424,6 +415,16 @@ class NERModel(Windowing, nn.Module):
         pretrained = {id(p) for p in self.encoder.parameters()}
         params = list(self.parameters())
         return [p for p in params if id(p) in pretrained], [p for p in params if id(p) not in pretrained]
+
+
+def each_batch(batches: Sequence[Any], score: Callable[[Any], Any], pause: Callable[[], None] | None = None) -> list:
+    """``score`` of each batch in turn, ``pause()`` between two of them (not after the last)."""
+    out = []
+    for b, batch in enumerate(batches):
+        out.append(score(batch))
+        if pause is not None and b + 1 < len(batches):
+            pause()
+    return out
 
 
 def unchanged_encoder_keys(model: NERModel) -> list[str]:

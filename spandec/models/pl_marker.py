@@ -28,7 +28,7 @@ from torch import nn
 
 from ..flops import EncoderShape, pl_marker_gflops
 from .encoder import layer_list, text_position_ids
-from .base import NERConfig, length_mask, pad
+from .base import NERConfig, each_batch, length_mask, pad
 from .outputs import PredictStats
 from .span_model import SpanModel
 
@@ -183,13 +183,12 @@ class PLMarkerModel(SpanModel):
 
     def score_windows(self, features: Sequence[dict], pause=None) -> tuple[list, PredictStats]:
         batch = {k: v.to(self.device) for k, v in self.collate(features).items()}
-        rows, K, parts = batch["input_ids"].shape[0], batch["span_start"].shape[1], []
+        rows, K = batch["input_ids"].shape[0], batch["span_start"].shape[1]
         step = max(1, self.max_spans_per_forward // max(K, 1)) if self.uses_text_once() else self.max_rows_per_forward
-        for r in range(0, rows, step):
-            if r and pause is not None:
-                pause()
-            parts.append(self.forward(**{k: v[r : r + step] for k, v in batch.items()})["logits"].float().softmax(-1).cpu())
-        probs = torch.cat(parts)
+        probs = torch.cat(each_batch(
+            range(0, rows, step),
+            lambda r: self.forward(**{k: v[r : r + step] for k, v in batch.items()})["logits"].float().softmax(-1).cpu(),
+            pause))
         n = [len(f["spans"]) for f in features]
         per_feature: list[list[torch.Tensor]] = [[] for _ in features]
         for r, i in enumerate(batch["row_feature"].tolist()):

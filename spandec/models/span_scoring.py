@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..spans import Candidate, keep, span_min
+from .base import each_batch
 from .outputs import PredictStats
 
 __all__ = ["BatchScores", "WindowScores", "filter_decode", "score_group"]
@@ -78,12 +79,10 @@ def filter_decode(model, features: Sequence[dict], z: torch.Tensor, mask: torch.
             pick = torch.from_numpy(texts).to(dev)
             z, mask = z.index_select(0, pick), mask.index_select(0, pick)
         rows = torch.from_numpy(np.searchsorted(texts, window[decoded])).to(dev)
-        step, parts = model.max_spans_per_forward * len(texts), []
-        for c in range(0, len(decoded), step):
-            if c and pause is not None:
-                pause()
-            parts.append(_softmax(model.decode_flat(z, mask, rows[c : c + step], starts[c : c + step],
-                                                   ends[c : c + step], filtered=not decode_all and threshold > 0)))
+        step = model.max_spans_per_forward * len(texts)
+        parts = each_batch(range(0, len(decoded), step), lambda c: _softmax(model.decode_flat(
+            z, mask, rows[c : c + step], starts[c : c + step], ends[c : c + step],
+            filtered=not decode_all and threshold > 0)), pause)
         probs = parts[0] if len(parts) == 1 else torch.cat(parts)
     return BatchScores(spans, window, mins, kept, decoded, probs, word_probs)
 
