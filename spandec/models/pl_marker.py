@@ -136,10 +136,6 @@ class PLMarkerModel(SpanModel):
         first_row = torch.full((B,), rows, device=device).scatter_reduce(0, text_of_row, torch.arange(rows, device=device), "amin")
         r, k = span_mask.nonzero(as_tuple=True)  # real spans, row-major
         text = text_of_row[r]
-        order = torch.sort(text, stable=True).indices  # spans grouped by text, in row order within each
-        counts = torch.bincount(text, minlength=B)
-        slot = torch.empty_like(text)
-        slot[order] = torch.arange(text.numel(), device=device) - (counts.cumsum(0) - counts)[text[order]]
         embeddings = self.encoder.embeddings
         dtype = embeddings.word_embeddings.weight.dtype
         text_pos = text_position_ids(self.encoder, L, device)
@@ -151,9 +147,8 @@ class PLMarkerModel(SpanModel):
         if project is not None:  # ELECTRA with embedding_size != hidden_size
             x, m = project(x), project(m)
         m = m.view(pos.shape[0], 2, -1)
-        where = (text, slot, int(counts.max()) if text.numel() else 0)
         for layer in layer_list(self.encoder):
-            x, m = text_once_layer(layer, x, m, text_mask[first_row], where)
+            x, m = text_once_layer(layer, x, m, text_mask[first_row], text)
         out = m.new_zeros(rows, K, 2 * m.shape[-1])
         out[r, k] = m.flatten(1)
         return out.float() if out.dtype != torch.float32 else out
@@ -222,9 +217,10 @@ def text_once_supported(encoder: nn.Module) -> bool:
         all(hasattr(layer.attention.self, "attention_head_size") for layer in layers)
 
 
-def text_once_layer(layer: nn.Module, x: torch.Tensor, m: torch.Tensor, text_mask: torch.Tensor, where) -> tuple:
+def text_once_layer(layer: nn.Module, x: torch.Tensor, m: torch.Tensor, text_mask: torch.Tensor,
+                    text: torch.Tensor) -> tuple:
     """One BERT layer, text once. x: (B, L, H) text states; m: (N, 2, H) start/end marker states of N spans;
-    text_mask: (B, L); where: (text of each span (N,), its slot among its text's spans (N,), most spans per text)."""
+    text_mask: (B, L); text: the text of each span (N,)."""
     att = layer.attention.self
     h, d = att.num_attention_heads, att.attention_head_size
     B, L, _ = x.shape
@@ -237,27 +233,33 @@ def text_once_layer(layer: nn.Module, x: torch.Tensor, m: torch.Tensor, text_mas
     ctx_t = nn.functional.scaled_dot_product_attention(qt, kt, vt, attn_mask=text_mask[:, None, None, :].bool(),
                                                        dropout_p=p, scale=d ** -0.5)
     qm, km, vm = (t[B * L :].view(N, 2, h, d) for t in (q, k, v))
-    ctx_m = _marker_attention(qm, km, vm, kt, vt, text_mask, where, p)
+    ctx_m = _marker_attention(qm, km, vm, kt, vt, text_mask, text, p)
     ctx = torch.cat([ctx_t.transpose(1, 2).flatten(0, 1).flatten(1), ctx_m.flatten(0, 1).flatten(1)])
     out = layer.attention.output(ctx, flat)
     out = layer.output(layer.intermediate(out), out)
     return out[: B * L].view(B, L, -1), out[B * L :].view(N, 2, -1)
 
 
-def _marker_attention(qm, km, vm, kt, vt, text_mask, where, p: float) -> torch.Tensor:
+def _marker_attention(qm, km, vm, kt, vt, text_mask, text, p: float) -> torch.Tensor:
     """Each marker over [its text, its start marker, its end marker]: one softmax over L + 2 logits.
-    qm/km/vm: (N, 2, h, d); kt/vt: (B, h, L, d). Texts' spans are laid out padded, (B, S, 2), for batched matmuls."""
-    text, slot, S = where
-    B, h, L, d = kt.shape
+    qm/km/vm: (N, 2, h, d); kt/vt: (B, h, L, d). One matmul per text over its own spans only, and the pair terms
+    elementwise: no product's shape depends on the other texts of the batch, so a text's numbers are the same alone and
+    in any batch (BLAS sums differently for other shapes: 1e-7 at fp32, which int8's rounding made 0.004 in scores)."""
+    N, _, h, d = qm.shape
     scale = d ** -0.5
-    padded_q = qm.new_zeros(B, S, 2, h, d).index_put((text, slot), qm)
-    lt = (padded_q.view(B, 2 * S, h, d).transpose(1, 2) @ kt.transpose(-1, -2)).float() * scale  # (B, h, 2S, L)
-    lt = lt.masked_fill(~text_mask.bool()[:, None, None, :], torch.finfo(torch.float32).min)
-    lp = torch.einsum("nrhd,nshd->nrhs", qm, km).float() * scale  # (N, 2, h, 2): each marker over its pair
-    padded_p = lp.new_zeros(B, S, 2, h, 2).index_put((text, slot), lp).permute(0, 3, 1, 2, 4).reshape(B, h, 2 * S, 2)
-    weights = torch.cat([lt, padded_p], dim=-1).softmax(-1)
-    weights = nn.functional.dropout(weights, p, training=p > 0).to(vt.dtype)
-    ctx = (weights[..., :L] @ vt).view(B, h, S, 2, d).permute(0, 2, 3, 1, 4)[text, slot]  # (N, 2, h, d)
-    wp = weights[..., L:].view(B, h, S, 2, 2).permute(0, 2, 3, 1, 4)[text, slot]  # (N, 2, h, 2)
-    return ctx + torch.einsum("nrhs,nshd->nrhd", wp, vm)
-
+    lp = (qm.float()[:, :, None] * km.float()[:, None]).sum(-1).permute(0, 1, 3, 2) * scale  # (N, 2, h, 2): marker over pair
+    ctx = qm.new_empty(N, 2, h, d)
+    for b in range(kt.shape[0]):
+        rows = (text == b).nonzero(as_tuple=True)[0]
+        if not len(rows):
+            continue
+        q = qm[rows].permute(2, 0, 1, 3).reshape(h, -1, d)  # (h, 2n, d), the text's spans in row order
+        lt = (q @ kt[b].transpose(-1, -2)).float() * scale  # (h, 2n, L)
+        lt = lt.masked_fill(~text_mask[b].bool()[None, None, :], torch.finfo(torch.float32).min)
+        pair = lp[rows].permute(2, 0, 1, 3).reshape(h, -1, 2)
+        weights = torch.cat([lt, pair], dim=-1).softmax(-1)
+        weights = nn.functional.dropout(weights, p, training=p > 0).to(vt.dtype)
+        c = (weights[..., :-2] @ vt[b]).view(h, -1, 2, d).permute(1, 2, 0, 3)  # (n, 2, h, d)
+        wp = weights[..., -2:].view(h, -1, 2, 2).permute(1, 2, 0, 3)  # (n, 2, h, 2)
+        ctx[rows] = c + wp[..., 0, None] * vm[rows][:, None, 0] + wp[..., 1, None] * vm[rows][:, None, 1]
+    return ctx
