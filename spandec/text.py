@@ -20,7 +20,8 @@ The rule, applied left to right by one regular expression:
   regional indicators (a flag such as ``🇫🇷``) is one token.
 * Every other character (letters, digits, combining marks, format characters such as
   the zero-width joiner, private use) is a word character, so accented and Indic words
-  stay whole.
+  stay whole; but runs of format characters at a word's edges (``\u200bApple``, a BOM) are
+  words of their own.
 
 Empty or whitespace-only text gives ``[]``. Matching is linear in the text length.
 
@@ -83,7 +84,24 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     """Split ``text`` into ``(word, char_start, char_end_exclusive)`` by the module's rule."""
     if not text or text.isspace():
         return []
-    return [(m.group(), m.start(), m.end()) for m in _pattern().finditer(text)]
+    out: list[tuple[str, int, int]] = []
+    for m in _pattern().finditer(text):
+        out.extend(_split_invisible_edges(m.group(), m.start()))
+    return out
+
+
+def _split_invisible_edges(word: str, start: int) -> list[tuple[str, int, int]]:
+    """``word`` with its leading and trailing runs of format characters (a zero-width space or BOM pasted from a web
+    page) split off as words of their own, so an entity never starts or ends on them."""
+    lo, hi = 0, len(word)
+    while lo < hi and unicodedata.category(word[lo]) == "Cf":
+        lo += 1
+    while hi > lo and unicodedata.category(word[hi - 1]) == "Cf":
+        hi -= 1
+    if lo == hi or (lo == 0 and hi == len(word)):
+        return [(word, start, start + len(word))]
+    pieces = [(0, lo), (lo, hi), (hi, len(word))]
+    return [(word[a:b], start + a, start + b) for a, b in pieces if a < b]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -269,6 +269,7 @@ TRICKY = [
     "  leading\ttabs\nand\u00a0nbsp\u3000ideographic space  ",
     "x_y 'quoted' dogs' rock'n'roll -5 a--b e-mail@x.com ... ''",
     "\U0001F600\U0001F600a\U0001F600",
+    "\ufeff\u200bApple\u200b\u00a0Inc. \u200b\u200b hi\u200dx \u200e",
 ]
 
 
@@ -296,6 +297,9 @@ def test_split_words_rule() -> None:
     assert toks("dogs' 'x' a--b") == ["dogs", "'", "'", "x", "'", "a", "-", "-", "b"]
     assert toks("\U0001F600\U0001F600a") == ["\U0001F600", "\U0001F600", "a"]
     assert split_words("") == [] and split_words(" \n\t\u3000") == []
+    # format characters at a word's edges are words of their own (never an entity's edge); inside, part of the word
+    assert toks("\ufeff\u200bApple\u200b Inc. \u200b\u200b hi\u200dx") == [
+        "\ufeff\u200b", "Apple", "\u200b", "Inc", ".", "\u200b\u200b", "hi\u200dx"]
 
 
 def test_split_words_long_input() -> None:
