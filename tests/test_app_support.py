@@ -41,6 +41,20 @@ def model_args(paths: dict[str, str], broken: str | None = None) -> list[str]:
     return specs + ([f"Broken={broken}"] if broken else [])
 
 
+def unit_context(paths: dict[str, str], tmp_path_factory):
+    """The callbacks' AppContext of the unit tests: the tiny models plus one broken spec, small limits, no stored
+    results (``missing.json``)."""
+    from spandec.app.context import AppContext, Limits
+    from spandec.app.pool import ModelPool, parse_specs
+
+    pool = ModelPool.load(parse_specs(model_args(paths, broken="/nonexistent/model")), log=lambda m: None)
+    c = AppContext(pool, limits=Limits(max_chars=2000, max_file_chars=3000, max_upload_bytes=20_000, max_upload_texts=50),
+                   examples=[TEXT_EXAMPLE, "Kofi Mensah lives in Accra."], workdir=tmp_path_factory.mktemp("work"))
+    c.results_path = tmp_path_factory.mktemp("res") / "missing.json"
+    c.latency_sample = 4
+    return c
+
+
 def write_gold(path: Path, repeat: int = 1) -> Path:
     """A small gold CoNLL file (``word tag`` lines)."""
     lines = []
