@@ -11,17 +11,8 @@ from spandec.app import tradeoff as app_tradeoff
 from spandec.app.context import AppContext, InputError
 from spandec.data import read_conll
 from spandec.evaluation import evaluate
-from test_app_support import build_tiny_models, unit_context, write_gold, write_results
-
-
-@pytest.fixture(scope="module")
-def paths(tiny_encoder, tmp_path_factory):
-    return build_tiny_models(tiny_encoder, tmp_path_factory.mktemp("app-models"))
-
-
-@pytest.fixture(scope="module")
-def ctx(paths, tmp_path_factory):
-    return unit_context(paths, tmp_path_factory)
+from test_app_logic import ctx, paths  # noqa: F401  (the same module-scoped fixtures, built for this module)
+from test_app_support import write_gold, write_results
 
 
 # ----- trade-off --------------------------------------------------------------------------------
