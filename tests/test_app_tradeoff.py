@@ -32,8 +32,8 @@ def test_tradeoff_stored_results(ctx, tmp_path):
     assert "SF-SpanDec over thresholds" in names and any(n.startswith("threshold") for n in names)
     (tmp_path / "partial.json").write_text('{"strategies": {"token": {"f1": "n/a"}}, "sf_sweep": [1, null]}')
     (tmp_path / "broken.json").write_text("{oops")
-    for name in ("partial.json", "broken.json"):
-        ctx_stored.results_path = tmp_path / name
+    for name in ("partial.json", "broken.json", None):
+        ctx_stored.results_path = None if name is None else tmp_path / name
         app_tradeoff.tradeoff(ctx_stored, 0.5, 1, "")  # tolerated
 
 
@@ -55,10 +55,16 @@ def test_tradeoff_points_at_the_batch_size_of_the_form_served(ctx, tmp_path):
         names[bs] = [t.name for t in fig.data]
         assert by["Token"][2:5] == [91.0, 92.0, 90.0] and by["Token"][9] == "fp32"
         assert by["PL-Marker"][9] == "fp32" and by["PL-Marker"][3] is None  # stored fp32 row: no P/R stored
-    assert ms[1] == (4.0, 5.0) and ms[8] == (0.5, 2.86) and ms[32] == (0.06, 0.08)  # batch 8: on the curve
+    assert ms[1] == (4.0, 5.0) and ms[8] == (0.5, 0.62) and ms[32] == (0.06, 0.08)
     assert "SF-SpanDec over thresholds" in names[8] and "SF-SpanDec over thresholds" not in names[32]
     assert any(n.startswith("SF-SpanDec (threshold 0.50)") for n in names[32])
-    # at batch 8 the star sits on the stored fp32 curve (threshold 0.5: 1000 / 350 samples/s)
+    # at batch 8 the star is the served form's figure (1000 / 1600 samples/s) and sits on the stored fp32 curve,
+    # scaled to pass through it at the default threshold 0.5 (stored there: 1000 / 350)
+    assert ctx.pool.get("SF-SpanDec").model.config.threshold == 0.5
+    fig, _, _ = app_tradeoff.tradeoff(c, 0.5, 8, "")
+    curve = next(t for t in fig.data if t.name == "SF-SpanDec over thresholds")
+    scale = (1000 / 1600) / (1000 / 350)
+    assert list(curve.x) == pytest.approx([1000 / sps * scale for sps in (300.0, 350.0, 380.0)])
     _, rows, caption = app_tradeoff.tradeoff(c, 0.9, 32, "")
     by = {r[0]: r for r in rows}
     assert by["SF-SpanDec"][5] is None and "press" in by["SF-SpanDec"][6]  # no latency stored at this threshold

@@ -224,3 +224,41 @@ def test_serving_benchmark_per_thread_count(tmp_path, tiny_encoder) -> None:
         assert rows["Token (onnx)"]["threads"][t]["x_token_same_precision_b8"] == 1.0
     md = (tmp_path / "serving.md").read_text()
     assert "| form, 1 thread |" in md and "| form, 2 threads |" in md and md.count("| SF (onnx) |") == 3
+
+
+def test_sf_sweep_refreshes_the_stored_curve(tmp_path, tiny_encoder, one_thread) -> None:
+    """sf_sweep.py replaces only the results file's sf_sweep: F1 and spans decoded per threshold as evaluate() gives
+    them, samples/s with the ratio to token, and the app's trade-off view reads the new curve at its batch size."""
+    from spandec import load_model
+    from spandec.app.tradeoff import load_stored_results
+    from spandec.data import read_conll
+    from spandec.evaluation import evaluate
+    from test_app_support import write_gold
+
+    sweep = load_script("sf_sweep")
+    (tmp_path / "data" / "tiny").mkdir(parents=True)
+    gold = write_gold(tmp_path / "data" / "tiny" / "test.txt", repeat=2)
+    for strategy in ("token", "sf-spandec"):
+        make(strategy, tiny_encoder).save_pretrained(tmp_path / strategy)
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"dataset": "tiny", "strategies": {"token": {"f1": 50.0}},
+                                   "sf_sweep": [{"threshold": 0.3, "f1": 1.0, "kept_fraction": 0.5}]}))
+    code = sweep.main(["--model", str(tmp_path / "sf-spandec"), "--token", str(tmp_path / "token"), "--dataset", "tiny",
+                       "--data-dir", str(tmp_path / "data"), "--thresholds", "0", "0.5", "--sentences", "8",
+                       "--rounds", "2", "--out", str(tmp_path / "out"), "--update", str(results)])
+    assert code == 0
+    stored = json.loads(results.read_text())
+    assert stored["strategies"] == {"token": {"f1": 50.0}}  # the rest as it was
+    rows = stored["sf_sweep"]
+    assert [r["threshold"] for r in rows] == [0.0, 0.5]
+    sf = load_model(tmp_path / "sf-spandec", device="cpu")
+    for r in rows:
+        ev = evaluate(sf, read_conll(gold), batch_size=8, threshold=r["threshold"])
+        assert r["f1"] == ev["f1"] and r["kept_fraction"] == round(ev["decoded"] / ev["candidates"], 4)
+        assert r["samples_per_second_min"] <= r["samples_per_second"] <= r["samples_per_second_max"]
+        ratio = r["samples_per_second"] / stored["sf_sweep_run"]["token_samples_per_second"]
+        assert r["relative_to_token"] == round(ratio, 4)
+    assert rows[0]["kept_fraction"] == 1.0 and stored["sf_sweep_run"]["batch_size"] == 8
+    view = load_stored_results(results)
+    assert view.sweep_batch == 8 and [r["threshold"] for r in view.sweep] == [0.0, 0.5]
+    assert (tmp_path / "out" / "sf-sweep.md").read_text().count("\n| 0") == 2

@@ -124,8 +124,11 @@ def _interp(points: Sequence[dict], threshold: float, key: str) -> float | None:
     return float(np.interp(threshold, xs, ys))
 
 
-def load_stored_results(path: str | Path) -> StoredResults | None:
-    """Read stored results; None when the file is missing or unreadable (the view then asks for an upload)."""
+def load_stored_results(path: str | Path | None) -> StoredResults | None:
+    """Read stored results; None when there is no path, or the file is missing or unreadable (the view then asks for
+    an upload)."""
+    if path is None:
+        return None
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -145,7 +148,7 @@ def load_stored_results(path: str | Path) -> StoredResults | None:
     for k, v in strategies.items():  # keys as compare.py writes them (older files: "spandec (sf-spandec@0)")
         if isinstance(v, dict):
             by_strategy.setdefault(strategy_of(k), v)
-    sweep_batch = _num(_get(data, "throughput_run", "batch_size")) or 8
+    sweep_batch = _num(_get(data, "sf_sweep_run", "batch_size")) or _num(_get(data, "throughput_run", "batch_size")) or 8
     return StoredResults(str(data.get("dataset", p.stem)), str(data.get("split", "test")), by_strategy, sweep,
                          int(sweep_batch), _served_forms(p.with_name(SERVING_FILE)))
 
@@ -350,12 +353,26 @@ def _sf_curve(v: _View, entry, used: float) -> float | None:
                                 "kept_fraction": _interp(v.stored.sweep, t, "kept_fraction")})
         return _interp(v.sweep, used, "latency_ms")
     if v.stored is not None and v.stored.sweep and entry.precision in ("fp32", "-") and v.bs == v.stored.sweep_batch:
-        v.sweep = [dict(x) for x in v.stored.sweep]
+        v.sweep = _anchored(v.stored, entry, v.bs)
         return None
     if v.stored is not None and v.stored.sweep:
         v.notes.append(f"SF-SpanDec's threshold curve is stored for fp32 at batch size {v.stored.sweep_batch} only; "
                        f"press “Measure latency” to draw it for {entry.label} at batch size {v.bs}")
     return None
+
+
+def _anchored(stored: StoredResults, entry, bs: int) -> list[dict]:
+    """The stored threshold curve, its latencies scaled so that it passes through the serving benchmark's own figure
+    for this form at its default threshold where there is one: the curve gives the shape, the served point the scale
+    every other model's point is on (the two runs time alike, but on different sentences and sessions)."""
+    sweep = [dict(x) for x in stored.sweep]
+    served = stored.latency_ms(entry.strategy, bs, entry.precision) if (entry.strategy, entry.precision) in stored.forms \
+        else None
+    at = _interp(sweep, entry.config.threshold, "latency_ms")
+    if served and at:
+        for row in sweep:
+            row["latency_ms"] = row["latency_ms"] * served / at if row["latency_ms"] is not None else None
+    return sweep
 
 
 def _entry(v: _View, entry, sf_curve: bool) -> None:
