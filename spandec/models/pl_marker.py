@@ -136,6 +136,7 @@ class PLMarkerModel(SpanModel):
         first_row = torch.full((B,), rows, device=device).scatter_reduce(0, text_of_row, torch.arange(rows, device=device), "amin")
         r, k = span_mask.nonzero(as_tuple=True)  # real spans, row-major
         text = text_of_row[r]
+        by_text = [(text == b).nonzero(as_tuple=True)[0] for b in range(B)]  # each text's spans, for every layer
         embeddings = self.encoder.embeddings
         dtype = embeddings.word_embeddings.weight.dtype
         text_pos = text_position_ids(self.encoder, L, device)
@@ -148,7 +149,7 @@ class PLMarkerModel(SpanModel):
             x, m = project(x), project(m)
         m = m.view(pos.shape[0], 2, -1)
         for layer in layer_list(self.encoder):
-            x, m = text_once_layer(layer, x, m, text_mask[first_row], text)
+            x, m = text_once_layer(layer, x, m, text_mask[first_row], by_text)
         out = m.new_zeros(rows, K, 2 * m.shape[-1])
         out[r, k] = m.flatten(1)
         return out.float() if out.dtype != torch.float32 else out
@@ -218,9 +219,9 @@ def text_once_supported(encoder: nn.Module) -> bool:
 
 
 def text_once_layer(layer: nn.Module, x: torch.Tensor, m: torch.Tensor, text_mask: torch.Tensor,
-                    text: torch.Tensor) -> tuple:
+                    by_text: list[torch.Tensor]) -> tuple:
     """One BERT layer, text once. x: (B, L, H) text states; m: (N, 2, H) start/end marker states of N spans;
-    text_mask: (B, L); text: the text of each span (N,)."""
+    text_mask: (B, L); by_text: the indices (into N) of each text's spans."""
     att = layer.attention.self
     h, d = att.num_attention_heads, att.attention_head_size
     B, L, _ = x.shape
@@ -233,14 +234,14 @@ def text_once_layer(layer: nn.Module, x: torch.Tensor, m: torch.Tensor, text_mas
     ctx_t = nn.functional.scaled_dot_product_attention(qt, kt, vt, attn_mask=text_mask[:, None, None, :].bool(),
                                                        dropout_p=p, scale=d ** -0.5)
     qm, km, vm = (t[B * L :].view(N, 2, h, d) for t in (q, k, v))
-    ctx_m = _marker_attention(qm, km, vm, kt, vt, text_mask, text, p)
+    ctx_m = _marker_attention(qm, km, vm, kt, vt, text_mask, by_text, p)
     ctx = torch.cat([ctx_t.transpose(1, 2).flatten(0, 1).flatten(1), ctx_m.flatten(0, 1).flatten(1)])
     out = layer.attention.output(ctx, flat)
     out = layer.output(layer.intermediate(out), out)
     return out[: B * L].view(B, L, -1), out[B * L :].view(N, 2, -1)
 
 
-def _marker_attention(qm, km, vm, kt, vt, text_mask, text, p: float) -> torch.Tensor:
+def _marker_attention(qm, km, vm, kt, vt, text_mask, by_text: list[torch.Tensor], p: float) -> torch.Tensor:
     """Each marker over [its text, its start marker, its end marker]: one softmax over L + 2 logits.
     qm/km/vm: (N, 2, h, d); kt/vt: (B, h, L, d). One matmul per text over its own spans only, and the pair terms
     elementwise: no product's shape depends on the other texts of the batch, so a text's numbers are the same alone and
@@ -249,8 +250,7 @@ def _marker_attention(qm, km, vm, kt, vt, text_mask, text, p: float) -> torch.Te
     scale = d ** -0.5
     lp = (qm.float()[:, :, None] * km.float()[:, None]).sum(-1).permute(0, 1, 3, 2) * scale  # (N, 2, h, 2): marker over pair
     ctx = qm.new_empty(N, 2, h, d)
-    for b in range(kt.shape[0]):
-        rows = (text == b).nonzero(as_tuple=True)[0]
+    for b, rows in enumerate(by_text):
         if not len(rows):
             continue
         q = qm[rows].permute(2, 0, 1, 3).reshape(h, -1, d)  # (h, 2n, d), the text's spans in row order
@@ -261,5 +261,6 @@ def _marker_attention(qm, km, vm, kt, vt, text_mask, text, p: float) -> torch.Te
         weights = nn.functional.dropout(weights, p, training=p > 0).to(vt.dtype)
         c = (weights[..., :-2] @ vt[b]).view(h, -1, 2, d).permute(1, 2, 0, 3)  # (n, 2, h, d)
         wp = weights[..., -2:].view(h, -1, 2, 2).permute(1, 2, 0, 3)  # (n, 2, h, 2)
-        ctx[rows] = c + wp[..., 0, None] * vm[rows][:, None, 0] + wp[..., 1, None] * vm[rows][:, None, 1]
+        v = vm[rows]
+        ctx[rows] = c + wp[..., 0, None] * v[:, None, 0] + wp[..., 1, None] * v[:, None, 1]
     return ctx

@@ -355,10 +355,8 @@ class SpanDecModel(SpanModel):
             logits = (z.detach().float().numpy().reshape(-1, z.shape[-1])[rows.numpy()] * weight).sum(-1) + bias
             return 1.0 / (1.0 + np.exp(-logits))
         first = z.reshape(-1, z.shape[-1]).index_select(0, rows).float()
-        if torch.is_autocast_enabled(z.device.type):
-            with torch.autocast(z.device.type, enabled=False):
-                return self.token_head(first).squeeze(-1).sigmoid().cpu().numpy()
-        return self.token_head(first).squeeze(-1).sigmoid().cpu().numpy()
+        with torch.autocast(z.device.type, enabled=False):
+            return self.token_head(first).squeeze(-1).sigmoid().cpu().numpy()
 
     def forward(self, input_ids, attention_mask, span_start, span_end, span_mask, word_first, word_mask,
                 span_labels=None, word_labels=None, **_) -> dict[str, torch.Tensor]:
