@@ -90,15 +90,22 @@ def _dataset_batches(path: Path, split: str | None) -> Iterator[Any]:
     return loaded.with_format("arrow").select_columns(columns or loaded.column_names).iter(batch_size=1024)
 
 
-def _raw_records(path: str, split: str | None) -> Iterator[tuple[str, Any, Any]]:
-    """(where, text or words or DataError, given id) per record of a file or dataset folder, lazily."""
+def check_source(path: str) -> None:
+    """What an input may be: a file, or a folder saved with ``save_to_disk`` (else :class:`DataError` naming it)."""
     p = Path(path)
     if p.is_dir():
         if not any((p / f).is_file() for f in ("dataset_dict.json", "dataset_info.json", "state.json")):
             raise DataError(f"{path}: a folder, but not a dataset saved with save_to_disk")
-        yield from _table_rows(_dataset_batches(p, split), path)
     elif not p.is_file():
         raise DataError(f"{path}: no such file")
+
+
+def _raw_records(path: str, split: str | None) -> Iterator[tuple[str, Any, Any]]:
+    """(where, text or words or DataError, given id) per record of a file or dataset folder, lazily."""
+    check_source(path)
+    p = Path(path)
+    if p.is_dir():
+        yield from _table_rows(_dataset_batches(p, split), path)
     elif p.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -368,6 +375,11 @@ def predict_file(model: str, source: str, output: str | None = None, *, workers:
     if workers < 1 or shard_size < 1:
         raise ValueError("--workers and --shard-size must be at least 1")
     settings = {"batch_size": batch_size, "flat": flat, "min_score": min_score, **options}
+    check_source(source)  # before fingerprinting: a folder that is no dataset (say "..") is never walked
+    if os.path.exists(model):
+        from .models.base import read_saved_config
+
+        read_saved_config(model)  # a local folder must hold a saved model (a Hub id is fetched when loaded)
     job = {"input": os.path.abspath(source), "input_fingerprint": _fingerprint(source), "split": split,
            "model": os.path.abspath(model) if os.path.exists(model) else model, "model_fingerprint": _fingerprint(model),
            "precision": precision,

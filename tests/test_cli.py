@@ -274,6 +274,24 @@ def test_error_missing_file(capsys, tmp_path, tiny_encoder, trained_model) -> No
     assert code == 2 and str(tmp_path / "no-model") in error_line(err)
 
 
+def test_predict_refuses_folders_before_reading_them(capsys, tmp_path, trained_model, monkeypatch) -> None:
+    """A folder given as input or model that is no dataset / no model (say "..") is refused in one line before
+    anything walks it (the job's fingerprint used to walk the whole tree first: "..", from /tmp, reached /proc)."""
+    import spandec.stream
+
+    monkeypatch.setattr(spandec.stream, "_fingerprint", lambda path: pytest.fail(f"walked {path} before checking it"))
+    tree = tmp_path / "tree"
+    (tree / "deep" / "er").mkdir(parents=True)
+    (tree / "deep" / "er" / "notes.txt").write_text("Kofi lives in Accra .\n")
+    text = tmp_path / "t.txt"
+    text.write_text("Kofi lives in Accra .\n")
+    code, _, err = run(capsys, "predict", trained_model / "best", "--file", tree)
+    assert code == 2 and error_line(err) == f"spandec predict: error: {tree}: a folder, but not a dataset saved with save_to_disk"
+    code, _, err = run(capsys, "predict", tree, "--file", text)
+    assert code == 2 and error_line(err) == f"spandec predict: error: {tree}: no config.json; not a spandec model folder"
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_error_bad_conll(capsys, tmp_path, tiny_encoder) -> None:
     bad = FIXTURES / "bad_tag.txt"
     code, _, err = run(capsys, "train", "--strategy", "spandec", "--train", bad, "--output", tmp_path / "o",
