@@ -357,6 +357,16 @@ def _shards(records: Iterator[InputRecord], size: int) -> Iterator[Shard]:
         yield k, chunk
 
 
+def _check_paths(model: str, source: str) -> None:
+    """The input is a file or a saved dataset, a local model folder holds a saved model (a Hub id is fetched when
+    loaded): checked before the job's fingerprint walks them, so a folder such as ".." is refused, never walked."""
+    check_source(source)
+    if os.path.exists(model):
+        from .models.base import read_saved_config
+
+        read_saved_config(model)
+
+
 def predict_file(model: str, source: str, output: str | None = None, *, workers: int = 1, batch_size: int = 8,
                  shard_size: int = 1000, on_error: str = "fail", max_chars: int = MAX_CHARS,
                  split: str | None = None, engine: Callable | None = None, device: str | None = None,
@@ -375,11 +385,7 @@ def predict_file(model: str, source: str, output: str | None = None, *, workers:
     if workers < 1 or shard_size < 1:
         raise ValueError("--workers and --shard-size must be at least 1")
     settings = {"batch_size": batch_size, "flat": flat, "min_score": min_score, **options}
-    check_source(source)  # before fingerprinting: a folder that is no dataset (say "..") is never walked
-    if os.path.exists(model):
-        from .models.base import read_saved_config
-
-        read_saved_config(model)  # a local folder must hold a saved model (a Hub id is fetched when loaded)
+    _check_paths(model, source)
     job = {"input": os.path.abspath(source), "input_fingerprint": _fingerprint(source), "split": split,
            "model": os.path.abspath(model) if os.path.exists(model) else model, "model_fingerprint": _fingerprint(model),
            "precision": precision,
